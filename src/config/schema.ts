@@ -1,0 +1,121 @@
+/**
+ * The platform config (CONTRACT §1), one zod schema. Strict objects everywhere:
+ * an unknown key is an error, not silently ignored. Cross-field rules (unique id,
+ * namespace, realm) live in `superRefine` so their errors name the path too.
+ */
+import { z } from 'zod';
+
+const slug = z.string().regex(/^[a-z0-9-]{1,63}$/, 'expected [a-z0-9-]{1,63}');
+
+export const hostPort = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(0).max(65535),
+});
+
+/**
+ * A network allow rule: `host`, `host:port`, `*.suffix`, `*.suffix:port`, an IP
+ * (v4, or v6 in brackets with an optional port) or a CIDR. Parsed by src/egress/allowlist.ts;
+ * here only the outer shape is checked so the error names the path.
+ */
+export const allowRule = z.string().min(1).max(300).regex(/^[^\s/]+(\/\d{1,3})?$|^\[[0-9a-fA-F:.]+\](\/\d{1,3})?(:\d{1,5})?$/, 'expected host, host:port, *.suffix[:port], IP or CIDR');
+
+export const limitsSchema = z.strictObject({
+  memory_mb: z.number().int().min(8).max(4096).default(64),
+  cpu_ms: z.number().int().min(1).max(600_000).default(50),
+  wall_ms: z.number().int().min(1).max(3_600_000).default(5000),
+  storage_mb: z.number().min(0).max(1_048_576).default(100),
+  instances: z.number().int().min(1).max(100_000).default(200),
+  fetch_per_call: z.number().int().min(0).max(10_000).default(50),
+  fetch_response_mb: z.number().min(0).max(1024).default(10),
+  /** Calls running at once for the tenant; more wait (up to a bound) or get resource_exhausted. */
+  concurrency: z.number().int().min(1).max(10_000).default(16),
+  /** Calls per second for the tenant (token bucket, burst = 2x); 0 = no rate limit. */
+  rate_per_sec: z.number().min(0).max(1_000_000).default(0),
+});
+
+const internalIdentity = z.strictObject({
+  provider: z.literal('iam-internal'),
+  realm: slug,
+  /** Issuer URL put in `iss`; default `isohost:realm:<realm>`. */
+  issuer: z.string().min(1).optional(),
+  audience: z.string().min(1).optional(),
+});
+
+const jwk = z.record(z.string(), z.unknown());
+const externalIdentity = z
+  .strictObject({
+    provider: z.literal('oidc-external'),
+    realm: slug,
+    issuer: z.string().min(1),
+    audience: z.string().min(1),
+    jwks_file: z.string().min(1).optional(),
+    jwks_uri: z.url({ protocol: /^https?$/ }).optional(),
+    jwks: z.strictObject({ keys: z.array(jwk).min(1) }).optional(),
+    algorithms: z.array(z.enum(['EdDSA', 'ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256'])).min(1).default(['RS256', 'ES256', 'EdDSA']),
+  })
+  .refine((v) => [v.jwks_file, v.jwks_uri, v.jwks].filter((x) => x !== undefined).length === 1, {
+    message: 'exactly one of jwks_file, jwks_uri or jwks is required',
+  });
+
+export const tenantSchema = z.strictObject({
+  id: slug,
+  storage: z.strictObject({
+    namespace: slug,
+    isolation: z.enum(['schema', 'database']),
+  }),
+  identity: z.discriminatedUnion('provider', [internalIdentity, externalIdentity]),
+  network: z
+    .strictObject({
+      default: z.literal('deny').default('deny'),
+      allow: z.array(allowRule).max(1000).default([]),
+    })
+    .prefault({}),
+  limits: limitsSchema.prefault({}),
+});
+
+export const configSchema = z
+  .strictObject({
+    deployment: z
+      .strictObject({
+        mode: z.enum(['on-premise', 'private-cloud']).default('on-premise'),
+        data_residency: z.string().min(1).max(100).default('self-hosted'),
+        control_plane: z.literal('self-managed').default('self-managed'),
+        egress: z.literal('deny-by-default').default('deny-by-default'),
+        data_dir: z.string().min(1).default('./data'),
+        listen: hostPort.prefault({ host: '127.0.0.1', port: 8080 }),
+        egress_proxy: z
+          .strictObject({
+            host: z.string().min(1),
+            port: z.number().int().min(0).max(65535),
+            external: z.boolean().default(false),
+          })
+          .prefault({ host: '127.0.0.1', port: 8081 }),
+        /** Bundle size limit in bytes (CONTRACT §2: 5 MiB unless configured). */
+        max_bundle_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(5 * 1024 * 1024),
+        /** Blank isolates kept ready per memory limit. */
+        warm_pool: z.number().int().min(0).max(1000).default(4),
+        /** Idle instances are disposed after this many ms. */
+        instance_idle_ms: z.number().int().min(1000).default(300_000),
+      })
+      .prefault({}),
+    tenants: z.array(tenantSchema).min(1),
+  })
+  .superRefine((cfg, ctx) => {
+    for (const field of ['id', 'namespace', 'realm'] as const) {
+      const seen = new Map<string, number>();
+      cfg.tenants.forEach((t, i) => {
+        const value = field === 'id' ? t.id : field === 'namespace' ? t.storage.namespace : t.identity.realm;
+        const path = field === 'id' ? ['tenants', i, 'id'] : field === 'namespace' ? ['tenants', i, 'storage', 'namespace'] : ['tenants', i, 'identity', 'realm'];
+        const first = seen.get(value);
+        if (first !== undefined) {
+          ctx.addIssue({ code: 'custom', path, message: `duplicate ${field} "${value}" (also tenants[${first}])` });
+        } else seen.set(value, i);
+      });
+    }
+  });
+
+export type PlatformConfig = z.infer<typeof configSchema>;
+export type TenantConfig = z.infer<typeof tenantSchema>;
+export type TenantLimits = z.infer<typeof limitsSchema>;
+export type DeploymentConfig = PlatformConfig['deployment'];
+export type IdentityConfig = TenantConfig['identity'];
