@@ -1,0 +1,114 @@
+/**
+ * The isohost platform API, as seen by mini-app code inside its isolate.
+ *
+ * A mini-app is one self-contained ES module; its exported functions are its methods.
+ * Each method receives one JSON value and returns (or resolves to) a JSON value.
+ * Exactly one platform global exists: `fc`. Its storage, fetch and session are bound,
+ * by the host, to the tenant that launched the instance: no API here takes or reveals
+ * a tenant, and none can reach another tenant's data.
+ *
+ * Errors thrown by `fc.*` are `Error`s (or `TypeError`s for bad arguments) with a
+ * string `code`: `invalid_request`, `payload_too_large`, `resource_exhausted`,
+ * `timeout`, `egress_denied`, `egress_failed`, `storage_error`. A method that lets
+ * `resource_exhausted` or `timeout` escape fails the call with that code; any other
+ * escaping error fails the call with `miniapp_error` (HTTP 422) and the bundle line.
+ *
+ * @example
+ * export async function getProfile() {
+ *   const user = fc.session.user;
+ *   if (!user) throw new Error('sign in first');
+ *   return (await fc.storage.get(`profile:${user.sub}`)) ?? null;
+ * }
+ */
+
+/** Any value `JSON.stringify` round-trips. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface FcApp {
+  /** The app id it was deployed (or run) as, e.g. `"notes"`. Never the tenant. */
+  readonly id: string;
+  /** The active version (first 16 hex digits of the bundle's sha256). */
+  readonly version: string;
+}
+
+export interface FcUser {
+  /** The verified subject (`sub` claim) of the caller's token. */
+  readonly sub: string;
+  /**
+   * An allowlist of the verified token's claims (`name`, `email`, `roles`, `scope`,
+   * `iss`, `aud` when present); never the raw token.
+   */
+  readonly claims: Readonly<Record<string, Json>>;
+}
+
+export interface FcListOptions {
+  /** Only keys starting with this prefix. Default `""` (all of the app's keys). */
+  prefix?: string;
+  /** Page size, 1..1000. Default 100. */
+  limit?: number;
+  /** The `cursor` of the previous page; omit (or null) for the first page. */
+  cursor?: string | null;
+}
+
+export type FcBatchOp = { op: 'set'; key: string; value: Json } | { op: 'delete'; key: string };
+
+/**
+ * The app's own keyspace in its tenant's store. Keys are strings of 1..512 UTF-8
+ * bytes (any characters); values are JSON up to 1 MiB serialized. A write resolves
+ * only once it is durable on disk. Writes beyond the tenant's `storage_mb` quota reject
+ * with `resource_exhausted` and store nothing. At most 256 `fc` operations may be in
+ * flight per instance; more reject at once with `resource_exhausted`.
+ */
+export interface FcStorage {
+  /** The value, or `null` when the key is absent. @example await fc.storage.get("user:1") */
+  get(key: string): Promise<Json>;
+  /** Stores a JSON value. Rejects with a `TypeError` (code `invalid_request` / `payload_too_large`) on a bad key or value. */
+  set(key: string, value: Json): Promise<void>;
+  /** Deletes the key (no error when absent). */
+  delete(key: string): Promise<void>;
+  /**
+   * Keys in UTF-8 byte order, a page at a time.
+   * @example
+   * let cursor = null;
+   * do { const page = await fc.storage.list({ prefix: "note:", cursor }); cursor = page.cursor; } while (cursor);
+   */
+  list(options?: FcListOptions): Promise<{ entries: { key: string; value: Json }[]; cursor: string | null }>;
+  /** Applies up to 1000 operations (8 MiB) atomically: all or none. */
+  batch(ops: FcBatchOp[]): Promise<void>;
+}
+
+/**
+ * Structured log lines (pino JSON on the host), tagged by the host with tenant, app,
+ * version and instance; the mini-app cannot set or forge those. Messages are cut at
+ * 8 KiB, fields at 16 KiB. `console.*` writes here too.
+ */
+export interface FcLog {
+  debug(message: string, fields?: Record<string, Json>): void;
+  info(message: string, fields?: Record<string, Json>): void;
+  warn(message: string, fields?: Record<string, Json>): void;
+  error(message: string, fields?: Record<string, Json>): void;
+}
+
+export interface Fc {
+  readonly app: FcApp;
+  readonly session: { readonly user: FcUser | null };
+  readonly storage: FcStorage;
+  /**
+   * WHATWG `fetch`, through the host's egress proxy. Only hosts on the tenant's
+   * network allowlist are reachable (deny by default); loopback, private and
+   * link-local addresses only when an IP/CIDR rule names them. Redirects are followed
+   * (max 10), each hop re-checked. At most `fetch_per_call` fetches per call and
+   * `fetch_response_mb` per response. Rejects with `code` `egress_denied`,
+   * `egress_failed`, `timeout` or `resource_exhausted`. Bodies are buffered.
+   * @example
+   * const r = await fc.fetch("https://api.acme-partner.com/quote?sym=ACME");
+   * return await r.json();
+   */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  readonly log: FcLog;
+}
+
+declare global {
+  /** The one platform global. */
+  const fc: Fc;
+}

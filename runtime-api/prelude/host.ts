@@ -1,0 +1,82 @@
+/**
+ * The guest's end of the message-shaped seam to the host. Two primitives, installed
+ * once per isolate by `attach()` and then unreachable from mini-app code (they live
+ * only in this module's closure):
+ *
+ * - `hostSync(op, payloadJson)`: a synchronous, tenant-free platform utility (URL
+ *   parsing with Node's WHATWG parser, random bytes). Returns JSON text
+ *   `{"ok":…}` / `{"error":{code,message}}`, or an ArrayBuffer for byte results.
+ * - `request(op, payload, bytes?)`: an asynchronous, tenant-bound binding op
+ *   (storage, fetch, timers, log). The guest posts `(id, op, payloadJson, bytes)`;
+ *   the host later settles `id` through `settle()`.
+ */
+import {
+  ErrorCtor, JSONParse, JSONStringify, MapCtor, mapDelete, mapGet, mapSet, ObjectDefineProperty,
+  PromiseCtor, TypeErrorCtor,
+} from './intrinsics.ts';
+
+type SyncFn = (op: string, payload: string) => unknown;
+type PostFn = (id: number, op: string, payload: string, bytes: ArrayBuffer | undefined) => void;
+
+let syncFn: SyncFn | undefined;
+let postFn: PostFn | undefined;
+let nextId = 1;
+let inflight = 0;
+/** Pending async ops; bounded so a million un-awaited calls cannot grow it (THREATS B14). */
+export const MAX_INFLIGHT = 256;
+const pending = new MapCtor<number, { resolve: (v: HostReply) => void; reject: (e: unknown) => void }>();
+
+export interface HostReply {
+  json: any;
+  bytes: ArrayBuffer | undefined;
+}
+
+/** Builds the error a guest sees: a real Error (or TypeError for bad input) carrying `code`. */
+export function codedError(code: string, message: string): Error {
+  const err = code === 'invalid_request' || code === 'payload_too_large' ? new TypeErrorCtor(message) : new ErrorCtor(message);
+  ObjectDefineProperty(err, 'code', { value: code, enumerable: true, configurable: true, writable: true });
+  return err;
+}
+
+export function installHostPort(sync: SyncFn, post: PostFn): void {
+  if (syncFn !== undefined) throw new TypeErrorCtor('host port already attached');
+  syncFn = sync;
+  postFn = post;
+}
+
+/** Calls a synchronous platform utility; throws a coded error on `{error}`. */
+export function hostSync(op: string, payload: unknown): any {
+  const out = syncFn!(op, JSONStringify(payload));
+  if (typeof out !== 'string') return out;
+  const parsed = JSONParse(out);
+  if (parsed.error !== undefined) throw codedError(parsed.error.code, parsed.error.message);
+  return parsed.ok;
+}
+
+/** Sends one async op to the host bindings. Rejects with `resource_exhausted` past MAX_INFLIGHT. */
+export function request(op: string, payload: unknown, bytes?: ArrayBuffer): Promise<HostReply> {
+  if (inflight >= MAX_INFLIGHT) {
+    return new PromiseCtor((_, reject) => reject(codedError('resource_exhausted', `too many fc operations in flight (limit ${MAX_INFLIGHT})`)));
+  }
+  const id = nextId++;
+  const text = JSONStringify(payload);
+  return new PromiseCtor<HostReply>((resolve, reject) => {
+    mapSet(pending, id, { resolve, reject });
+    inflight++;
+    postFn!(id, op, text, bytes);
+  });
+}
+
+/** Called by the host (through a Reference the bridge holds) to settle one op. */
+export function settle(id: number, ok: boolean, json: string, bytes: ArrayBuffer | undefined): void {
+  const entry = mapGet(pending, id);
+  if (entry === undefined) return;
+  mapDelete(pending, id);
+  inflight--;
+  if (ok) {
+    entry.resolve({ json: json === '' ? undefined : JSONParse(json), bytes });
+  } else {
+    const e = JSONParse(json);
+    entry.reject(codedError(e.code, e.message));
+  }
+}

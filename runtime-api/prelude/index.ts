@@ -1,0 +1,251 @@
+/**
+ * The guest prelude: evaluated once into the isolate snapshot, before any mini-app
+ * code exists. It defines the web globals, then leaves one configurable global,
+ * `__isohost`, whose `attach(hostSync, post)` the bridge calls when it creates a
+ * context; the bridge deletes `__isohost` right after, so mini-app code never sees it.
+ * `attach` returns the control functions the host holds as References:
+ * `bind(metaJson)` (define `fc` for one tenant's app and user), `exports(ns)`,
+ * `call(method, argsJson)` and `settle(...)`.
+ */
+import { codedError, hostSync, installHostPort, request, settle } from './host.ts';
+import {
+  ArrayIsArray, ErrorCtor, JSONParse, JSONStringify, MapCtor, mapDelete, mapGet, mapSet, NumberCtor, NumberIsFinite,
+  ObjectDefineProperty, ObjectFreeze, ObjectHasOwn, PromiseCtor, promiseThen, regExpExec, StringCtor, TypeErrorCtor,
+} from './intrinsics.ts';
+import { fetch as webFetch, installWebGlobals } from './web/index.ts';
+
+/** CONTRACT §3 limits, checked here first (cheap) and again on the host (authoritative). */
+const MAX_KEY_CHARS = 512;
+const MAX_VALUE_BYTES = 1024 * 1024;
+const MAX_RESULT_CHARS = 16 * 1024 * 1024;
+const MAX_TIMERS = 1000;
+
+let exportsNs: Record<string, unknown> | undefined;
+
+function checkKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_CHARS) {
+    throw codedError('invalid_request', 'key must be a string of 1..512 UTF-8 bytes');
+  }
+  return key;
+}
+
+function toJsonText(value: unknown, what: string): string {
+  let text: string | undefined;
+  try {
+    text = JSONStringify(value);
+  } catch (err) {
+    throw codedError('invalid_request', `${what} is not JSON-serializable: ${describe(err)}`);
+  }
+  if (text === undefined) throw codedError('invalid_request', `${what} is not a JSON value`);
+  if (text.length > MAX_VALUE_BYTES) throw codedError('payload_too_large', `${what} is over the limit of 1 MiB (1048576 bytes)`);
+  return text;
+}
+
+function describe(err: unknown): string {
+  try {
+    if (typeof err === 'object' && err !== null) return StringCtor((err as { message?: unknown }).message);
+    return StringCtor(err);
+  } catch {
+    return 'unprintable error';
+  }
+}
+
+const asPromise = <T>(fn: () => Promise<T>): Promise<T> => {
+  try {
+    return fn();
+  } catch (err) {
+    return new PromiseCtor<T>((_, reject) => reject(err));
+  }
+};
+
+const storage = ObjectFreeze({
+  get: (key: string) => asPromise(() => promiseThen(request('storage.get', { key: checkKey(key) }), (r) => r.json.value)),
+  set: (key: string, value: unknown) =>
+    asPromise(() => promiseThen(request('storage.set', { key: checkKey(key), value: toJsonText(value, 'value') }), () => undefined)),
+  delete: (key: string) => asPromise(() => promiseThen(request('storage.delete', { key: checkKey(key) }), () => undefined)),
+  list: (options?: { prefix?: string; limit?: number; cursor?: string | null }) =>
+    asPromise(() => {
+      const o = options ?? {};
+      const payload: Record<string, unknown> = {};
+      if (o.prefix !== undefined) payload.prefix = o.prefix;
+      if (o.limit !== undefined) payload.limit = o.limit;
+      if (o.cursor !== undefined && o.cursor !== null) payload.cursor = o.cursor;
+      return promiseThen(request('storage.list', payload), (r) => r.json);
+    }),
+  batch: (ops: unknown[]) =>
+    asPromise(() => {
+      if (!ArrayIsArray(ops)) throw codedError('invalid_request', 'batch takes an array of operations');
+      const out: unknown[] = [];
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i] as { op?: unknown; key?: unknown; value?: unknown };
+        if (op === null || typeof op !== 'object') throw codedError('invalid_request', `batch[${i}] is not an operation`);
+        if (op.op === 'set') out[i] = { op: 'set', key: checkKey(op.key), value: toJsonText(op.value, `batch[${i}].value`) };
+        else if (op.op === 'delete') out[i] = { op: 'delete', key: checkKey(op.key) };
+        else throw codedError('invalid_request', `batch[${i}].op must be "set" or "delete"`);
+      }
+      return promiseThen(request('storage.batch', { ops: out }), () => undefined);
+    }),
+});
+
+function logFn(level: string) {
+  return (message: unknown, fields?: unknown): void => {
+    let f: unknown;
+    try {
+      f = fields === undefined ? undefined : JSONParse(JSONStringify(fields) ?? 'null');
+    } catch {
+      f = { unserializable: true };
+    }
+    // Fire and forget: a log line never fails the call; past the in-flight cap it is dropped.
+    promiseThen(request('log', { level, message: StringCtor(message).slice(0, 8192), fields: f }), undefined, () => undefined);
+  };
+}
+const log = ObjectFreeze({ debug: logFn('debug'), info: logFn('info'), warn: logFn('warn'), error: logFn('error') });
+
+function formatArgs(args: unknown[]): string {
+  let out = '';
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    let s: string;
+    if (typeof a === 'string') s = a;
+    else {
+      try {
+        s = typeof a === 'object' && a !== null && !(a instanceof ErrorCtor) ? (JSONStringify(a) ?? StringCtor(a)) : StringCtor(a);
+      } catch {
+        s = '[unprintable]';
+      }
+    }
+    out += i === 0 ? s : ' ' + s;
+  }
+  return out;
+}
+const consoleObj = ObjectFreeze({
+  log: (...a: unknown[]) => log.info(formatArgs(a)),
+  info: (...a: unknown[]) => log.info(formatArgs(a)),
+  debug: (...a: unknown[]) => log.debug(formatArgs(a)),
+  warn: (...a: unknown[]) => log.warn(formatArgs(a)),
+  error: (...a: unknown[]) => log.error(formatArgs(a)),
+});
+
+// Timers are host sleeps owned by the current call: when the call ends, the host drops
+// them, so no guest code runs outside a call's deadline (THREATS B16).
+const timers = new MapCtor<number, boolean>();
+let nextTimer = 1;
+function setTimeoutImpl(fn: unknown, ms?: unknown, ...args: unknown[]): number {
+  if (typeof fn !== 'function') throw new TypeErrorCtor('setTimeout expects a function');
+  if (timers.size >= MAX_TIMERS) throw codedError('resource_exhausted', `too many pending timers (limit ${MAX_TIMERS})`);
+  const delay = NumberCtor(ms);
+  const id = nextTimer++;
+  mapSet(timers, id, true);
+  promiseThen(
+    request('timer', { ms: NumberIsFinite(delay) && delay > 0 ? delay : 0 }),
+    () => {
+      if (mapGet(timers, id) === undefined) return;
+      mapDelete(timers, id);
+      try {
+        (fn as (...a: unknown[]) => void)(...args);
+      } catch (err) {
+        log.error('uncaught exception in setTimeout callback: ' + describe(err));
+      }
+    },
+    () => mapDelete(timers, id),
+  );
+  return id;
+}
+function clearTimeoutImpl(id: unknown): void {
+  mapDelete(timers, NumberCtor(id));
+}
+
+function defineGlobal(name: string, value: unknown, locked = false): void {
+  ObjectDefineProperty(globalThis, name, { value, writable: !locked, enumerable: false, configurable: !locked });
+}
+
+installWebGlobals(globalThis);
+defineGlobal('console', consoleObj);
+defineGlobal('setTimeout', setTimeoutImpl);
+defineGlobal('clearTimeout', clearTimeoutImpl);
+defineGlobal('queueMicrotask', (fn: unknown) => {
+  if (typeof fn !== 'function') throw new TypeErrorCtor('queueMicrotask expects a function');
+  promiseThen(PromiseCtor.resolve(), fn as () => void);
+});
+defineGlobal('fetch', webFetch);
+
+const LINE_RE = /app\.js:(\d+):(\d+)/;
+
+/** Turns whatever a method threw into `{code, message, line}`. Runs in the isolate, under its deadline. */
+function errorEnvelope(err: unknown): string {
+  const message = describe(err).slice(0, 4096);
+  let code = 'miniapp_error';
+  let line: number | undefined;
+  try {
+    if (typeof err === 'object' && err !== null) {
+      const c = (err as { code?: unknown }).code;
+      // Limit breaches keep their code; any other platform code is the mini-app's failure.
+      if (c === 'resource_exhausted' || c === 'timeout') code = c;
+      else if (typeof c === 'string' && c.length < 40) code = 'miniapp_error:' + c;
+      const stack = (err as { stack?: unknown }).stack;
+      const m = typeof stack === 'string' ? regExpExec(LINE_RE, stack) : null;
+      if (m) line = NumberCtor(m[1]);
+    }
+  } catch {
+    // a hostile getter: keep what we have
+  }
+  return 'e' + JSONStringify({ code, message, line });
+}
+
+async function call(method: string, argsJson: string): Promise<string> {
+  const ns = exportsNs;
+  if (ns === undefined || !ObjectHasOwn(ns, method) || typeof ns[method] !== 'function') {
+    return 'e' + JSONStringify({ code: 'not_found', message: `the app exports no method "${method}"` });
+  }
+  try {
+    const result = await (ns[method] as (a: unknown) => unknown)(JSONParse(argsJson));
+    const text = result === undefined ? 'null' : JSONStringify(result);
+    if (text === undefined) return 'e' + JSONStringify({ code: 'miniapp_error', message: 'the method returned a value that is not JSON' });
+    if (text.length > MAX_RESULT_CHARS) {
+      return 'e' + JSONStringify({ code: 'payload_too_large', message: 'the method result is over the limit of 16 MiB' });
+    }
+    return 'r' + text;
+  } catch (err) {
+    return errorEnvelope(err);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
+    ObjectFreeze(value);
+  }
+  return value;
+}
+
+function bind(metaJson: string): void {
+  const meta = JSONParse(metaJson) as { app: { id: string; version: string }; user: unknown };
+  const fc = ObjectFreeze({
+    app: deepFreeze(meta.app),
+    session: ObjectFreeze({ user: deepFreeze(meta.user ?? null) }),
+    storage,
+    fetch: webFetch,
+    log,
+  });
+  defineGlobal('fc', fc, true);
+}
+
+function setExports(ns: Record<string, unknown>): string {
+  exportsNs = ns;
+  const names: string[] = [];
+  for (const k in ns) if (typeof ns[k] === 'function') names.push(k);
+  return JSONStringify(names);
+}
+
+ObjectDefineProperty(globalThis, '__isohost', {
+  value: ObjectFreeze({
+    attach(sync: Parameters<typeof installHostPort>[0], post: Parameters<typeof installHostPort>[1]) {
+      installHostPort(sync, post);
+      return ObjectFreeze({ bind, exports: setExports, call, settle });
+    },
+  }),
+  writable: false,
+  enumerable: false,
+  configurable: true,
+});
+void hostSync;

@@ -1,0 +1,93 @@
+/**
+ * Built-ins saved when the prelude is evaluated (at snapshot time, before any
+ * mini-app code runs). The prelude uses only these, so a mini-app that replaces
+ * `JSON`, `Array.prototype[...]`, `Promise.prototype.then`, `Function.prototype.apply`
+ * or `Symbol.species` cannot subvert `fc` (THREATS A2).
+ */
+const uncurry = <T extends (...args: any[]) => any>(fn: T) =>
+  Function.prototype.call.bind(fn) as (self: unknown, ...args: Parameters<T>) => ReturnType<T>;
+
+export const ReflectApply = Reflect.apply;
+export const ObjectFreeze = Object.freeze;
+export const ObjectCreate = Object.create;
+export const ObjectDefineProperty = Object.defineProperty;
+export const ObjectDefineProperties = Object.defineProperties;
+export const ObjectKeys = Object.keys;
+export const ObjectEntries = Object.entries;
+export const ObjectGetPrototypeOf = Object.getPrototypeOf;
+export const ObjectHasOwn = Object.hasOwn;
+export const ObjectAssign = Object.assign;
+export const ArrayIsArray = Array.isArray;
+export const ArrayFrom = Array.from;
+export const JSONParse = JSON.parse;
+export const JSONStringify = JSON.stringify;
+export const StringCtor = String;
+export const NumberCtor = Number;
+export const NumberIsInteger = Number.isInteger;
+export const NumberIsFinite = Number.isFinite;
+export const MathMin = Math.min;
+export const MathMax = Math.max;
+export const MathFloor = Math.floor;
+export const PromiseCtor = Promise;
+export const PromiseResolve = Promise.resolve.bind(Promise);
+export const PromiseReject = Promise.reject.bind(Promise);
+export const promiseThen = uncurry(Promise.prototype.then);
+export const ErrorCtor = Error;
+export const TypeErrorCtor = TypeError;
+export const RangeErrorCtor = RangeError;
+export const SymbolCtor = Symbol;
+export const SymbolIterator = Symbol.iterator;
+export const SymbolAsyncIterator = Symbol.asyncIterator;
+export const SymbolToStringTag = Symbol.toStringTag;
+export const MapCtor = Map;
+export const mapGet = uncurry(Map.prototype.get);
+export const mapSet = uncurry(Map.prototype.set);
+export const mapHas = uncurry(Map.prototype.has);
+export const mapDelete = uncurry(Map.prototype.delete);
+export const WeakMapCtor = WeakMap;
+export const weakMapGet = uncurry(WeakMap.prototype.get);
+export const weakMapSet = uncurry(WeakMap.prototype.set);
+export const weakMapHas = uncurry(WeakMap.prototype.has);
+export const ArrayBufferCtor = ArrayBuffer;
+export const ArrayBufferIsView = ArrayBuffer.isView;
+export const arrayBufferSlice = uncurry(ArrayBuffer.prototype.slice);
+export const arrayBufferByteLength = uncurry(Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!) as (self: unknown) => number;
+export const Uint8ArrayCtor = Uint8Array;
+export const typedArrayBuffer = uncurry(Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'buffer')!.get!) as (self: unknown) => ArrayBufferLike;
+export const typedArrayByteOffset = uncurry(Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteOffset')!.get!) as (self: unknown) => number;
+export const typedArrayByteLength = uncurry(Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength')!.get!) as (self: unknown) => number;
+export const arrayPush = uncurry(Array.prototype.push);
+export const arrayJoin = uncurry(Array.prototype.join);
+export const arraySlice = uncurry(Array.prototype.slice);
+export const stringSlice = uncurry(String.prototype.slice);
+export const stringToLowerCase = uncurry(String.prototype.toLowerCase);
+export const stringIndexOf = uncurry(String.prototype.indexOf);
+export const stringSplit = uncurry(String.prototype.split);
+export const stringTrim = uncurry(String.prototype.trim);
+export const stringCharCodeAt = uncurry(String.prototype.charCodeAt);
+export const stringReplace = uncurry(String.prototype.replace);
+export const regExpTest = uncurry(RegExp.prototype.test);
+export const regExpExec = uncurry(RegExp.prototype.exec);
+export const StringFromCharCode = String.fromCharCode;
+export const DateNow = Date.now;
+
+/**
+ * Copies any ArrayBuffer, view or SharedArrayBuffer the guest hands us into a fresh,
+ * fixed-length ArrayBuffer (THREATS A7: resizable buffers shrunk later, detached
+ * buffers and SharedArrayBuffer never cross the boundary as themselves).
+ */
+export function copyBytes(input: unknown): ArrayBuffer {
+  if (ArrayBufferIsView(input)) {
+    const buf = typedArrayBuffer(input);
+    const view = new Uint8ArrayCtor(buf, typedArrayByteOffset(input), typedArrayByteLength(input));
+    const out = new Uint8ArrayCtor(view.length);
+    out.set(view);
+    return out.buffer;
+  }
+  if (input instanceof ArrayBufferCtor || (typeof SharedArrayBuffer === 'function' && input instanceof SharedArrayBuffer)) {
+    const out = new Uint8ArrayCtor(new Uint8ArrayCtor(input as ArrayBuffer).length);
+    out.set(new Uint8ArrayCtor(input as ArrayBuffer));
+    return out.buffer;
+  }
+  throw new TypeErrorCtor('expected an ArrayBuffer or ArrayBufferView');
+}

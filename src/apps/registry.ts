@@ -1,0 +1,95 @@
+/**
+ * Deployed apps of one tenant, kept in that tenant's own store (its `system()`
+ * keyspace, apart from every app's data): versions are content-addressed by sha256,
+ * the newest is active. Bundles are stored in chunks so a 5 MiB bundle fits the
+ * store's value size limit.
+ */
+import { IsohostError } from '../errors.ts';
+import type { TenantContext } from '../tenants/context.ts';
+import type { BundleSource } from './bundle.ts';
+import type { AppBundle } from '../sandbox/instance-host.ts';
+
+const CHUNK_CHARS = 256 * 1024;
+const APP_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export interface AppVersion {
+  version: string;
+  sha256: string;
+  size: number;
+  methods: string[];
+  created_at: string;
+}
+
+export interface AppRecord {
+  app: string;
+  active: string;
+  versions: AppVersion[];
+}
+
+export function checkAppId(id: string): string {
+  if (!APP_ID_RE.test(id)) throw new IsohostError('invalid_request', 'app id must match [a-z0-9][a-z0-9-]{0,62}');
+  return id;
+}
+
+export class AppRegistry {
+  readonly #cache = new Map<string, AppBundle>();
+
+  /** Stores a validated bundle as the app's newest version (idempotent for the same bytes). */
+  async deploy(tenant: TenantContext, appId: string, bundle: BundleSource, methods: string[]): Promise<AppVersion> {
+    checkAppId(appId);
+    const sys = tenant.store.system();
+    const version = bundle.sha256.slice(0, 16);
+    const record: AppRecord = (await this.record(tenant, appId)) ?? { app: appId, active: version, versions: [] };
+    let entry = record.versions.find((v) => v.sha256 === bundle.sha256);
+    if (entry === undefined) {
+      const chunks = Math.ceil(bundle.source.length / CHUNK_CHARS);
+      const ops: { op: 'set'; key: string; value: string }[] = [];
+      for (let i = 0; i < chunks; i++) {
+        ops.push({ op: 'set', key: `bundle:${bundle.sha256}:${i}`, value: JSON.stringify(bundle.source.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS)) });
+      }
+      ops.push({ op: 'set', key: `bundle:${bundle.sha256}`, value: JSON.stringify({ chunks, size: bundle.size }) });
+      await sys.batch(ops);
+      entry = { version, sha256: bundle.sha256, size: bundle.size, methods, created_at: new Date().toISOString() };
+      record.versions.push(entry);
+    }
+    record.active = entry.version;
+    await sys.set(`app:${appId}`, JSON.stringify(record));
+    return entry;
+  }
+
+  async record(tenant: TenantContext, appId: string): Promise<AppRecord | undefined> {
+    const text = await tenant.store.system().get(`app:${checkAppId(appId)}`);
+    return text === undefined ? undefined : (JSON.parse(text) as AppRecord);
+  }
+
+  async list(tenant: TenantContext): Promise<AppRecord[]> {
+    const out: AppRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await tenant.store.system().list({ prefix: 'app:', limit: 1000, cursor });
+      for (const e of page.entries) out.push(JSON.parse(e.value) as AppRecord);
+      cursor = page.cursor ?? undefined;
+    } while (cursor !== undefined);
+    return out;
+  }
+
+  /** The active version's bundle, or not_found. Cached per (tenant, sha256). */
+  async active(tenant: TenantContext, appId: string): Promise<AppBundle> {
+    const record = await this.record(tenant, appId);
+    if (record === undefined) throw new IsohostError('not_found', `no app "${appId}"`);
+    const v = record.versions.find((x) => x.version === record.active)!;
+    const cacheKey = `${tenant.id}\u0000${v.sha256}`;
+    const hit = this.#cache.get(cacheKey);
+    if (hit !== undefined && hit.id === appId) return hit;
+    const sys = tenant.store.system();
+    const metaText = await sys.get(`bundle:${v.sha256}`);
+    if (metaText === undefined) throw new IsohostError('storage_error', `bundle of "${appId}" is missing from the tenant store`);
+    const { chunks } = JSON.parse(metaText) as { chunks: number };
+    let source = '';
+    for (let i = 0; i < chunks; i++) source += JSON.parse((await sys.get(`bundle:${v.sha256}:${i}`)) ?? '""') as string;
+    const bundle: AppBundle = Object.freeze({ id: appId, version: v.version, source, sha256: v.sha256 });
+    if (this.#cache.size > 256) this.#cache.clear();
+    this.#cache.set(cacheKey, bundle);
+    return bundle;
+  }
+}

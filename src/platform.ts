@@ -1,0 +1,62 @@
+/**
+ * Wires one isohost process from a validated config: the storage backend, the tenant
+ * registry, the warm pool, the instance host and the app registry. `serve`, `run`,
+ * the bench and the tests all start isohost through here.
+ */
+import pino, { type Logger } from 'pino';
+import type { PlatformConfig } from './config/schema.ts';
+import { LevelStorageBackend } from './storage/leveldb.ts';
+import { TenantRegistry } from './tenants/registry.ts';
+import { IsolatePool } from './sandbox/isolate-pool.ts';
+import { InstanceHost, type FetchBindingFactory } from './sandbox/instance-host.ts';
+import { AppRegistry } from './apps/registry.ts';
+
+export interface Platform {
+  readonly config: PlatformConfig;
+  readonly logger: Logger;
+  readonly backend: LevelStorageBackend;
+  readonly tenants: TenantRegistry;
+  readonly pool: IsolatePool;
+  readonly host: InstanceHost;
+  readonly apps: AppRegistry;
+  close(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  logger?: Logger;
+  /** Blank isolates kept warm per memory limit; default from config. */
+  warmPool?: number;
+  fetchBinding?: FetchBindingFactory;
+}
+
+export function createLogger(level = process.env.ISOHOST_LOG_LEVEL ?? 'info'): Logger {
+  // Synchronous writes to stderr: every line is out before a CLI exit (CONTRACT §5).
+  return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+}
+
+export async function openPlatform(config: PlatformConfig, options: PlatformOptions = {}): Promise<Platform> {
+  const logger = options.logger ?? createLogger();
+  const backend = new LevelStorageBackend({ dataDir: config.deployment.data_dir });
+  const tenants = await TenantRegistry.open(config, backend, logger).catch(async (err) => {
+    await backend.close();
+    throw err;
+  });
+  const pool = new IsolatePool(options.warmPool ?? config.deployment.warm_pool);
+  pool.warm(new Set(config.tenants.map((t) => t.limits.memory_mb)));
+  const host = new InstanceHost({ pool, fetchBinding: options.fetchBinding });
+  const apps = new AppRegistry();
+  return {
+    config,
+    logger,
+    backend,
+    tenants,
+    pool,
+    host,
+    apps,
+    async close() {
+      host.disposeAll();
+      pool.close();
+      await backend.close();
+    },
+  };
+}

@@ -1,0 +1,349 @@
+/**
+ * The boundary. The ONLY file in src/ that imports isolated-vm (STYLE habit 2).
+ *
+ * What crosses, and how:
+ * - host → guest: References to *guest* functions (`call`, `settle`, `bind`, `exports`)
+ *   applied with copied arguments; no Reference to a host object ever enters an isolate.
+ * - guest → host: two `ivm.Callback`s, which arrive in the isolate as plain functions
+ *   whose arguments are copied: `post(id, op, json, bytes)` (ignored mode: the guest
+ *   never blocks) and `hostSync(op, json)` (sync mode, tenant-free utilities).
+ *   Both are captured by the prelude's closure; `__isohost` is deleted before any
+ *   mini-app code runs.
+ * - Every value coming out of the guest is type-checked here before it reaches a binding.
+ *
+ * Limits: `memoryLimit` per isolate; a call's synchronous slice runs with isolated-vm's
+ * `timeout`; because that does not cover promise-returning calls (isolated-vm #518,
+ * #318), the host also keeps its own CPU and wall deadline and disposes the isolate
+ * when either passes. A disposed isolate is never reused.
+ */
+import ivm from 'isolated-vm';
+import { IsohostError, isErrorCode, type ErrorCode } from '../errors.ts';
+import type { Reply } from '../bindings/types.ts';
+
+/** Handles one guest message for the instance that owns this isolate. */
+export type MessageHandler = (op: string, payload: unknown, bytes: ArrayBuffer | undefined) => Promise<Reply>;
+export type SyncHandler = (op: string, payloadJson: string) => string | ArrayBuffer;
+
+const MAX_MESSAGE_CHARS = 16 * 1024 * 1024;
+const OP_RE = /^[a-z][a-z0-9.]{0,40}$/;
+
+let snapshot: ivm.ExternalCopy<ArrayBuffer> | undefined;
+
+/** Builds the prelude snapshot once per process from our own prelude source. */
+export function prepareSnapshot(preludeSource: string): void {
+  snapshot ??= ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'isohost:prelude' }]);
+}
+
+/** A blank isolate: prelude attached, not yet bound to any tenant. Opaque outside this file. */
+export interface BlankIsolate {
+  readonly memoryMb: number;
+  /** @internal */ readonly _state: BlankState;
+}
+interface BlankState {
+  isolate: ivm.Isolate;
+  context: ivm.Context;
+  bind: ivm.Reference<(meta: string) => void>;
+  exports: ivm.Reference<(ns: unknown) => string>;
+  call: ivm.Reference<(method: string, args: string) => Promise<string>>;
+  settle: ivm.Reference<(id: number, ok: boolean, json: string, bytes: ArrayBuffer | undefined) => void>;
+  /** Set once at launch; the post callback routes through it. */
+  onMessage: ((id: number, op: string, payload: string, bytes: unknown) => void) | undefined;
+  used: boolean;
+}
+
+/** Creates a blank isolate synchronously (new Isolate from the snapshot + context + attach). */
+export function createBlank(memoryMb: number, syncHandler: SyncHandler): BlankIsolate {
+  if (snapshot === undefined) throw new IsohostError('internal', 'prelude snapshot not prepared');
+  const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot });
+  try {
+    const context = isolate.createContextSync();
+    const state = { isolate, context, onMessage: undefined, used: false } as unknown as BlankState;
+    const post = new ivm.Callback(
+      (id: unknown, op: unknown, payload: unknown, bytes: unknown) => {
+        if (typeof id !== 'number' || typeof op !== 'string' || typeof payload !== 'string') return;
+        state.onMessage?.(id, op, payload, bytes);
+      },
+      { ignored: true },
+    );
+    const sync = new ivm.Callback((op: unknown, payload: unknown) => {
+      if (typeof op !== 'string' || typeof payload !== 'string' || payload.length > MAX_MESSAGE_CHARS) {
+        return JSON.stringify({ error: { code: 'invalid_request', message: 'bad platform call' } });
+      }
+      return syncHandler(op, payload);
+    });
+    const control = context.evalClosureSync(
+      'const c = globalThis.__isohost.attach($0, $1); delete globalThis.__isohost; return c;',
+      [sync, post],
+      { result: { reference: true } },
+    ) as ivm.Reference<Record<string, unknown>>;
+    state.bind = control.getSync('bind', { reference: true }) as BlankState['bind'];
+    state.exports = control.getSync('exports', { reference: true }) as BlankState['exports'];
+    state.call = control.getSync('call', { reference: true }) as BlankState['call'];
+    state.settle = control.getSync('settle', { reference: true }) as BlankState['settle'];
+    control.release();
+    return { memoryMb, _state: state };
+  } catch (err) {
+    if (!isolate.isDisposed) isolate.dispose();
+    throw err;
+  }
+}
+
+export function disposeBlank(blank: BlankIsolate): void {
+  if (!blank._state.isolate.isDisposed) blank._state.isolate.dispose();
+}
+
+/** V8 code cache per bundle sha256, produced here, in memory only (THREATS A6). */
+const codeCache = new Map<string, ivm.ExternalCopy<ArrayBuffer>>();
+const CODE_CACHE_MAX = 512;
+
+export interface LaunchSpec {
+  source: string;
+  sha256: string;
+  /** JSON text `{ app: {id, version}, user }` given to the prelude's `bind`. */
+  metaJson: string;
+  /** Budget for module evaluation (top-level code), like a call's. */
+  cpuMs: number;
+  wallMs: number;
+  onMessage: MessageHandler;
+}
+
+export interface CallLimits {
+  cpuMs: number;
+  wallMs: number;
+}
+
+/** A bound, running instance: one tenant's app in one isolate, for its whole life. */
+export class SandboxInstance {
+  #methods: readonly string[] = [];
+  #s: BlankState;
+  #active: { cpuBudgetEnd: bigint; wallEnd: number; fail: (e: IsohostError) => void } | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #disposedReason: IsohostError | undefined;
+
+  constructor(state: BlankState) {
+    this.#s = state;
+  }
+
+  /** Names of the functions the bundle exports. */
+  get methods(): readonly string[] {
+    return this.#methods;
+  }
+
+  /** @internal set once by launch. */
+  _setMethods(names: string[]): void {
+    this.#methods = Object.freeze(names);
+  }
+
+  get disposed(): boolean {
+    return this.#s.isolate.isDisposed;
+  }
+
+  /** Bytes of heap the isolate uses now (for density and metrics). */
+  heapBytes(): number {
+    if (this.disposed) return 0;
+    const h = this.#s.isolate.getHeapStatisticsSync();
+    return h.used_heap_size + h.externally_allocated_size;
+  }
+
+  /** Calls a method with JSON text args; resolves with the result JSON text. Calls on one instance run one at a time. */
+  call(method: string, argsJson: string, limits: CallLimits): Promise<string> {
+    const run = () => this.#call(method, argsJson, limits);
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  async #call(method: string, argsJson: string, limits: CallLimits): Promise<string> {
+    if (this.disposed) throw this.#disposedReason ?? new IsohostError('not_found', 'the instance has ended');
+    const { envelope } = await this.#runGuarded(limits, (timeout) =>
+      this.#s.call.apply(undefined, [method, argsJson], { arguments: { copy: true }, result: { copy: true, promise: true }, timeout }),
+    );
+    return decodeEnvelope(envelope);
+  }
+
+  /**
+   * Runs `start` under the call's CPU and wall budget. One timer enforces both: it
+   * fires when the CPU budget could first be spent (CPU time never outruns wall time),
+   * re-arms with what is left, and disposes the isolate on a breach.
+   */
+  async #runGuarded(limits: CallLimits, start: (timeout: number) => Promise<unknown>): Promise<{ envelope: string }> {
+    const iso = this.#s.isolate;
+    const cpuBudgetEnd = iso.cpuTime + BigInt(limits.cpuMs) * 1_000_000n;
+    const wallEnd = Date.now() + limits.wallMs;
+    let timer: NodeJS.Timeout | undefined;
+    let fail!: (e: IsohostError) => void;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    this.#active = { cpuBudgetEnd, wallEnd, fail };
+    const check = () => {
+      if (iso.isDisposed) return;
+      const cpuLeft = Number(cpuBudgetEnd - iso.cpuTime) / 1e6;
+      const wallLeft = wallEnd - Date.now();
+      if (cpuLeft <= 0) return this.#breach(new IsohostError('timeout', `the call used more than its CPU limit of ${limits.cpuMs} ms`));
+      if (wallLeft <= 0) return this.#breach(new IsohostError('timeout', `the call ran longer than its wall limit of ${limits.wallMs} ms`));
+      timer = setTimeout(check, Math.max(1, Math.min(cpuLeft, wallLeft)));
+    };
+    timer = setTimeout(check, Math.max(1, Math.min(limits.cpuMs, limits.wallMs)));
+    try {
+      const envelope = (await Promise.race([start(limits.cpuMs).catch((e) => this.#mapIsolateError(e, limits)), failed])) as string;
+      return { envelope };
+    } finally {
+      clearTimeout(timer);
+      this.#active = undefined;
+    }
+  }
+
+  #breach(err: IsohostError): void {
+    const active = this.#active;
+    this.dispose(err);
+    active?.fail(err);
+  }
+
+  #mapIsolateError(e: unknown, limits: CallLimits): never {
+    const msg = e instanceof Error ? e.message : String(e);
+    let err: IsohostError;
+    if (this.#disposedReason) err = this.#disposedReason;
+    else if (/memory limit/i.test(msg)) err = new IsohostError('resource_exhausted', `the instance exceeded its memory limit of ${this.#memoryMb()} MB`);
+    else if (/timed out/i.test(msg)) err = new IsohostError('timeout', `the call used more than its CPU limit of ${limits.cpuMs} ms`);
+    else if (/disposed/i.test(msg)) err = new IsohostError('not_found', 'the instance has ended');
+    else err = new IsohostError('internal', 'the isolate failed', { cause: e });
+    this.dispose(err);
+    throw err;
+  }
+
+  #memoryMb(): number {
+    return Math.round(Number(this.#s.isolate.getHeapStatisticsSync().heap_size_limit) / 1048576) || 0;
+  }
+
+  /** Delivers a binding reply into the isolate, within the active call's remaining CPU budget. */
+  settle(id: number, ok: boolean, json: string, bytes: ArrayBuffer | undefined): void {
+    const active = this.#active;
+    // No call in progress: drop the reply, so no guest code runs outside a deadline (THREATS B16).
+    if (active === undefined || this.disposed) return;
+    const left = Math.max(1, Math.ceil(Number(active.cpuBudgetEnd - this.#s.isolate.cpuTime) / 1e6));
+    this.#s.settle.apply(undefined, [id, ok, json, bytes], { arguments: { copy: true }, timeout: left }).catch((e) => {
+      if (this.#active === active) {
+        try {
+          this.#mapIsolateError(e, { cpuMs: left, wallMs: 0 });
+        } catch (mapped) {
+          active.fail(mapped as IsohostError);
+        }
+      }
+    });
+  }
+
+  /** Whether a call is running now (messages outside a call are refused). */
+  get inCall(): boolean {
+    return this.#active !== undefined;
+  }
+
+  dispose(reason?: IsohostError): void {
+    this.#disposedReason ??= reason;
+    if (!this.#s.isolate.isDisposed) this.#s.isolate.dispose();
+  }
+
+  /** @internal used by launch to evaluate the module under the same guard as a call. */
+  _guard(limits: CallLimits, start: (timeout: number) => Promise<unknown>) {
+    return this.#runGuarded(limits, start);
+  }
+}
+
+function decodeEnvelope(envelope: unknown): string {
+  if (typeof envelope !== 'string' || envelope.length === 0) throw new IsohostError('internal', 'malformed reply from the isolate');
+  if (envelope[0] === 'r') return envelope.slice(1);
+  let parsed: { code?: unknown; message?: unknown; line?: unknown };
+  try {
+    parsed = JSON.parse(envelope.slice(1));
+  } catch {
+    throw new IsohostError('internal', 'malformed error from the isolate');
+  }
+  const rawCode = typeof parsed.code === 'string' ? parsed.code : 'miniapp_error';
+  const code: ErrorCode = isErrorCode(rawCode) ? rawCode : 'miniapp_error';
+  let message = typeof parsed.message === 'string' ? parsed.message.slice(0, 4096) : 'the mini-app failed';
+  if (rawCode.startsWith('miniapp_error:')) message = `[${rawCode.slice(14)}] ${message}`;
+  const line = typeof parsed.line === 'number' && Number.isInteger(parsed.line) ? parsed.line : undefined;
+  if (line !== undefined) message += ` (bundle line ${line})`;
+  throw new IsohostError(code, message, line === undefined ? undefined : { details: { line } });
+}
+
+/**
+ * Binds a blank isolate to one app of one tenant and evaluates the bundle in it.
+ * The blank is consumed: it is never bound again, even if launch fails.
+ */
+export async function launch(blank: BlankIsolate, spec: LaunchSpec): Promise<SandboxInstance> {
+  const s = blank._state;
+  if (s.used) throw new IsohostError('internal', 'blank isolate reused');
+  s.used = true;
+  try {
+    s.bind.applySync(undefined, [spec.metaJson], { arguments: { copy: true } });
+    // isolated-vm 7 sets `cachedData` on a module compiled with produceCachedData (not in its .d.ts).
+    let module: ivm.Module & { cachedData?: ivm.ExternalCopy<ArrayBuffer> };
+    const cached = codeCache.get(spec.sha256);
+    try {
+      module = s.isolate.compileModuleSync(spec.source, {
+        filename: 'app.js',
+        ...(cached ? { cachedData: cached } : { produceCachedData: true }),
+      });
+    } catch (e) {
+      throw new IsohostError('invalid_request', `bundle does not compile: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (!cached && module.cachedData) {
+      if (codeCache.size >= CODE_CACHE_MAX) codeCache.delete(codeCache.keys().next().value!);
+      codeCache.set(spec.sha256, module.cachedData);
+    }
+    if (module.dependencySpecifiers.length > 0) {
+      throw new IsohostError('invalid_request', `bundle must be self-contained; it imports "${module.dependencySpecifiers[0]}"`);
+    }
+    module.instantiateSync(s.context, () => {
+      throw new Error('imports are not allowed');
+    });
+    const instance = new SandboxInstance(s);
+    s.onMessage = (id, op, payload, bytes) => route(instance, spec.onMessage, id, op, payload, bytes);
+    // Evaluation may run top-level code (even top-level await); guard it like a call.
+    // A guest exception during evaluation is the bundle's fault (invalid_request);
+    // a timeout or memory breach keeps its own code.
+    const { envelope } = await instance._guard({ cpuMs: spec.cpuMs, wallMs: spec.wallMs }, (timeout) =>
+      module.evaluate({ timeout }).then(
+        () => 'r',
+        (e: unknown) => {
+          const msg = e instanceof Error ? e.message : String(e);
+          if (s.isolate.isDisposed || /timed out|memory limit/i.test(msg)) throw e;
+          return 'e' + msg;
+        },
+      ),
+    );
+    if (envelope !== 'r') throw new IsohostError('invalid_request', `bundle failed while loading: ${envelope.slice(1, 2000)}`);
+    const names = JSON.parse(s.exports.applySync(undefined, [module.namespace.derefInto()], { result: { copy: true } }) as string);
+    if (!Array.isArray(names) || names.length === 0) {
+      throw new IsohostError('invalid_request', 'bundle exports no function');
+    }
+    instance._setMethods(names.filter((n) => typeof n === 'string'));
+    return instance;
+  } catch (err) {
+    if (!s.isolate.isDisposed) s.isolate.dispose();
+    if (err instanceof IsohostError) throw err;
+    const msg = err instanceof Error ? err.message : String(err);
+    if (/memory limit/i.test(msg)) throw new IsohostError('resource_exhausted', 'the bundle exceeded its memory limit while loading');
+    throw new IsohostError('invalid_request', `bundle failed while loading: ${msg}`);
+  }
+}
+
+/** Validates one guest message and hands it to the instance's handler; replies via settle. */
+function route(instance: SandboxInstance, handler: MessageHandler, id: number, op: string, payload: string, bytes: unknown): void {
+  const reply = (ok: boolean, json: string, out?: ArrayBuffer) => instance.settle(id, ok, json, out);
+  const fail = (e: IsohostError) => reply(false, JSON.stringify({ code: e.code, message: e.message }));
+  if (!Number.isSafeInteger(id) || !OP_RE.test(op) || payload.length > MAX_MESSAGE_CHARS) {
+    return fail(new IsohostError('invalid_request', 'malformed platform call'));
+  }
+  if (bytes !== undefined && !(bytes instanceof ArrayBuffer)) return fail(new IsohostError('invalid_request', 'bytes must be an ArrayBuffer'));
+  if (!instance.inCall) return fail(new IsohostError('invalid_request', 'platform calls are only served while a call is running'));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload);
+  } catch {
+    return fail(new IsohostError('invalid_request', 'platform call payload is not JSON'));
+  }
+  handler(op, parsed, bytes as ArrayBuffer | undefined).then(
+    (r) => reply(true, r.json, r.bytes),
+    (e) => fail(e instanceof IsohostError ? e : new IsohostError('internal', 'internal error')),
+  );
+}

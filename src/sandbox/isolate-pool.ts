@@ -1,0 +1,70 @@
+/**
+ * Warm pool of blank isolates (prelude loaded, no tenant bound), one list per memory
+ * limit, since `memoryLimit` is fixed when an isolate is created. Launch takes one and
+ * binds it for good; the pool refills off the launch path, one isolate per macrotask
+ * so a refill never holds the event loop for more than about a millisecond.
+ */
+import { createBlank, disposeBlank, prepareSnapshot, type BlankIsolate } from './bridge.ts';
+import { handleSyncOp } from './host-utilities.ts';
+import { preludeSource } from './prelude-build.ts';
+
+export class IsolatePool {
+  readonly #target: number;
+  readonly #free = new Map<number, BlankIsolate[]>();
+  #refilling = false;
+  #closed = false;
+
+  constructor(target: number) {
+    this.#target = target;
+    prepareSnapshot(preludeSource());
+  }
+
+  /** Pre-creates blanks for the given memory limits (at start-up). */
+  warm(memoryLimits: Iterable<number>): void {
+    for (const mb of memoryLimits) {
+      if (!this.#free.has(mb)) this.#free.set(mb, []);
+    }
+    this.#scheduleRefill();
+  }
+
+  /** A blank isolate for `memoryMb`: from the pool when one is ready, else created now (cold). */
+  take(memoryMb: number): { blank: BlankIsolate; warm: boolean } {
+    let list = this.#free.get(memoryMb);
+    if (list === undefined) this.#free.set(memoryMb, (list = []));
+    const blank = list.pop();
+    this.#scheduleRefill();
+    if (blank !== undefined) return { blank, warm: true };
+    return { blank: createBlank(memoryMb, handleSyncOp), warm: false };
+  }
+
+  /** Blank isolates ready now, all limits together (for /metrics). */
+  get size(): number {
+    let n = 0;
+    for (const list of this.#free.values()) n += list.length;
+    return n;
+  }
+
+  #scheduleRefill(): void {
+    if (this.#refilling || this.#closed || this.#target === 0) return;
+    this.#refilling = true;
+    setImmediate(() => this.#refillOne());
+  }
+
+  #refillOne(): void {
+    this.#refilling = false;
+    if (this.#closed) return;
+    for (const [mb, list] of this.#free) {
+      if (list.length < this.#target) {
+        list.push(createBlank(mb, handleSyncOp));
+        this.#scheduleRefill();
+        return;
+      }
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const list of this.#free.values()) for (const b of list) disposeBlank(b);
+    this.#free.clear();
+  }
+}

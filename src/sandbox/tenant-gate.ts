@@ -1,0 +1,61 @@
+/**
+ * Per-tenant admission: the instance cap, the number of calls running at once and an
+ * optional call rate (token bucket). One tenant flooding its own gate waits or gets
+ * `resource_exhausted`; other tenants have gates of their own (THREATS B17).
+ */
+import { IsohostError } from '../errors.ts';
+import type { TenantLimits } from '../config/schema.ts';
+
+/** Calls that may wait for a running slot, per unit of concurrency. */
+const QUEUE_FACTOR = 4;
+
+export class TenantGate {
+  readonly #limits: TenantLimits;
+  #instances = 0;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+  #tokens: number;
+  #refilledAt = Date.now();
+
+  constructor(limits: TenantLimits) {
+    this.#limits = limits;
+    this.#tokens = limits.rate_per_sec * 2;
+  }
+
+  reserveInstance(): void {
+    if (this.#instances >= this.#limits.instances) {
+      throw new IsohostError('resource_exhausted', `the tenant already has ${this.#limits.instances} live instances (its limit)`);
+    }
+    this.#instances++;
+  }
+
+  releaseInstance(): void {
+    this.#instances = Math.max(0, this.#instances - 1);
+  }
+
+  /** Resolves when the call may run; rejects with resource_exhausted past the rate or queue bound. */
+  enterCall(): Promise<void> {
+    const rate = this.#limits.rate_per_sec;
+    if (rate > 0) {
+      const now = Date.now();
+      this.#tokens = Math.min(rate * 2, this.#tokens + ((now - this.#refilledAt) / 1000) * rate);
+      this.#refilledAt = now;
+      if (this.#tokens < 1) return Promise.reject(new IsohostError('resource_exhausted', `the tenant is over its rate limit of ${rate} calls/s`));
+      this.#tokens -= 1;
+    }
+    if (this.#running < this.#limits.concurrency) {
+      this.#running++;
+      return Promise.resolve();
+    }
+    if (this.#waiting.length >= this.#limits.concurrency * QUEUE_FACTOR) {
+      return Promise.reject(new IsohostError('resource_exhausted', `the tenant has too many calls in progress (limit ${this.#limits.concurrency})`));
+    }
+    return new Promise((resolve) => this.#waiting.push(() => resolve()));
+  }
+
+  leaveCall(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#running--;
+  }
+}
