@@ -1,0 +1,35 @@
+/**
+ * Bearer authentication for /v1. The realm is chosen by the tenant in the path, never by
+ * anything in the token (THREATS C19); the tenant context is resolved only after the
+ * token verified in that tenant's realm. Missing or bad token: 401; verified without
+ * the route's scope: 403.
+ */
+import type { FastifyRequest } from 'fastify';
+import { IsohostError } from '../errors.ts';
+import type { Identity } from '../identity/registry.ts';
+import { hasScope, sessionClaims, type VerifiedToken } from '../identity/verifier.ts';
+import type { TenantRegistry } from '../tenants/registry.ts';
+import type { TenantContext } from '../tenants/context.ts';
+import type { SessionUser } from '../sandbox/instance-host.ts';
+
+export type Scope = 'apps:call' | 'apps:deploy';
+
+export interface Caller {
+  tenant: TenantContext;
+  token: VerifiedToken;
+  user: SessionUser;
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9_\-.]+)$/;
+
+export async function authenticate(request: FastifyRequest, identity: Identity, tenants: TenantRegistry, scope: Scope): Promise<Caller> {
+  const tenantId = (request.params as { tenant?: unknown }).tenant;
+  const header = request.headers.authorization;
+  const m = typeof header === 'string' ? BEARER.exec(header) : null;
+  if (m === null) throw new IsohostError('unauthenticated', 'missing or malformed Authorization: Bearer token');
+  if (typeof tenantId !== 'string') throw new IsohostError('unauthenticated', 'token not valid for this tenant');
+  const token = await identity.verifierFor(tenantId).verify(m[1]!);
+  if (!hasScope(token, scope)) throw new IsohostError('forbidden', `the token lacks the scope "${scope}"`);
+  const tenant = tenants.get(tenantId);
+  return { tenant, token, user: sessionClaims(token.claims) as SessionUser };
+}

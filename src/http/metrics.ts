@@ -1,0 +1,54 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server: calls and errors by
+ * tenant and code, call latency, live instances, warm pool size, storage bytes.
+ * Egress decisions are counted on the same registry by the egress audit.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Platform } from '../platform.ts';
+
+export interface HttpMetrics {
+  registry: Registry;
+  calls: Counter<'tenant' | 'code'>;
+  latency: Histogram<'tenant'>;
+}
+
+export function createMetrics(platform: Platform, registry = new Registry()): HttpMetrics {
+  collectDefaultMetrics({ register: registry, prefix: 'isohost_process_' });
+  const calls = new Counter({ name: 'isohost_calls_total', help: 'Mini-app calls by tenant and result code', labelNames: ['tenant', 'code'], registers: [registry] });
+  const latency = new Histogram({
+    name: 'isohost_call_duration_seconds',
+    help: 'Mini-app call latency (HTTP, including launch for one-shot calls)',
+    labelNames: ['tenant'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'isohost_live_instances',
+    help: 'Live instances by tenant',
+    labelNames: ['tenant'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of platform.tenants.all()) this.set({ tenant: t.id }, 0);
+      for (const [tenant, n] of platform.host.liveByTenant()) this.set({ tenant }, n);
+    },
+  });
+  new Gauge({
+    name: 'isohost_warm_pool_size',
+    help: 'Blank isolates ready in the warm pool',
+    registers: [registry],
+    collect() {
+      this.set(platform.pool.size);
+    },
+  });
+  new Gauge({
+    name: 'isohost_storage_bytes',
+    help: 'Bytes of keys and values stored, by tenant',
+    labelNames: ['tenant'],
+    registers: [registry],
+    collect() {
+      for (const t of platform.tenants.all()) this.set({ tenant: t.id }, t.store.usageBytes());
+    },
+  });
+  return { registry, calls, latency };
+}

@@ -1,0 +1,66 @@
+/** Upload and list mini-app bundles (scope apps:deploy). */
+import type { FastifyInstance } from 'fastify';
+import { readBundle } from '../../apps/bundle.ts';
+import { checkAppId } from '../../apps/registry.ts';
+import { validateBundle } from '../../apps/validate.ts';
+import { authenticate } from '../auth.ts';
+import type { ServerContext } from '../context.ts';
+
+const tenantApp = { type: 'object', properties: { tenant: { type: 'string', maxLength: 63 }, app: { type: 'string', maxLength: 63 } } } as const;
+const versionSchema = {
+  type: 'object',
+  properties: { version: { type: 'string' }, sha256: { type: 'string' }, size: { type: 'integer' }, methods: { type: 'array', items: { type: 'string' } }, created_at: { type: 'string' } },
+} as const;
+
+export function appRoutes(ctx: ServerContext) {
+  const { platform } = ctx;
+  return async (app: FastifyInstance) => {
+    app.addContentTypeParser(
+      ['application/javascript', 'text/javascript', 'application/octet-stream'],
+      { parseAs: 'buffer', bodyLimit: platform.config.deployment.max_bundle_bytes },
+      (_req, body, done) => done(null, body),
+    );
+
+    app.put<{ Params: { tenant: string; app: string }; Body: Buffer }>(
+      '/v1/tenants/:tenant/apps/:app',
+      {
+        bodyLimit: platform.config.deployment.max_bundle_bytes,
+        schema: {
+          summary: 'Upload a bundle as the newest version of an app',
+          tags: ['apps'],
+          consumes: ['application/javascript'],
+          params: tenantApp,
+          // Documented only (the bytes are checked by readBundle + validateBundle, not by ajv).
+          'x-body': { type: 'string', format: 'binary', description: 'the bundle: one self-contained ES module' },
+          response: { 201: { type: 'object', properties: { app: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' }, size: { type: 'integer' }, methods: { type: 'array', items: { type: 'string' } } } } },
+        },
+      },
+      async (req, reply) => {
+        const caller = await authenticate(req, ctx.identity, platform.tenants, 'apps:deploy');
+        const appId = checkAppId(req.params.app);
+        const body = req.body;
+        const bytes = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : '');
+        const bundle = readBundle(bytes, platform.config.deployment.max_bundle_bytes);
+        const methods = await validateBundle(platform.pool, bundle, caller.tenant.limits);
+        const v = await platform.apps.deploy(caller.tenant, appId, bundle, methods);
+        req.log.info({ tenant: caller.tenant.id, app: appId, version: v.version, sub: caller.user.sub }, 'app deployed');
+        return reply.status(201).send({ app: appId, version: v.version, sha256: v.sha256, size: v.size, methods: v.methods });
+      },
+    );
+
+    app.get<{ Params: { tenant: string } }>(
+      '/v1/tenants/:tenant/apps',
+      {
+        schema: {
+          summary: 'List apps with their versions',
+          tags: ['apps'],
+          response: { 200: { type: 'object', properties: { apps: { type: 'array', items: { type: 'object', properties: { app: { type: 'string' }, active: { type: 'string' }, versions: { type: 'array', items: versionSchema } } } } } } },
+        },
+      },
+      async (req) => {
+        const caller = await authenticate(req, ctx.identity, platform.tenants, 'apps:deploy');
+        return { apps: await platform.apps.list(caller.tenant) };
+      },
+    );
+  };
+}
