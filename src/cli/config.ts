@@ -1,5 +1,10 @@
-/** `isohost config check [FILE]` and `isohost config schema`. */
+/**
+ * `isohost config check [FILE]` (exit 0 when valid; exit 1 and one path-named error per
+ * stderr line when not, CONTRACT §5) and `isohost config schema` (the JSON Schema
+ * generated from the same zod schema).
+ */
 import { configJsonSchema, loadConfig } from '../config/load.ts';
+import { IsohostError } from '../errors.ts';
 import { parse, UsageError } from './args.ts';
 
 export async function configCommand(argv: string[]): Promise<number> {
@@ -9,11 +14,16 @@ export async function configCommand(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(await configJsonSchema(), null, 2) + '\n');
     return 0;
   }
-  if (sub === 'check') {
-    const path = file ?? values.config;
+  if (sub !== 'check') throw new UsageError('usage: isohost config check [FILE] | isohost config schema');
+  const path = file ?? values.config;
+  try {
     const cfg = loadConfig(path, values.data === undefined ? {} : { dataDir: values.data });
     process.stdout.write(JSON.stringify({ ok: true, file: path ?? '(built-in default)', tenants: cfg.tenants.map((t) => t.id) }) + '\n');
     return 0;
+  } catch (err) {
+    if (!(err instanceof IsohostError) || err.code !== 'config_invalid') throw err;
+    for (const line of err.message.split('\n')) process.stderr.write(line + '\n');
+    process.stderr.write(JSON.stringify(err.toJSON()) + '\n');
+    return 1;
   }
-  throw new UsageError('usage: isohost config check [FILE] | isohost config schema');
 }

@@ -3,7 +3,10 @@
  * (never reused), and the next instance of the same tenant works.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleOf, fc } from '../helpers/bundle.ts';
+import { bundleOf } from '../helpers/bundle.ts';
+
+// The isolate's global (test bodies are stringified into bundles; see helpers/bundle.ts).
+declare const fc: any;
 import { appBundle, callOnce, startTestPlatform } from '../helpers/platform.ts';
 import { IsohostError } from '../../src/errors.ts';
 

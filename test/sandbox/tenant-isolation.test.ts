@@ -5,7 +5,10 @@
  * are separated the same way.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleOf, fc } from '../helpers/bundle.ts';
+import { bundleOf } from '../helpers/bundle.ts';
+
+// The isolate's global (test bodies are stringified into bundles; see helpers/bundle.ts).
+declare const fc: any;
 import { callOnce, startTestPlatform } from '../helpers/platform.ts';
 
 const KEYS = ['k', '../b', 'a!b', '!a!', '\u0000', '\uffff', 'x'.repeat(200)];

@@ -1,0 +1,80 @@
+/** `isohost config check|schema` and `isohost tenant export|purge` through the real CLI. */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+beforeAll(async () => {
+  dir = await tempDir();
+});
+afterAll(() => dir.dispose());
+
+describe('isohost config', () => {
+  it('should accept the default config and a valid file', async () => {
+    expect((await cli(['config', 'check'])).code).toBe(0);
+    const file = join(dir.path, 'ok.json');
+    await writeFile(file, JSON.stringify({ tenants: [{ id: 'a', storage: { namespace: 'a', isolation: 'schema' }, identity: { provider: 'iam-internal', realm: 'a' } }] }));
+    const r = await cli(['config', 'check', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, tenants: ['a'] });
+  });
+
+  it('should exit 1 with one path-named error per problem', async () => {
+    const file = join(dir.path, 'bad.yaml');
+    await writeFile(
+      file,
+      [
+        'deployment: { mode: cloud, egres: deny-by-default }',
+        'tenants:',
+        '  - { id: a, storage: { namespace: x, isolation: schema }, identity: { provider: iam-internal, realm: r } }',
+        '  - { id: a, storage: { namespace: x, isolation: database }, identity: { provider: iam-internal, realm: r }, limits: { memory_mb: -1 } }',
+      ].join('\n'),
+    );
+    const r = await cli(['config', 'check', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('deployment.mode: expected "on-premise" | "private-cloud"');
+    expect(r.stderr).toContain('deployment: unknown key "egres"');
+    expect(r.stderr).toContain('tenants[1].limits.memory_mb');
+    expect(r.lastError?.error?.code).toBe('config_invalid');
+  });
+
+  it('should report duplicate id, namespace and realm with their paths', async () => {
+    const file = join(dir.path, 'dup.yaml');
+    await writeFile(file, ['tenants:', '  - { id: a, storage: { namespace: x, isolation: schema }, identity: { provider: iam-internal, realm: r } }', '  - { id: a, storage: { namespace: x, isolation: database }, identity: { provider: iam-internal, realm: r } }'].join('\n'));
+    const r = await cli(['config', 'check', file]);
+    expect(r.code).toBe(1);
+    for (const p of ['tenants[1].id: duplicate id', 'tenants[1].storage.namespace: duplicate namespace', 'tenants[1].identity.realm: duplicate realm']) expect(r.stderr).toContain(p);
+  });
+
+  it('should print the JSON Schema of the config', async () => {
+    const r = await cli(['config', 'schema']);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout);
+    expect(schema.properties.tenants.type).toBe('array');
+    expect(JSON.stringify(schema)).toContain('"database"');
+  });
+});
+
+describe('isohost tenant export and purge', () => {
+  it('should export one tenant as NDJSON and purge only that tenant', async () => {
+    const notes = 'sample-miniapps/notes/notes.js';
+    for (const tenant of ['business-unit-a', 'partner-acme']) {
+      const r = await cli(['run', notes, '--data', dir.path, '--tenant', tenant, '--call', 'addNote', '--args', JSON.stringify({ text: `note of ${tenant}` })]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const out = join(dir.path, 'acme.ndjson');
+    expect((await cli(['tenant', 'export', 'partner-acme', '--data', dir.path, '--out', out])).code).toBe(0);
+    const lines = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ app: 'notes', value: { text: 'note of partner-acme' } });
+
+    expect((await cli(['tenant', 'purge', 'partner-acme', '--data', dir.path])).code).toBe(2);
+    expect((await cli(['tenant', 'purge', 'partner-acme', '--data', dir.path, '--yes'])).code).toBe(0);
+    const acme = await cli(['tenant', 'export', 'partner-acme', '--data', dir.path]);
+    expect(acme.stdout).toBe('');
+    const bu = await cli(['tenant', 'export', 'business-unit-a', '--data', dir.path]);
+    expect(bu.stdout).toContain('note of business-unit-a');
+  });
+});
