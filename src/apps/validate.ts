@@ -10,12 +10,11 @@ import type { BundleSource } from './bundle.ts';
 
 export async function validateBundle(pool: IsolatePool, bundle: BundleSource, limits: { memory_mb: number; cpu_ms: number }): Promise<string[]> {
   const { blank } = pool.take(limits.memory_mb);
-  const instance = await launch(blank, {
+  const instance = launch(blank, {
     source: bundle.source,
     sha256: bundle.sha256,
     metaJson: JSON.stringify({ app: { id: 'validation', version: 'validation' }, user: null }),
     cpuMs: limits.cpu_ms,
-    wallMs: 5000,
     onMessage: () => Promise.reject(new IsohostError('unavailable', 'platform calls are not available while a bundle is validated')),
   });
   const methods = [...instance.methods];

@@ -101,9 +101,8 @@ export interface LaunchSpec {
   sha256: string;
   /** JSON text `{ app: {id, version}, user }` given to the prelude's `bind`. */
   metaJson: string;
-  /** Budget for module evaluation (top-level code), like a call's. */
+  /** CPU budget of the bundle's top-level code (evaluated synchronously). */
   cpuMs: number;
-  wallMs: number;
   onMessage: MessageHandler;
 }
 
@@ -241,10 +240,6 @@ export class SandboxInstance {
     if (!this.#s.isolate.isDisposed) this.#s.isolate.dispose();
   }
 
-  /** @internal used by launch to evaluate the module under the same guard as a call. */
-  _guard(limits: CallLimits, start: (timeout: number) => Promise<unknown>) {
-    return this.#runGuarded(limits, start);
-  }
 }
 
 function decodeEnvelope(envelope: unknown): string {
@@ -269,7 +264,7 @@ function decodeEnvelope(envelope: unknown): string {
  * Binds a blank isolate to one app of one tenant and evaluates the bundle in it.
  * The blank is consumed: it is never bound again, even if launch fails.
  */
-export async function launch(blank: BlankIsolate, spec: LaunchSpec): Promise<SandboxInstance> {
+export function launch(blank: BlankIsolate, spec: LaunchSpec): SandboxInstance {
   const s = blank._state;
   if (s.used) throw new IsohostError('internal', 'blank isolate reused');
   s.used = true;
@@ -298,20 +293,18 @@ export async function launch(blank: BlankIsolate, spec: LaunchSpec): Promise<San
     });
     const instance = new SandboxInstance(s);
     s.onMessage = (id, op, payload, bytes) => route(instance, spec.onMessage, id, op, payload, bytes);
-    // Evaluation may run top-level code (even top-level await); guard it like a call.
-    // A guest exception during evaluation is the bundle's fault (invalid_request);
-    // a timeout or memory breach keeps its own code.
-    const { envelope } = await instance._guard({ cpuMs: spec.cpuMs, wallMs: spec.wallMs }, (timeout) =>
-      module.evaluate({ timeout }).then(
-        () => 'r',
-        (e: unknown) => {
-          const msg = e instanceof Error ? e.message : String(e);
-          if (s.isolate.isDisposed || /timed out|memory limit/i.test(msg)) throw e;
-          return 'e' + msg;
-        },
-      ),
-    );
-    if (envelope !== 'r') throw new IsohostError('invalid_request', `bundle failed while loading: ${envelope.slice(1, 2000)}`);
+    // Synchronous on purpose: launch never yields to the event loop, so nothing (a pool
+    // refill, another request) runs inside it. Top-level code runs under `timeout`;
+    // platform calls are served only during method calls, so a top-level `await fc.…`
+    // is refused (route() below) rather than left unbounded.
+    try {
+      module.evaluateSync({ timeout: spec.cpuMs });
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (s.isolate.isDisposed || /memory limit/i.test(msg)) throw new IsohostError('resource_exhausted', 'the bundle exceeded its memory limit while loading');
+      if (/timed out/i.test(msg)) throw new IsohostError('timeout', `the bundle's top-level code ran longer than the CPU limit of ${spec.cpuMs} ms`);
+      throw new IsohostError('invalid_request', `bundle failed while loading: ${msg.slice(0, 2000)}`);
+    }
     const names = JSON.parse(s.exports.applySync(undefined, [module.namespace.derefInto()], { result: { copy: true } }) as string);
     if (!Array.isArray(names) || names.length === 0) {
       throw new IsohostError('invalid_request', 'bundle exports no function');

@@ -85,12 +85,11 @@ export class InstanceHost {
     const bindings = this.#bindingsFor(tenant, app, id);
     let sandbox: SandboxInstance;
     try {
-      sandbox = await launch(blank, {
+      sandbox = launch(blank, {
         source: app.source,
         sha256: app.sha256,
         metaJson: JSON.stringify({ app: { id: app.id, version: app.version }, user }),
         cpuMs: tenant.limits.cpu_ms,
-        wallMs: tenant.limits.wall_ms,
         onMessage: (op, payload, bytes) => this.#dispatch(live, bindings, op, payload, bytes),
       });
     } catch (err) {

@@ -1,0 +1,57 @@
+/**
+ * A real isohost platform for the bench: the real config schema, real LevelDB in a
+ * temp dir, real isolates; logging silenced so the table is all that prints.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import pino from 'pino';
+import { validateConfig } from '../src/config/load.ts';
+import { openPlatform, type Platform, type PlatformOptions } from '../src/platform.ts';
+import type { AppBundle } from '../src/sandbox/instance-host.ts';
+
+export const NOOP_BUNDLE = `
+export function noop(a) { return a; }
+export async function get(a) { return await fc.storage.get("k"); }
+export async function set(a) { await fc.storage.set("k", a); return null; }
+export async function fetchSmall(a) { const r = await fc.fetch(a.url); return await r.text(); }
+`;
+
+export function bundle(id: string, source: string): AppBundle {
+  const sha256 = createHash('sha256').update(source).digest('hex');
+  return { id, version: sha256.slice(0, 16), source, sha256 };
+}
+
+export async function benchPlatform(
+  warmPool: number,
+  tenantOverrides: Record<string, unknown>[] = [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } }],
+  options: PlatformOptions = {},
+  deployment: Record<string, unknown> = {},
+): Promise<Platform & { dispose(): Promise<void>; dataDir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'isohost-bench-'));
+  const config = validateConfig(
+    {
+      deployment: { data_dir: dir, warm_pool: warmPool, ...deployment },
+      tenants: tenantOverrides.map((t) => ({
+        storage: { namespace: t.id, isolation: 'schema' },
+        identity: { provider: 'iam-internal', realm: t.id },
+        ...t,
+      })),
+    },
+    dir,
+  );
+  const platform = await openPlatform(config, { logger: pino({ level: 'silent' }), ...options });
+  return Object.assign(platform, {
+    dataDir: dir,
+    async dispose() {
+      await platform.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  });
+}
+
+/** Waits until the warm pool holds `n` blank isolates again (outside timed sections). */
+export async function poolRefilled(platform: Platform, n: number): Promise<void> {
+  while (platform.pool.size < n) await new Promise((r) => setImmediate(r));
+}
