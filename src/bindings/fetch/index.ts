@@ -1,0 +1,224 @@
+/**
+ * The host half of `fc.fetch` (CONTRACT §3). Every request goes through the egress
+ * proxy with a credential minted for this call; the tenant is the one this binding was
+ * built for, never anything the guest sends (THREATS §D 34).
+ *
+ * - One undici `ProxyAgent` per call (its credential is fixed at construction and
+ *   expires with the call), destroyed when the call's signal aborts. `http:` goes to the
+ *   proxy in absolute-form, `https:` through CONNECT — see src/egress/client.ts.
+ * - Redirects are followed here, not by the proxy: each hop is a new request through
+ *   the proxy and is re-checked there (THREATS §D 32). Max 10, as in the Fetch standard.
+ * - Limits: `fetch_per_call` fetches per call, `fetch_response_mb` per response body
+ *   (streamed and counted, aborted when exceeded), and the call's deadline.
+ */
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { TenantLimits } from '../../config/schema.ts';
+import { IsohostError } from '../../errors.ts';
+import { type EgressClient, createEgressClient, proxyRefusal } from '../../egress/client.ts';
+import { mintEgressCredential } from '../../egress/credential.ts';
+import { isStrippedRequestHeader } from '../../egress/headers.ts';
+import type { Binding, CallScope, Reply } from '../types.ts';
+
+export interface FetchBindingOptions {
+  readonly proxyUrl: string;
+  readonly credentialKey: Uint8Array;
+  readonly tenantId: string;
+  readonly limits: Pick<TenantLimits, 'fetch_per_call' | 'fetch_response_mb'>;
+  readonly logger: Logger;
+}
+
+// RFC 9110 §5.6.2 token; §5.5 field value: visible ASCII, SP, HTAB, obs-text (no CR, LF, NUL).
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+const FetchPayload = z.object({
+  url: z.string().min(1).max(16_384),
+  method: z.string().max(64).regex(TOKEN, 'method must be an HTTP token').default('GET'),
+  headers: z.array(z.tuple([z.string().max(256).regex(TOKEN, 'header name must be a token'), z.string().max(65_536).regex(FIELD_VALUE, 'header value must be visible ASCII or Latin-1 (no CR, LF, NUL)')])).max(256).default([]),
+  redirect: z.enum(['follow', 'manual', 'error']).default('follow'),
+});
+
+// Fetch standard: these are normalised to upper case; CONNECT/TRACE/TRACK are forbidden.
+const NORMALISED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+// Dropped when a redirect turns the request into a body-less GET (Fetch standard §4.4).
+const BODY_HEADERS = ['content-type', 'content-encoding', 'content-language', 'content-location', 'content-length'];
+
+interface CallState {
+  count: number;
+  client: EgressClient | null;
+}
+
+function invalid(message: string): IsohostError {
+  return new IsohostError('invalid_request', `fc.fetch: ${message}`);
+}
+
+function parseTarget(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalid('invalid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`scheme ${url.protocol} is not supported (http: and https: only)`);
+  if (url.username !== '' || url.password !== '') throw invalid('URLs with credentials are not allowed');
+  url.hash = '';
+  return url;
+}
+
+type HeaderMap = Record<string, string | string[]>;
+
+function guestHeaders(pairs: readonly [string, string][]): HeaderMap {
+  const out: HeaderMap = {};
+  for (const [rawName, value] of pairs) {
+    const name = rawName.toLowerCase();
+    // Host, Proxy-*, hop-by-hop, X-Forwarded-* (RFC 9110 §7.6.1); Content-Length is undici's to set.
+    if (isStrippedRequestHeader(name) || name === 'content-length') continue;
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return out;
+}
+
+function replyHeaders(headers: Record<string, string | string[] | undefined>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+    else if (value !== undefined) out.push([name, value]);
+  }
+  return out;
+}
+
+/**
+ * Builds the fetch binding for one tenant's instance.
+ *
+ * @example
+ * const binding = fetchBinding({ proxyUrl: proxy.url, credentialKey, tenantId: 'bu-a',
+ *   limits: { fetch_per_call: 50, fetch_response_mb: 10 }, logger });
+ * const reply = await binding.handle('fetch', { url: 'https://api.example.com/' }, undefined, scope);
+ */
+export function fetchBinding(options: FetchBindingOptions): Binding {
+  const calls = new WeakMap<AbortSignal, CallState>();
+  const maxBytes = options.limits.fetch_response_mb * 1024 * 1024;
+
+  function stateFor(scope: CallScope): CallState {
+    let state = calls.get(scope.signal);
+    if (state === undefined) {
+      state = { count: 0, client: null };
+      calls.set(scope.signal, state);
+      const s = state;
+      scope.signal.addEventListener('abort', () => void s.client?.close().catch(() => {}), { once: true });
+    }
+    return state;
+  }
+
+  function clientFor(state: CallState, scope: CallScope): EgressClient {
+    if (state.client) return state.client;
+    // Valid for the call (plus slack for a proxy in another process); the agent dies with the call anyway.
+    const credential = mintEgressCredential(options.credentialKey, { tenant: options.tenantId, app: scope.appId, instance: scope.instanceId, exp: scope.deadline + 5000 });
+    return (state.client = createEgressClient(options.proxyUrl, credential));
+  }
+
+  function failure(err: unknown, url: URL, client: EgressClient, signal: AbortSignal, scope: CallScope): IsohostError {
+    if (err instanceof IsohostError) return err;
+    if (signal.aborted) return new IsohostError('timeout', scope.signal.aborted ? `fc.fetch to ${url.host} aborted: the call ended` : `fc.fetch to ${url.host} aborted: the call deadline was reached`);
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    const refusal = client.takeRefusal(`${url.hostname}:${port}`);
+    const message = err instanceof Error ? err.message : '';
+    if (refusal && refusal.code !== 'unauthenticated') return new IsohostError(refusal.code, refusal.message);
+    if (refusal || /Proxy Authentication Required|\(407\)/.test(message)) return new IsohostError('egress_failed', 'the egress proxy refused the call credential');
+    const code = (err as { code?: unknown } | null)?.code;
+    return new IsohostError('egress_failed', `fc.fetch to ${url.host} failed (${typeof code === 'string' ? code : 'network error'})`);
+  }
+
+  async function readBody(body: AsyncIterable<Buffer> & { destroy(): void }, declared: unknown, url: URL): Promise<ArrayBuffer> {
+    const tooBig = () => new IsohostError('resource_exhausted', `fc.fetch: the response from ${url.host} is over the ${options.limits.fetch_response_mb} MB fetch_response_mb limit`);
+    if (Number(declared) > maxBytes) { body.destroy(); throw tooBig(); }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of body) {
+      total += chunk.length;
+      if (total > maxBytes) { body.destroy(); throw tooBig(); }
+      chunks.push(chunk);
+    }
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) { out.set(chunk, offset); offset += chunk.length; }
+    return out.buffer;
+  }
+
+  async function doFetch(payload: unknown, bytes: ArrayBuffer | undefined, scope: CallScope): Promise<Reply> {
+    const parsed = FetchPayload.safeParse(payload);
+    if (!parsed.success) throw invalid(parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; '));
+    const input = parsed.data;
+    let method = NORMALISED.has(input.method.toUpperCase()) ? input.method.toUpperCase() : input.method;
+    if (FORBIDDEN_METHODS.has(method.toUpperCase())) throw invalid(`method ${method} is not allowed`);
+    let url = parseTarget(input.url);
+    let body: Buffer | null = bytes && bytes.byteLength > 0 ? Buffer.from(bytes) : null;
+    if (body && (method === 'GET' || method === 'HEAD')) throw invalid(`a ${method} request cannot have a body`);
+    let headers = guestHeaders(input.headers);
+
+    if (scope.signal.aborted || Date.now() >= scope.deadline) throw new IsohostError('timeout', 'fc.fetch: the call deadline was reached');
+    const state = stateFor(scope);
+    if (++state.count > options.limits.fetch_per_call) throw new IsohostError('resource_exhausted', `fc.fetch: more than ${options.limits.fetch_per_call} fetches in one call (fetch_per_call)`);
+    const client = clientFor(state, scope);
+    const signal = AbortSignal.any([scope.signal, AbortSignal.timeout(Math.max(1, scope.deadline - Date.now()))]);
+
+    for (let hop = 0; ; hop++) {
+      try {
+        const res = await client.agent.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, body, signal });
+        const refusal = proxyRefusal(res.statusCode, res.headers);
+        if (refusal) {
+          await res.body.dump().catch(() => {});
+          throw refusal.code === 'unauthenticated' ? new IsohostError('egress_failed', refusal.message) : new IsohostError(refusal.code, refusal.message);
+        }
+        const location = res.headers.location;
+        if (REDIRECTS.has(res.statusCode) && typeof location === 'string' && input.redirect !== 'manual') {
+          await res.body.dump().catch(() => {});
+          if (input.redirect === 'error') throw new IsohostError('egress_failed', `fc.fetch: ${url.host} redirected and redirect is "error"`);
+          if (hop + 1 > MAX_REDIRECTS) throw new IsohostError('egress_failed', `fc.fetch: more than ${MAX_REDIRECTS} redirects`);
+          let next: URL;
+          try {
+            next = new URL(location, url);
+          } catch {
+            throw new IsohostError('egress_failed', `fc.fetch: ${url.host} sent an invalid redirect location`);
+          }
+          if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new IsohostError('egress_denied', `fc.fetch: redirect from ${url.host} to a ${next.protocol} URL is not allowed`);
+          if (next.username !== '' || next.password !== '') throw new IsohostError('egress_failed', 'fc.fetch: redirect location carries credentials');
+          next.hash = '';
+          const s = res.statusCode;
+          if (((s === 301 || s === 302) && method === 'POST') || (s === 303 && method !== 'GET' && method !== 'HEAD')) {
+            method = 'GET';
+            body = null;
+            headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !BODY_HEADERS.includes(k)));
+          }
+          // Credentials do not follow a cross-origin redirect (Fetch standard; undici does the same).
+          if (next.origin !== url.origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k !== 'authorization' && k !== 'cookie'));
+          url = next;
+          continue;
+        }
+        const responseBytes = method === 'HEAD' ? new ArrayBuffer(0) : await readBody(res.body, res.headers['content-length'], url);
+        options.logger.debug({ evt: 'fetch', tenant: options.tenantId, app: scope.appId, host: url.host, status: res.statusCode, bytes: responseBytes.byteLength }, 'fc.fetch');
+        return {
+          json: JSON.stringify({ status: res.statusCode, statusText: res.statusText ?? '', headers: replyHeaders(res.headers), url: url.href, redirected: hop > 0 }),
+          bytes: responseBytes,
+        };
+      } catch (err) {
+        const coded = failure(err, url, client, signal, scope);
+        options.logger.debug({ evt: 'fetch', tenant: options.tenantId, app: scope.appId, host: url.host, code: coded.code }, 'fc.fetch failed');
+        throw coded;
+      }
+    }
+  }
+
+  return {
+    ops: ['fetch'],
+    async handle(op, payload, bytes, scope) {
+      if (op !== 'fetch') throw invalid(`unknown op ${op}`);
+      return doFetch(payload, bytes, scope);
+    },
+  };
+}
