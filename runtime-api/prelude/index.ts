@@ -176,6 +176,7 @@ function errorEnvelope(err: unknown): string {
   const message = describe(err).slice(0, 4096);
   let code = 'miniapp_error';
   let line: number | undefined;
+  let col: number | undefined;
   try {
     if (typeof err === 'object' && err !== null) {
       const c = (err as { code?: unknown }).code;
@@ -184,12 +185,15 @@ function errorEnvelope(err: unknown): string {
       else if (typeof c === 'string' && c.length < 40) code = 'miniapp_error:' + c;
       const stack = (err as { stack?: unknown }).stack;
       const m = typeof stack === 'string' ? regExpExec(LINE_RE, stack) : null;
-      if (m) line = NumberCtor(m[1]);
+      if (m) {
+        line = NumberCtor(m[1]);
+        col = NumberCtor(m[2]);
+      }
     }
   } catch {
     // a hostile getter: keep what we have
   }
-  return 'e' + JSONStringify({ code, message, line });
+  return 'e' + JSONStringify({ code, message, line, col });
 }
 
 async function call(method: string, argsJson: string): Promise<string> {

@@ -1,6 +1,7 @@
 // @ts-check
 /// <reference path="../../runtime-api/fc.d.ts" />
-// Notes with cursor paging and atomic batches. Keys sort by time: `note:<ms>-<rand>`.
+// Notes with cursor paging and atomic batches. Keys sort by creation:
+// `note:<ms>-<sequence within the call>-<rand>`.
 
 const MAX_TEXT = 10_000;
 
@@ -11,8 +12,8 @@ function checkText(text) {
   return text;
 }
 
-function newKey() {
-  return `note:${String(Date.now()).padStart(15, '0')}-${crypto.randomUUID().slice(0, 8)}`;
+function newKey(seq = 0) {
+  return `note:${String(Date.now()).padStart(15, '0')}-${String(seq).padStart(4, '0')}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
 /** Adds a note `{ text }`; returns `{ id, text, createdAt }`. */
@@ -26,7 +27,7 @@ export async function addNote(args) {
 export async function addNotes(args) {
   const texts = args?.texts;
   if (!Array.isArray(texts) || texts.length === 0 || texts.length > 500) throw new TypeError('texts must be an array of 1..500 strings');
-  const notes = texts.map((t) => ({ id: newKey(), text: checkText(t), createdAt: new Date().toISOString() }));
+  const notes = texts.map((t, i) => ({ id: newKey(i), text: checkText(t), createdAt: new Date().toISOString() }));
   await fc.storage.batch(notes.map((n) => ({ op: 'set', key: n.id, value: n })));
   return { added: notes.length, ids: notes.map((n) => n.id) };
 }

@@ -19,6 +19,7 @@
 import ivm from 'isolated-vm';
 import { IsohostError, isErrorCode, type ErrorCode } from '../errors.ts';
 import type { Reply } from '../bindings/types.ts';
+import { toScriptForm, type ScriptForm } from './script-form.ts';
 
 /** Handles one guest message for the instance that owns this isolate. */
 export type MessageHandler = (op: string, payload: unknown, bytes: ArrayBuffer | undefined) => Promise<Reply>;
@@ -92,9 +93,17 @@ export function disposeBlank(blank: BlankIsolate): void {
   if (!blank._state.isolate.isDisposed) blank._state.isolate.dispose();
 }
 
-/** V8 code cache per bundle sha256, produced here, in memory only (THREATS A6). */
-const codeCache = new Map<string, ivm.ExternalCopy<ArrayBuffer>>();
-const CODE_CACHE_MAX = 512;
+/**
+ * Per bundle sha256: its script form and the V8 code cache produced by compiling it
+ * here — in memory only, never read from anywhere a tenant can write (THREATS A6,
+ * isolated-vm CVE-2022-39266).
+ */
+interface Compiled {
+  form: ScriptForm;
+  cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+}
+const compiled = new Map<string, Compiled>();
+const COMPILED_MAX = 512;
 
 export interface LaunchSpec {
   source: string;
@@ -119,8 +128,11 @@ export class SandboxInstance {
   #queue: Promise<unknown> = Promise.resolve();
   #disposedReason: IsohostError | undefined;
 
-  constructor(state: BlankState) {
+  readonly #form: ScriptForm;
+
+  constructor(state: BlankState, form: ScriptForm) {
     this.#s = state;
+    this.#form = form;
   }
 
   /** Names of the functions the bundle exports. */
@@ -157,7 +169,7 @@ export class SandboxInstance {
     const { envelope } = await this.#runGuarded(limits, (timeout) =>
       this.#s.call.apply(undefined, [method, argsJson], { arguments: { copy: true }, result: { copy: true, promise: true }, timeout }),
     );
-    return decodeEnvelope(envelope);
+    return decodeEnvelope(envelope, this.#form);
   }
 
   /**
@@ -242,10 +254,10 @@ export class SandboxInstance {
 
 }
 
-function decodeEnvelope(envelope: unknown): string {
+function decodeEnvelope(envelope: unknown, form: ScriptForm): string {
   if (typeof envelope !== 'string' || envelope.length === 0) throw new IsohostError('internal', 'malformed reply from the isolate');
   if (envelope[0] === 'r') return envelope.slice(1);
-  let parsed: { code?: unknown; message?: unknown; line?: unknown };
+  let parsed: { code?: unknown; message?: unknown; line?: unknown; col?: unknown };
   try {
     parsed = JSON.parse(envelope.slice(1));
   } catch {
@@ -255,7 +267,8 @@ function decodeEnvelope(envelope: unknown): string {
   const code: ErrorCode = isErrorCode(rawCode) ? rawCode : 'miniapp_error';
   let message = typeof parsed.message === 'string' ? parsed.message.slice(0, 4096) : 'the mini-app failed';
   if (rawCode.startsWith('miniapp_error:')) message = `[${rawCode.slice(14)}] ${message}`;
-  const line = typeof parsed.line === 'number' && Number.isInteger(parsed.line) ? parsed.line : undefined;
+  const col = typeof parsed.col === 'number' && Number.isInteger(parsed.col) ? parsed.col : 1;
+  const line = typeof parsed.line === 'number' && Number.isInteger(parsed.line) ? form.originalLine(parsed.line, col) : undefined;
   if (line !== undefined) message += ` (bundle line ${line})`;
   throw new IsohostError(code, message, line === undefined ? undefined : { details: { line } });
 }
@@ -270,42 +283,47 @@ export function launch(blank: BlankIsolate, spec: LaunchSpec): SandboxInstance {
   s.used = true;
   try {
     s.bind.applySync(undefined, [spec.metaJson], { arguments: { copy: true } });
-    // isolated-vm 7 sets `cachedData` on a module compiled with produceCachedData (not in its .d.ts).
-    let module: ivm.Module & { cachedData?: ivm.ExternalCopy<ArrayBuffer> };
-    const cached = codeCache.get(spec.sha256);
-    try {
-      module = s.isolate.compileModuleSync(spec.source, {
-        filename: 'app.js',
-        ...(cached ? { cachedData: cached } : { produceCachedData: true }),
-      });
-    } catch (e) {
-      throw new IsohostError('invalid_request', `bundle does not compile: ${e instanceof Error ? e.message : String(e)}`);
+    let entry = compiled.get(spec.sha256);
+    if (entry === undefined) {
+      // First sight of this bundle in this process: V8's module parser decides syntax and imports.
+      let module: ivm.Module;
+      try {
+        module = s.isolate.compileModuleSync(spec.source, { filename: 'app.js' });
+      } catch (e) {
+        throw new IsohostError('invalid_request', `bundle does not compile: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const deps = module.dependencySpecifiers;
+      module.release();
+      if (deps.length > 0) throw new IsohostError('invalid_request', `bundle must be self-contained; it imports "${deps[0]}"`);
+      entry = { form: toScriptForm(spec.source), cachedData: undefined };
     }
-    if (!cached && module.cachedData) {
-      if (codeCache.size >= CODE_CACHE_MAX) codeCache.delete(codeCache.keys().next().value!);
-      codeCache.set(spec.sha256, module.cachedData);
-    }
-    if (module.dependencySpecifiers.length > 0) {
-      throw new IsohostError('invalid_request', `bundle must be self-contained; it imports "${module.dependencySpecifiers[0]}"`);
-    }
-    module.instantiateSync(s.context, () => {
-      throw new Error('imports are not allowed');
+    // `cachedData` is set on the result when produceCachedData is given (isolated-vm README).
+    const script: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> } = s.isolate.compileScriptSync(entry.form.script, {
+      filename: 'app.js',
+      ...(entry.cachedData ? { cachedData: entry.cachedData } : { produceCachedData: true }),
     });
-    const instance = new SandboxInstance(s);
+    if (entry.cachedData === undefined && script.cachedData !== undefined) {
+      if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
+      compiled.set(spec.sha256, (entry = { form: entry.form, cachedData: script.cachedData }));
+    }
+    const instance = new SandboxInstance(s, entry.form);
     s.onMessage = (id, op, payload, bytes) => route(instance, spec.onMessage, id, op, payload, bytes);
     // Synchronous on purpose: launch never yields to the event loop, so nothing (a pool
     // refill, another request) runs inside it. Top-level code runs under `timeout`;
     // platform calls are served only during method calls, so a top-level `await fc.…`
     // is refused (route() below) rather than left unbounded.
+    let exportsRef: ivm.Reference<unknown>;
     try {
-      module.evaluateSync({ timeout: spec.cpuMs });
+      exportsRef = script.runSync(s.context, { reference: true, timeout: spec.cpuMs }) as ivm.Reference<unknown>;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       if (s.isolate.isDisposed || /memory limit/i.test(msg)) throw new IsohostError('resource_exhausted', 'the bundle exceeded its memory limit while loading');
       if (/timed out/i.test(msg)) throw new IsohostError('timeout', `the bundle's top-level code ran longer than the CPU limit of ${spec.cpuMs} ms`);
       throw new IsohostError('invalid_request', `bundle failed while loading: ${msg.slice(0, 2000)}`);
     }
-    const names = JSON.parse(s.exports.applySync(undefined, [module.namespace.derefInto()], { result: { copy: true } }) as string);
+    const names = JSON.parse(s.exports.applySync(undefined, [exportsRef.derefInto()], { result: { copy: true } }) as string);
+    exportsRef.release();
+    script.release();
     if (!Array.isArray(names) || names.length === 0) {
       throw new IsohostError('invalid_request', 'bundle exports no function');
     }

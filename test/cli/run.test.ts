@@ -5,9 +5,12 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
+
+// Each case spawns several CLI processes (node start, stores, egress proxy): allow for a loaded CI box.
+vi.setConfig({ testTimeout: 120_000 });
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {
