@@ -27,6 +27,7 @@ const REGISTRY: readonly string[] = [
   './call.ts',
   './density.ts',
   './call-fetch.ts',
+  './http-call.ts',
 ];
 
 /** Each isohost result → the baseline it is measured against (CONTRACT §6 table). */
