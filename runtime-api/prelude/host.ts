@@ -34,7 +34,8 @@ export interface HostReply {
 /** Builds the error a guest sees: a real Error (or TypeError for bad input) carrying `code`. */
 export function codedError(code: string, message: string): Error {
   const err = code === 'invalid_request' || code === 'payload_too_large' ? new TypeErrorCtor(message) : new ErrorCtor(message);
-  ObjectDefineProperty(err, 'code', { value: code, enumerable: true, configurable: true, writable: true });
+  // `__proto__: null`: a mini-app's `Object.prototype.get` must not turn this descriptor into an accessor.
+  ObjectDefineProperty(err, 'code', { __proto__: null, value: code, enumerable: true, configurable: true, writable: true } as PropertyDescriptor);
   return err;
 }
 

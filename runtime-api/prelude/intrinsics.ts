@@ -71,23 +71,3 @@ export const regExpExec = uncurry(RegExp.prototype.exec);
 export const StringFromCharCode = String.fromCharCode;
 export const DateNow = Date.now;
 
-/**
- * Copies any ArrayBuffer, view or SharedArrayBuffer the guest hands us into a fresh,
- * fixed-length ArrayBuffer (THREATS A7: resizable buffers shrunk later, detached
- * buffers and SharedArrayBuffer never cross the boundary as themselves).
- */
-export function copyBytes(input: unknown): ArrayBuffer {
-  if (ArrayBufferIsView(input)) {
-    const buf = typedArrayBuffer(input);
-    const view = new Uint8ArrayCtor(buf, typedArrayByteOffset(input), typedArrayByteLength(input));
-    const out = new Uint8ArrayCtor(view.length);
-    out.set(view);
-    return out.buffer;
-  }
-  if (input instanceof ArrayBufferCtor || (typeof SharedArrayBuffer === 'function' && input instanceof SharedArrayBuffer)) {
-    const out = new Uint8ArrayCtor(new Uint8ArrayCtor(input as ArrayBuffer).length);
-    out.set(new Uint8ArrayCtor(input as ArrayBuffer));
-    return out.buffer;
-  }
-  throw new TypeErrorCtor('expected an ArrayBuffer or ArrayBufferView');
-}

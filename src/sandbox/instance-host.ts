@@ -203,7 +203,10 @@ export class InstanceHost {
 
   #dispatch(live: Live, bindings: Map<string, Binding>, op: string, payload: unknown, bytes: ArrayBuffer | undefined): Promise<Reply> {
     const binding = bindings.get(op);
-    if (binding === undefined) return Promise.reject(new IsohostError('invalid_request', `unknown platform call "${op}"`));
+    if (binding === undefined) {
+      if (op === 'fetch') return Promise.reject(new IsohostError('egress_denied', 'fc.fetch is not available: this host runs without an egress proxy'));
+      return Promise.reject(new IsohostError('invalid_request', `unknown platform call "${op}"`));
+    }
     const scope = live.scope ?? launchScope(live);
     return binding.handle(op, payload, bytes, scope);
   }
