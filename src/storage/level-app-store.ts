@@ -19,7 +19,7 @@ import {
   utf8Bytes,
 } from './key-codec.ts';
 import { KeyedLock } from './keyed-lock.ts';
-import { level } from './level-errors.ts';
+import { level, wrapLevelError } from './level-errors.ts';
 import type { Level } from './level-tenant-store.ts';
 
 export interface AppLimits {
@@ -60,7 +60,19 @@ export class LevelAppStore implements AppStore {
 
   async get(key: string): Promise<JsonText | undefined> {
     assertKey(key);
-    return this.#host.guard(() => level(this.#db().get(key)));
+    // getSync: a point read is served from LevelDB's memtable or block cache in
+    // microseconds; the async get adds a libuv thread-pool round trip to every
+    // fc.storage.get (the hop, not the read, dominated call.storage.get in the bench).
+    // Until the DB has finished opening only the async API waits for it.
+    return this.#host.guard(() => {
+      const db = this.#db();
+      if (db.status !== 'open') return level(db.get(key));
+      try {
+        return Promise.resolve(db.getSync(key));
+      } catch (err) {
+        return Promise.reject(wrapLevelError(err));
+      }
+    });
   }
 
   async set(key: string, value: JsonText): Promise<void> {
