@@ -16,6 +16,7 @@ import { appRoutes } from './routes/apps.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { opsRoutes } from './routes/ops.ts';
 import type { Registry } from 'prom-client';
+import { IsohostError } from '../errors.ts';
 
 export interface ServerOptions {
   platform: Platform;
@@ -38,6 +39,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { maxParamLength: 200 },
+    // Errors fastify raises before routing (a malformed URL, an overlong path
+    // parameter) get our error shape and request id too, without echoing the path.
+    frameworkErrors: (err, req, res) => {
+      // Typed loosely: fastify's generic reply type has no route schema to resolve here.
+      const reply = res as unknown as { header(k: string, v: string): typeof reply; status(n: number): typeof reply; send(b: unknown): void };
+      reply
+        .header('x-request-id', req.id)
+        .status(400)
+        .send(new IsohostError('invalid_request', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'malformed URL').toJSON());
+    },
   }) as unknown as FastifyInstance;
   const ctx: ServerContext = {
     platform: options.platform,

@@ -1,7 +1,7 @@
 /**
  * One-shot calls reuse instances where that is safe: the same tenant, the same subject
- * and the same app version — exactly the instances that subject could have launched and
- * called itself. Per key, up to MAX_PER_KEY instances are kept; each call goes to the
+ * (with the same verified claims) and the same app version — exactly the instances
+ * that subject could have launched and called itself. Per key, up to MAX_PER_KEY instances are kept; each call goes to the
  * least-loaded one, and a new one is launched only while every kept instance is busy.
  * (Calls on one isolate run one at a time, and a 2-core host runs two isolates at once,
  * so a few instances per key carry the load; launching per call would not.) The host's
@@ -29,7 +29,9 @@ export class OneShotCaller {
   }
 
   async call(tenant: TenantContext, app: AppBundle, user: SessionUser, method: string, argsJson: string): Promise<string> {
-    const key = `${tenant.id}\u0000${user.sub}\u0000${app.id}\u0000${app.sha256}`;
+    // The claims are part of the key: an instance keeps the `fc.session.user` it was
+    // launched with, so a newer token of the same subject (other roles) gets its own.
+    const key = `${tenant.id}\u0000${user.sub}\u0000${app.id}\u0000${app.sha256}\u0000${JSON.stringify(user.claims)}`;
     let group = this.#byKey.get(key);
     if (group === undefined) {
       if (this.#byKey.size >= PRUNE_AT) this.#prune();
