@@ -20,7 +20,8 @@ export interface Caller {
   user: SessionUser;
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9_\-.]+)$/;
+// The auth-scheme is case-insensitive (RFC 7235 §2.1); the token charset is b64token-like (RFC 6750 §2.1).
+const BEARER = /^Bearer ([A-Za-z0-9_\-.]+)$/i;
 
 export async function authenticate(request: FastifyRequest, identity: Identity, tenants: TenantRegistry, scope: Scope): Promise<Caller> {
   const tenantId = (request.params as { tenant?: unknown }).tenant;

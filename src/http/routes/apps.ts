@@ -15,6 +15,8 @@ const versionSchema = {
 export function appRoutes(ctx: ServerContext) {
   const { platform } = ctx;
   return async (app: FastifyInstance) => {
+    // Bundles are bytes: fastify's default parsers would decode text/plain lossily (bypassing the UTF-8 check) or accept a JSON string.
+    app.removeContentTypeParser(['application/json', 'text/plain']);
     app.addContentTypeParser(
       ['application/javascript', 'text/javascript', 'application/octet-stream'],
       { parseAs: 'buffer', bodyLimit: platform.config.deployment.max_bundle_bytes },
