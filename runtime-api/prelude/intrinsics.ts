@@ -4,7 +4,8 @@
  * `JSON`, `Array.prototype[...]`, `Promise.prototype.then`, `Function.prototype.apply`
  * or `Symbol.species` cannot subvert `fc` (THREATS A2).
  */
-const uncurry = <T extends (...args: any[]) => any>(fn: T) =>
+/** `f.call` as a plain function: `uncurry(Array.prototype.push)(arr, x)`. */
+export const uncurry = <T extends (...args: any[]) => any>(fn: T) =>
   Function.prototype.call.bind(fn) as (self: unknown, ...args: Parameters<T>) => ReturnType<T>;
 
 export const ReflectApply = Reflect.apply;

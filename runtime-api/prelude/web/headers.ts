@@ -9,8 +9,7 @@
 import { stringCharCodeAt, stringSlice, stringToLowerCase, TypeErrorCtor } from '../intrinsics.ts';
 import { append, arraySort } from './saved.ts';
 import {
-  defineInterface, definePairIterable, markPlatformObject, type Pair, type PairIterable, requireArgs, toByteString, toPairList,
-} from './webidl.ts';
+  defineInterface, definePairIterable, markPlatformObject, type Pair, type PairIterable, requireArgs, toByteString, toPairList, setPair } from './webidl.ts';
 
 export type Guard = 'none' | 'immutable';
 
@@ -165,15 +164,7 @@ export class Headers {
     const n = checkName(name);
     const v = checkValue(value);
     if (this.#guard === 'immutable') throw new TypeErrorCtor('Headers: these headers are immutable');
-    const list = this.#list;
-    let found = false;
-    let w = 0;
-    for (let r = 0; r < list.length; r++) {
-      if (list[r]![0] !== n) list[w++] = list[r]!;
-      else if (!found) { list[w++] = [n, v]; found = true; }
-    }
-    list.length = w;
-    if (!found) append(list, [n, v]);
+    setPair(this.#list, n, v);
     this.#sorted = null;
   }
 }

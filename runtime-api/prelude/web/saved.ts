@@ -9,11 +9,8 @@
  */
 import {
   MathMin, ObjectDefineProperty, ObjectGetPrototypeOf, ReflectApply, StringFromCharCode, typedArrayBuffer,
-  typedArrayByteOffset, Uint8ArrayCtor,
+  typedArrayByteOffset, Uint8ArrayCtor, uncurry,
 } from '../intrinsics.ts';
-
-const uncurry = <T extends (...args: any[]) => any>(fn: T) =>
-  Function.prototype.call.bind(fn) as (self: unknown, ...args: Parameters<T>) => ReturnType<T>;
 const getter = (proto: object, key: PropertyKey) =>
   Function.prototype.call.bind(Object.getOwnPropertyDescriptor(proto, key)!.get!) as (self: unknown) => any;
 
@@ -53,7 +50,7 @@ export const ObjectCtor = Object;
 export const errorCtors: Record<string, new (message?: string) => Error> = {
   __proto__: null, Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError,
 } as any;
-export const weakMapHas = uncurry(WeakMap.prototype.has);
+export { weakMapHas } from '../intrinsics.ts';
 export const weakRefDeref = typeof WeakRef === 'function' ? uncurry(WeakRef.prototype.deref) : undefined;
 
 const TypedArrayProto = ObjectGetPrototypeOf(Uint8Array.prototype);

@@ -8,8 +8,7 @@ import { TypeErrorCtor } from '../intrinsics.ts';
 import { hostSync } from '../host.ts';
 import { append, arraySort } from './saved.ts';
 import {
-  defineInterface, definePairIterable, markPlatformObject, type Pair, type PairIterable, requireArgs, toPairList, toUSVString,
-} from './webidl.ts';
+  defineInterface, definePairIterable, markPlatformObject, type Pair, type PairIterable, requireArgs, toPairList, toUSVString, setPair } from './webidl.ts';
 
 /** What a URL linked to its `searchParams` object is told after the list changes. */
 type UpdateUrl = (serialized: string) => void;
@@ -129,15 +128,7 @@ export class URLSearchParams {
     requireArgs(arguments.length, 2, 'URLSearchParams.set');
     const n = toUSVString(name);
     const v = toUSVString(value);
-    const list = this.#list;
-    let found = false;
-    let w = 0;
-    for (let r = 0; r < list.length; r++) {
-      if (list[r]![0] !== n) list[w++] = list[r]!;
-      else if (!found) { list[w++] = [n, v]; found = true; }
-    }
-    list.length = w;
-    if (!found) append(list, [n, v]);
+    setPair(this.#list, n, v);
     this.#changed();
   }
 

@@ -76,6 +76,22 @@ function eachOf(value: object, method: unknown, visit: (item: unknown) => void):
  * Converts `sequence<sequence<T>> or record<T, T>` (the init of URLSearchParams and
  * Headers) into a fresh pair list; `convert` is the IDL string conversion of T.
  */
+/**
+ * The `set(name, value)` step shared by Headers and URLSearchParams (Fetch §5.2, URL
+ * §6.2): the first pair named `name` takes the value, later ones are removed, and the
+ * pair is appended when there was none. `name` is already normalised by the caller.
+ */
+export function setPair(list: Pair[], name: string, value: string): void {
+  let found = false;
+  let w = 0;
+  for (let r = 0; r < list.length; r++) {
+    if (list[r]![0] !== name) list[w++] = list[r]!;
+    else if (!found) { list[w++] = [name, value]; found = true; }
+  }
+  list.length = w;
+  if (!found) list[w] = [name, value];
+}
+
 export function toPairList(init: object, convert: (v: unknown) => string, what: string): Pair[] {
   const out: Pair[] = [];
   let n = 0;
