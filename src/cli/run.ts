@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { readBundle } from '../apps/bundle.ts';
 import { checkAppId } from '../apps/registry.ts';
-import { openPlatform } from '../platform.ts';
+import { createLogger, openPlatform } from '../platform.ts';
 import { startEgress } from '../egress/wiring.ts';
 import { configFrom, parse, required, UsageError } from './args.ts';
 
@@ -47,8 +47,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const bundle = readBundle(bytes, config.deployment.max_bundle_bytes);
   if (!config.tenants.some((t) => t.id === tenantId)) throw new UsageError(`no tenant "${tenantId}" in the config`);
 
-  const egress = await startEgress(config, { ephemeralPort: true });
-  const platform = await openPlatform(config, { warmPool: 0, logger: egress.logger, fetchBinding: egress.fetchBinding });
+  const logger = createLogger();
+  const egress = await startEgress(config, { ephemeralPort: true, logger: logger.child({ component: 'egress-proxy' }) });
+  const platform = await openPlatform(config, { warmPool: 0, logger, fetchBinding: egress.fetchBinding });
   try {
     const tenant = platform.tenants.get(tenantId);
     const user = values.sub === undefined ? null : { sub: values.sub, claims: {} };

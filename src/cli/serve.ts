@@ -12,7 +12,7 @@ import { jwksFetcher } from '../egress/jwks-fetch.ts';
 import { loadOrCreateEgressKey } from '../egress/main.ts';
 import { startEgress } from '../egress/wiring.ts';
 import { buildServer } from '../http/server.ts';
-import { openPlatform } from '../platform.ts';
+import { createLogger, openPlatform } from '../platform.ts';
 import { configFrom, parse, UsageError } from './args.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -38,8 +38,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0..65535');
   }
   const registry = new Registry();
-  const egress = await startEgress(config, { metrics: registry });
-  const logger = egress.logger;
+  const logger = createLogger();
+  const egress = await startEgress(config, { metrics: registry, logger: logger.child({ component: 'egress-proxy' }) });
   const platform = await openPlatform(config, { logger, fetchBinding: egress.fetchBinding });
   const key = await loadOrCreateEgressKey(config.deployment.data_dir);
   const identity = createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, fetchJwks: jwksFetcher(config, egress.proxyUrl, key) });
