@@ -10,6 +10,14 @@ import type { BundleSource } from './bundle.ts';
 import type { AppBundle } from '../sandbox/instance-host.ts';
 
 const CHUNK_CHARS = 256 * 1024;
+/**
+ * App records are cached in memory: every one-shot call resolves the active version,
+ * and a store read per request showed up in the http.call profile. A deploy through
+ * this process replaces the entry at once; the TTL bounds how long another process's
+ * deploy to the same store (the planned multi-node setup) can go unseen.
+ */
+const RECORD_TTL_MS = 2000;
+const RECORD_CACHE_MAX = 10_000;
 const APP_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export interface AppVersion {
@@ -33,6 +41,7 @@ export function checkAppId(id: string): string {
 
 export class AppRegistry {
   readonly #cache = new Map<string, AppBundle>();
+  readonly #records = new Map<string, { record: AppRecord | undefined; at: number }>();
 
   /** Stores a validated bundle as the app's newest version (idempotent for the same bytes). */
   async deploy(tenant: TenantContext, appId: string, bundle: BundleSource, methods: string[]): Promise<AppVersion> {
@@ -54,12 +63,26 @@ export class AppRegistry {
     }
     record.active = entry.version;
     await sys.set(`app:${appId}`, JSON.stringify(record));
+    this.#records.set(`${tenant.id}\u0000${appId}`, { record: structuredClone(record), at: Date.now() });
     return entry;
   }
 
+  /** The app's record (a copy the caller may change), or undefined when the tenant has no such app. */
   async record(tenant: TenantContext, appId: string): Promise<AppRecord | undefined> {
-    const text = await tenant.store.system().get(`app:${checkAppId(appId)}`);
-    return text === undefined ? undefined : (JSON.parse(text) as AppRecord);
+    const record = await this.#cachedRecord(tenant, appId);
+    return record && structuredClone(record);
+  }
+
+  /** The cached record itself: read-only for callers in this file. */
+  async #cachedRecord(tenant: TenantContext, appId: string): Promise<Readonly<AppRecord> | undefined> {
+    const key = `${tenant.id}\u0000${checkAppId(appId)}`;
+    const hit = this.#records.get(key);
+    if (hit !== undefined && Date.now() - hit.at < RECORD_TTL_MS) return hit.record;
+    const text = await tenant.store.system().get(`app:${appId}`);
+    const record = text === undefined ? undefined : (JSON.parse(text) as AppRecord);
+    if (this.#records.size >= RECORD_CACHE_MAX) this.#records.clear();
+    this.#records.set(key, { record, at: Date.now() });
+    return record;
   }
 
   async list(tenant: TenantContext): Promise<AppRecord[]> {
@@ -75,7 +98,7 @@ export class AppRegistry {
 
   /** The active version's bundle, or not_found. Cached per (tenant, sha256). */
   async active(tenant: TenantContext, appId: string): Promise<AppBundle> {
-    const record = await this.record(tenant, appId);
+    const record = await this.#cachedRecord(tenant, appId);
     if (record === undefined) throw new IsohostError('not_found', `no app "${appId}"`);
     const v = record.versions.find((x) => x.version === record.active)!;
     const cacheKey = `${tenant.id}\u0000${v.sha256}`;

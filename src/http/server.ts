@@ -2,7 +2,7 @@
  * buildServer() returns the fastify instance without listening (fastify habit: routes
  * are plugins, tested with inject()). Every response carries `x-request-id`.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Identity } from '../identity/registry.ts';
@@ -32,7 +32,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger ?? options.platform.logger.child({ component: 'http' }),
-    disableRequestLogging: true,
+    // No per-request log lines: calls are counted in /metrics, errors are logged.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxArgsBytes ?? 1024 * 1024,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
