@@ -28,6 +28,7 @@ const REGISTRY: readonly string[] = [
   './density.ts',
   './call-fetch.ts',
   './http-call.ts',
+  './neighbour.ts',
 ];
 
 /** Each isohost result → the baseline it is measured against (CONTRACT §6 table). */
@@ -39,6 +40,7 @@ export const BASELINE_OF: Readonly<Record<string, string>> = {
   'call.storage.set': 'baseline.ivm.call',
   'call.fetch': 'baseline.fetch.direct',
   'http.call': 'baseline.http.fastify',
+  'neighbour.p99_ratio': 'neighbour.b.idle',
 };
 
 const UNITS = new Set(['ms', 'us', 'MB']);

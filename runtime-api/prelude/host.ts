@@ -45,9 +45,22 @@ export function installHostPort(sync: SyncFn, post: PostFn): void {
   postFn = post;
 }
 
+/**
+ * The longest message text (UTF-16 units) sent to the host. The bridge refuses longer
+ * ones too, but only after isolated-vm has copied them into the host's heap; checking
+ * here refuses them before anything crosses (THREATS B15).
+ */
+export const MAX_MESSAGE_CHARS = 16 * 1024 * 1024;
+
+function tooLarge(): Error {
+  return codedError('payload_too_large', `platform call is over the limit of ${MAX_MESSAGE_CHARS} characters`);
+}
+
 /** Calls a synchronous platform utility; throws a coded error on `{error}`. */
 export function hostSync(op: string, payload: unknown): any {
-  const out = syncFn!(op, JSONStringify(payload));
+  const text = JSONStringify(payload);
+  if (text.length > MAX_MESSAGE_CHARS) throw tooLarge();
+  const out = syncFn!(op, text);
   if (typeof out !== 'string') return out;
   const parsed = JSONParse(out);
   if (parsed.error !== undefined) throw codedError(parsed.error.code, parsed.error.message);
@@ -59,8 +72,9 @@ export function request(op: string, payload: unknown, bytes?: ArrayBuffer): Prom
   if (inflight >= MAX_INFLIGHT) {
     return new PromiseCtor((_, reject) => reject(codedError('resource_exhausted', `too many fc operations in flight (limit ${MAX_INFLIGHT})`)));
   }
-  const id = nextId++;
   const text = JSONStringify(payload);
+  if (text.length > MAX_MESSAGE_CHARS) return new PromiseCtor((_, reject) => reject(tooLarge()));
+  const id = nextId++;
   return new PromiseCtor<HostReply>((resolve, reject) => {
     mapSet(pending, id, { resolve, reject });
     inflight++;

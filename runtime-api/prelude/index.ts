@@ -19,6 +19,7 @@ const MAX_KEY_CHARS = 512;
 const MAX_VALUE_BYTES = 1024 * 1024;
 const MAX_RESULT_CHARS = 16 * 1024 * 1024;
 const MAX_TIMERS = 1000;
+const MAX_BATCH_OPS = 1000;
 
 let exportsNs: Record<string, unknown> | undefined;
 
@@ -30,6 +31,9 @@ function checkKey(key: unknown): string {
 }
 
 function toJsonText(value: unknown, what: string): string {
+  // A string's JSON text is at least as long as the string: refuse a huge one before
+  // serialising it (a 500 MB value costs nothing to build as a rope, seconds to copy).
+  if (typeof value === 'string' && value.length > MAX_VALUE_BYTES) throw tooLargeValue(what);
   let text: string | undefined;
   try {
     text = JSONStringify(value);
@@ -37,8 +41,12 @@ function toJsonText(value: unknown, what: string): string {
     throw codedError('invalid_request', `${what} is not JSON-serializable: ${describe(err)}`);
   }
   if (text === undefined) throw codedError('invalid_request', `${what} is not a JSON value`);
-  if (text.length > MAX_VALUE_BYTES) throw codedError('payload_too_large', `${what} is over the limit of 1 MiB (1048576 bytes)`);
+  if (text.length > MAX_VALUE_BYTES) throw tooLargeValue(what);
   return text;
+}
+
+function tooLargeValue(what: string): Error {
+  return codedError('payload_too_large', `${what} is over the limit of 1 MiB (1048576 bytes)`);
 }
 
 function describe(err: unknown): string {
@@ -48,6 +56,14 @@ function describe(err: unknown): string {
   } catch {
     return 'unprintable error';
   }
+}
+
+/**
+ * `array[i] = value` without [[Set]]: a setter a mini-app defined on
+ * `Array.prototype[i]` would otherwise receive the value instead (THREATS A2).
+ */
+function defineIndex(array: unknown[], i: number, value: unknown): void {
+  ObjectDefineProperty(array, i, { __proto__: null, value, writable: true, enumerable: true, configurable: true } as PropertyDescriptor);
 }
 
 const asPromise = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -75,12 +91,16 @@ const storage = ObjectFreeze({
   batch: (ops: unknown[]) =>
     asPromise(() => {
       if (!ArrayIsArray(ops)) throw codedError('invalid_request', 'batch takes an array of operations');
+      // Counted first, and read once: a million-op batch is refused before any op is
+      // serialised (THREATS B15), and a Proxy cannot grow the array while it is walked.
+      const n = ops.length;
+      if (!(n <= MAX_BATCH_OPS)) throw codedError('invalid_request', `batch has ${n} ops; the limit is ${MAX_BATCH_OPS}`);
       const out: unknown[] = [];
-      for (let i = 0; i < ops.length; i++) {
+      for (let i = 0; i < n; i++) {
         const op = ops[i] as { op?: unknown; key?: unknown; value?: unknown };
         if (op === null || typeof op !== 'object') throw codedError('invalid_request', `batch[${i}] is not an operation`);
-        if (op.op === 'set') out[i] = { op: 'set', key: checkKey(op.key), value: toJsonText(op.value, `batch[${i}].value`) };
-        else if (op.op === 'delete') out[i] = { op: 'delete', key: checkKey(op.key) };
+        if (op.op === 'set') defineIndex(out, i, { op: 'set', key: checkKey(op.key), value: toJsonText(op.value, `batch[${i}].value`) });
+        else if (op.op === 'delete') defineIndex(out, i, { op: 'delete', key: checkKey(op.key) });
         else throw codedError('invalid_request', `batch[${i}].op must be "set" or "delete"`);
       }
       return promiseThen(request('storage.batch', { ops: out }), () => undefined);
@@ -203,11 +223,12 @@ async function call(method: string, argsJson: string): Promise<string> {
   }
   try {
     const result = await (ns[method] as (a: unknown) => unknown)(JSONParse(argsJson));
+    const tooLarge = 'e' + JSONStringify({ code: 'payload_too_large', message: 'the method result is over the limit of 16 MiB' });
+    // A huge string is refused before it is serialised (THREATS A7: cheap to build as a rope, costly to copy).
+    if (typeof result === 'string' && result.length > MAX_RESULT_CHARS) return tooLarge;
     const text = result === undefined ? 'null' : JSONStringify(result);
     if (text === undefined) return 'e' + JSONStringify({ code: 'miniapp_error', message: 'the method returned a value that is not JSON' });
-    if (text.length > MAX_RESULT_CHARS) {
-      return 'e' + JSONStringify({ code: 'payload_too_large', message: 'the method result is over the limit of 16 MiB' });
-    }
+    if (text.length > MAX_RESULT_CHARS) return tooLarge;
     return 'r' + text;
   } catch (err) {
     return errorEnvelope(err);
@@ -237,7 +258,7 @@ function bind(metaJson: string): void {
 function setExports(ns: Record<string, unknown>): string {
   exportsNs = ns;
   const names: string[] = [];
-  for (const k in ns) if (typeof ns[k] === 'function') names.push(k);
+  for (const k in ns) if (typeof ns[k] === 'function') defineIndex(names, names.length, k);
   return JSONStringify(names);
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Platform } from '../platform.ts';
 import { readBundle } from './bundle.ts';
 import { validateBundle } from './validate.ts';
+import { IsohostError } from '../errors.ts';
 
 const SAMPLES_DIR = fileURLToPath(new URL('../../sample-miniapps/', import.meta.url));
 
@@ -24,10 +25,16 @@ export async function deploySamples(platform: Platform): Promise<{ tenant: strin
     }
     const bundle = readBundle(bytes, platform.config.deployment.max_bundle_bytes);
     for (const tenant of platform.tenants.all()) {
-      if ((await platform.apps.record(tenant, name)) !== undefined) continue;
-      const methods = await validateBundle(platform.pool, bundle, tenant.limits);
-      const v = await platform.apps.deploy(tenant, name, bundle, methods);
-      deployed.push({ tenant: tenant.id, app: name, version: v.version });
+      try {
+        if ((await platform.apps.record(tenant, name)) !== undefined) continue;
+        const methods = await validateBundle(platform.pool, bundle, tenant.limits);
+        const v = await platform.apps.deploy(tenant, name, bundle, methods);
+        deployed.push({ tenant: tenant.id, app: name, version: v.version });
+      } catch (err) {
+        // A tenant whose store is broken fails alone (THREATS E39); the host still starts.
+        if (!(err instanceof IsohostError) || err.code !== 'storage_error') throw err;
+        tenant.logger.warn({ app: name, code: err.code }, 'sample not deployed: the tenant store failed');
+      }
     }
   }
   return deployed;

@@ -47,6 +47,10 @@ interface BlankState {
   exports: ivm.Reference<(ns: unknown) => string>;
   call: ivm.Reference<(method: string, args: string) => Promise<string>>;
   settle: ivm.Reference<(id: number, ok: boolean, json: string, bytes: ArrayBuffer | undefined) => void>;
+  /** The isolate's `memoryLimit`, kept here: a disposed isolate can no longer report it. */
+  memoryMb: number;
+  /** Whose isolate this is, for the one log line written if V8 loses control of it. */
+  owner: { label: string };
   /** Set once at launch; the post callback routes through it. */
   onMessage: ((id: number, op: string, payload: string, bytes: unknown) => void) | undefined;
   used: boolean;
@@ -55,10 +59,11 @@ interface BlankState {
 /** Creates a blank isolate synchronously (new Isolate from the snapshot + context + attach). */
 export function createBlank(memoryMb: number, syncHandler: SyncHandler): BlankIsolate {
   if (snapshot === undefined) throw new IsohostError('internal', 'prelude snapshot not prepared');
-  const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot });
+  const owner = { label: 'a blank isolate (no tenant bound yet)' };
+  const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot, onCatastrophicError: (message) => catastrophe(owner.label, message) });
   try {
     const context = isolate.createContextSync();
-    const state = { isolate, context, onMessage: undefined, used: false } as unknown as BlankState;
+    const state = { isolate, context, memoryMb, owner, onMessage: undefined, used: false } as unknown as BlankState;
     const post = new ivm.Callback(
       (id: unknown, op: unknown, payload: unknown, bytes: unknown) => {
         if (typeof id !== 'number' || typeof op !== 'string' || typeof payload !== 'string') return;
@@ -72,11 +77,15 @@ export function createBlank(memoryMb: number, syncHandler: SyncHandler): BlankIs
       }
       return syncHandler(op, payload);
     });
-    const control = context.evalClosureSync(
-      'const c = globalThis.__isohost.attach($0, $1); delete globalThis.__isohost; return c;',
-      [sync, post],
-      { result: { reference: true } },
-    ) as ivm.Reference<Record<string, unknown>>;
+    // Reference operations rather than evalClosureSync: no script to compile per
+    // isolate (0.25 ms of a cold launch).
+    const global = context.global;
+    const isohost = global.getSync('__isohost', { reference: true }) as ivm.Reference<Record<string, unknown>>;
+    const attach = isohost.getSync('attach', { reference: true }) as ivm.Reference<(s: unknown, p: unknown) => unknown>;
+    const control = attach.applySync(undefined, [sync, post], { result: { reference: true } }) as ivm.Reference<Record<string, unknown>>;
+    global.deleteSync('__isohost');
+    attach.release();
+    isohost.release();
     state.bind = control.getSync('bind', { reference: true }) as BlankState['bind'];
     state.exports = control.getSync('exports', { reference: true }) as BlankState['exports'];
     state.call = control.getSync('call', { reference: true }) as BlankState['call'];
@@ -87,6 +96,21 @@ export function createBlank(memoryMb: number, syncHandler: SyncHandler): BlankIs
     if (!isolate.isDisposed) isolate.dispose();
     throw err;
   }
+}
+
+/**
+ * V8 lost control of an isolate (isolated-vm's `onCatastrophicError`): a heap OOM the
+ * memory limit did not catch — e.g. a Map or dictionary object whose rehash needs more
+ * than the heap has left (isolated-vm #457, #527, #107). The isolate's thread never
+ * returns and the process can no longer even exit normally; isolated-vm's advice is to
+ * end it. Without this handler V8 aborts anyway, but anonymously: this names the
+ * tenant, app and instance first, so the operator knows whose code did it (THREATS B13;
+ * docs/SECURITY.md: the process tier is the answer for untrusted partners).
+ */
+function catastrophe(label: string, message: string): never {
+  const line = { level: 60, time: Date.now(), msg: 'V8 lost control of an isolate; aborting the process', isolate: label, error: message };
+  process.stderr.write(`${JSON.stringify(line)}\n`);
+  process.abort();
 }
 
 export function disposeBlank(blank: BlankIsolate): void {
@@ -110,6 +134,8 @@ export interface LaunchSpec {
   sha256: string;
   /** JSON text `{ app: {id, version}, user }` given to the prelude's `bind`. */
   metaJson: string;
+  /** Names the instance (tenant/app@version/instance) in host logs only; never enters the isolate. */
+  label?: string;
   /** CPU budget of the bundle's top-level code (evaluated synchronously). */
   cpuMs: number;
   onMessage: MessageHandler;
@@ -221,8 +247,13 @@ export class SandboxInstance {
     throw err;
   }
 
+  /**
+   * The limit as configured. Not read from the isolate: after a memory breach isolated-vm
+   * has already disposed it, and asking a disposed isolate throws a raw "Isolated is
+   * disposed" error (THREATS B13: the breach must still end as resource_exhausted).
+   */
   #memoryMb(): number {
-    return Math.round(Number(this.#s.isolate.getHeapStatisticsSync().heap_size_limit) / 1048576) || 0;
+    return this.#s.memoryMb;
   }
 
   /** Delivers a binding reply into the isolate, within the active call's remaining CPU budget. */
@@ -281,6 +312,7 @@ export function launch(blank: BlankIsolate, spec: LaunchSpec): SandboxInstance {
   const s = blank._state;
   if (s.used) throw new IsohostError('internal', 'blank isolate reused');
   s.used = true;
+  if (spec.label !== undefined) s.owner.label = spec.label;
   try {
     s.bind.applySync(undefined, [spec.metaJson], { arguments: { copy: true } });
     let entry = compiled.get(spec.sha256);

@@ -46,11 +46,7 @@ interface Live {
   info: InstanceInfo;
   tenant: TenantContext;
   sandbox: SandboxInstance;
-  scope: MutableScope | undefined;
-}
-
-interface MutableScope extends CallScope {
-  readonly controller: AbortController;
+  scope: Scope | undefined;
 }
 
 export interface InstanceHostOptions {
@@ -89,6 +85,7 @@ export class InstanceHost {
         source: app.source,
         sha256: app.sha256,
         metaJson: JSON.stringify({ app: { id: app.id, version: app.version }, user }),
+        label: `${tenant.id}/${app.id}@${app.version}/${id}`,
         cpuMs: tenant.limits.cpu_ms,
         onMessage: (op, payload, bytes) => this.#dispatch(live, bindings, op, payload, bytes),
       });
@@ -113,22 +110,14 @@ export class InstanceHost {
     }
     const gate = this.#gate(tenant);
     await gate.enterCall();
-    const controller = new AbortController();
     const limits = tenant.limits;
-    live.scope = {
-      instanceId,
-      appId: live.info.app,
-      appVersion: live.info.version,
-      tenantId: tenant.id,
-      signal: controller.signal,
-      deadline: Date.now() + limits.wall_ms,
-      controller,
-    };
+    const scope = new Scope(instanceId, live.info.app, live.info.version, tenant.id, Date.now() + limits.wall_ms);
+    live.scope = scope;
     live.info.lastUsed = Date.now();
     try {
       return await live.sandbox.call(method, argsJson, { cpuMs: limits.cpu_ms, wallMs: limits.wall_ms });
     } finally {
-      controller.abort();
+      scope.end();
       live.scope = undefined;
       gate.leaveCall();
       if (live.sandbox.disposed) this.#forget(live);
@@ -207,21 +196,47 @@ export class InstanceHost {
       if (op === 'fetch') return Promise.reject(new IsohostError('egress_denied', 'fc.fetch is not available: this host runs without an egress proxy'));
       return Promise.reject(new IsohostError('invalid_request', `unknown platform call "${op}"`));
     }
-    const scope = live.scope ?? launchScope(live);
+    // route() in the bridge serves messages only while a call runs, so a scope exists.
+    const scope = live.scope;
+    if (scope === undefined) return Promise.reject(new IsohostError('invalid_request', 'platform calls are only served while a call is running'));
     return binding.handle(op, payload, bytes, scope);
   }
 }
 
-/** During module evaluation there is no call yet; top-level code gets a scope of its own. */
-function launchScope(live: Live): CallScope {
-  const controller = new AbortController();
-  setTimeout(() => controller.abort(), 30_000).unref();
-  return {
-    instanceId: live.info?.id ?? 'launching',
-    appId: live.info?.app ?? '',
-    appVersion: live.info?.version ?? '',
-    tenantId: live.tenant?.id ?? '',
-    signal: controller.signal,
-    deadline: Date.now() + 30_000,
-  };
+const CALL_ENDED = Object.freeze(new Error('the call ended'));
+
+/**
+ * What bindings know of the running call. The AbortController is made only when a
+ * binding asks for the signal (timers, fetch): most calls never do, and an abort
+ * without a reason would build a DOMException per call (seen in the http.call profile).
+ */
+class Scope implements CallScope {
+  readonly instanceId: string;
+  readonly appId: string;
+  readonly appVersion: string;
+  readonly tenantId: string;
+  readonly deadline: number;
+  #controller: AbortController | undefined;
+  #ended = false;
+
+  constructor(instanceId: string, appId: string, appVersion: string, tenantId: string, deadline: number) {
+    this.instanceId = instanceId;
+    this.appId = appId;
+    this.appVersion = appVersion;
+    this.tenantId = tenantId;
+    this.deadline = deadline;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#ended) this.#controller.abort(CALL_ENDED);
+    }
+    return this.#controller.signal;
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#controller?.abort(CALL_ENDED);
+  }
 }

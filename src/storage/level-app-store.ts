@@ -19,7 +19,7 @@ import {
   utf8Bytes,
 } from './key-codec.ts';
 import { KeyedLock } from './keyed-lock.ts';
-import { level, wrapLevelError } from './level-errors.ts';
+import { level, wrapLevelError, levelSync } from './level-errors.ts';
 import type { Level } from './level-tenant-store.ts';
 
 export interface AppLimits {
@@ -123,7 +123,7 @@ export class LevelAppStore implements AppStore {
     return this.#host.guard(async () => {
       // Keys sharing a prefix are contiguous in byte order: start there, stop at the first miss.
       const range = after === undefined ? { gte: prefix } : { gt: after };
-      const iterator = this.#db().iterator(range);
+      const iterator = levelSync(() => this.#db().iterator(range));
       try {
         const entries: ListPage['entries'] = [];
         let size = 0; // UTF-16 units: close enough to bound the page

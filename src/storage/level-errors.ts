@@ -23,7 +23,9 @@ export function wrapLevelError(err: unknown): IsohostError {
   const codes = levelCodes(err);
   const options = { cause: err };
   if (codes.includes('LEVEL_LOCKED')) {
-    return new IsohostError('storage_error', 'storage is locked: another process (or another handle in this one) has the store open', options);
+    // `details.reason` lets the tenant registry tell a lock (another isohost) from damage; never sent to a caller.
+    const details = { reason: 'locked' };
+    return new IsohostError('storage_error', 'storage is locked: another process (or another handle in this one) has the store open', { ...options, details });
   }
   if (codes.includes('LEVEL_CORRUPTION')) {
     return new IsohostError('storage_error', 'storage is corrupt: the store cannot be read', options);
@@ -39,6 +41,18 @@ export function wrapLevelError(err: unknown): IsohostError {
 export async function level<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
+  } catch (err) {
+    throw wrapLevelError(err);
+  }
+}
+
+/**
+ * Runs a synchronous LevelDB call, wrapping what it throws: `iterator()` on a closed
+ * database throws at once, outside any promise (THREATS A5: no raw level error leaves).
+ */
+export function levelSync<T>(work: () => T): T {
+  try {
+    return work();
   } catch (err) {
     throw wrapLevelError(err);
   }

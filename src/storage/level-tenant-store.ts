@@ -12,7 +12,7 @@ import { IsohostError } from '../errors.ts';
 import type { AppStore, JsonText, TenantStore } from './backend.ts';
 import { assertName, MAX_BATCH_BYTES, MAX_VALUE_BYTES } from './key-codec.ts';
 import { LevelAppStore, type AppLimits } from './level-app-store.ts';
-import { level } from './level-errors.ts';
+import { level, levelSync } from './level-errors.ts';
 
 /** A root DB or a sublevel of it, with utf8 keys and values. */
 export type Level = AbstractLevel<string | Buffer | Uint8Array, string, string>;
@@ -132,7 +132,7 @@ export class LevelTenantStore implements TenantStore {
   }
 
   async *exportEntries(): AsyncIterable<{ app: string; key: string; value: JsonText }> {
-    const iterator = this.sublevel(['a']).iterator();
+    const iterator = levelSync(() => this.sublevel(['a']).iterator());
     try {
       for (;;) {
         const entry = await level(iterator.next());
@@ -175,7 +175,7 @@ export class LevelTenantStore implements TenantStore {
 
   /** Sum of key and value bytes of every app entry (keys without the app prefix). */
   async #scanUsage(): Promise<number> {
-    const iterator = this.sublevel(['a']).iterator<Buffer, Buffer>({ keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const iterator = levelSync(() => this.sublevel(['a']).iterator<Buffer, Buffer>({ keyEncoding: 'buffer', valueEncoding: 'buffer' }));
     let total = 0;
     try {
       for (;;) {

@@ -5,8 +5,9 @@
  * at the edge.
  */
 import type { Logger } from 'pino';
-import type { PlatformConfig } from '../config/schema.ts';
-import type { StorageBackend } from '../storage/backend.ts';
+import type { PlatformConfig, TenantConfig } from '../config/schema.ts';
+import type { StorageBackend, TenantStore } from '../storage/backend.ts';
+import { unavailableTenantStore } from '../storage/unavailable-store.ts';
 import type { TenantContext } from './context.ts';
 import { IsohostError } from '../errors.ts';
 
@@ -20,15 +21,9 @@ export class TenantRegistry {
   static async open(config: PlatformConfig, backend: StorageBackend, logger: Logger): Promise<TenantRegistry> {
     const byId = new Map<string, TenantContext>();
     for (const t of config.tenants) {
-      const store = await backend.open({
-        namespace: t.storage.namespace,
-        isolation: t.storage.isolation,
-        quotaBytes: Math.floor(t.limits.storage_mb * 1024 * 1024),
-      });
-      byId.set(
-        t.id,
-        Object.freeze({ id: t.id, config: t, limits: t.limits, store, logger: logger.child({ tenant: t.id }) }),
-      );
+      const tenantLogger = logger.child({ tenant: t.id });
+      const store = await openStore(backend, t, tenantLogger);
+      byId.set(t.id, Object.freeze({ id: t.id, config: t, limits: t.limits, store, logger: tenantLogger }));
     }
     return new TenantRegistry(byId);
   }
@@ -46,5 +41,26 @@ export class TenantRegistry {
 
   all(): TenantContext[] {
     return [...this.#byId.values()];
+  }
+}
+
+/**
+ * Opens one tenant's store. A tenant with a database of its own that cannot be opened
+ * (corrupt, unreadable) must not take the other tenants down with it (THREATS E39): it
+ * gets a store whose every operation fails with the same coded storage_error, and the
+ * host starts. A lock held by another process stays fatal — that is another isohost on
+ * the same data_dir, which must not start — and so does a failure of the shared store.
+ */
+async function openStore(backend: StorageBackend, t: TenantConfig, logger: Logger): Promise<TenantStore> {
+  try {
+    return await backend.open({
+      namespace: t.storage.namespace,
+      isolation: t.storage.isolation,
+      quotaBytes: Math.floor(t.limits.storage_mb * 1024 * 1024),
+    });
+  } catch (err) {
+    if (t.storage.isolation !== 'database' || !(err instanceof IsohostError) || err.code !== 'storage_error' || err.details?.reason === 'locked') throw err;
+    logger.error({ err, code: err.code }, 'tenant store cannot be opened; this tenant fails with storage_error until it is repaired and the host restarted');
+    return unavailableTenantStore('database', err);
   }
 }

@@ -10,8 +10,18 @@ import type { ServerContext } from '../context.ts';
 
 const METHOD_RE = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
 
+/**
+ * The parsed body as JSON text again. JSON.parse is iterative but JSON.stringify
+ * recurses: a 10 KB body nested 5,000 deep overflows the host's stack here, which is
+ * the caller's bad input, not a host failure (THREATS B15).
+ */
 function argsText(body: unknown): string {
-  return body === undefined ? 'null' : JSON.stringify(body);
+  if (body === undefined) return 'null';
+  try {
+    return JSON.stringify(body);
+  } catch {
+    throw new IsohostError('invalid_request', 'the JSON arguments are nested too deeply');
+  }
 }
 
 function checkMethod(method: string): string {

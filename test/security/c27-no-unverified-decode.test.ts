@@ -1,0 +1,67 @@
+/**
+ * THREATS C27: no code path authorises from an unverified decode. Dynamically, every
+ * /v1 route refuses an edited payload under a real signature (test/http/auth.test.ts);
+ * statically, this file pins that nothing in src/ can read a token's claims or header
+ * without jose's `jwtVerify`: no decode helpers, no hand-rolled base64url parsing of a
+ * token, and every /v1 handler authenticates before it touches a tenant, and names the
+ * tenant from the route, never from the token.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.ts';
+
+async function srcFiles(): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const e of await readdir(join(ROOT, 'src'), { recursive: true, withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith('.ts')) out.set(join(e.parentPath, e.name).slice(ROOT.length), await readFile(join(e.parentPath, e.name), 'utf8'));
+  }
+  return out;
+}
+const code = (text: string) => text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+
+describe('token handling in src/', () => {
+  it('should use no unverified JWT decoding anywhere', async () => {
+    for (const [file, text] of await srcFiles()) {
+      expect(code(text), file).not.toMatch(/decodeJwt|decodeProtectedHeader|UnsecuredJWT|jwtDecrypt|compactVerify|flattenedVerify/);
+    }
+  });
+
+  it('should call jose jwtVerify in exactly one place, the realm verifier', async () => {
+    const users = [...(await srcFiles())].filter(([, text]) => /\bjwtVerify\(/.test(code(text))).map(([file]) => file);
+    expect(users).toEqual(['src/identity/verifier.ts']);
+  });
+
+  it('should never parse a token by hand (split on dots, then base64url-decode a part)', async () => {
+    for (const [file, text] of await srcFiles()) {
+      if (file === 'src/egress/credential.ts') continue; // the proxy credential: HMAC-checked before its payload is read
+      const c = code(text);
+      const splitsToken = /(token|bearer|jwt|authorization)\w*\.split\(\s*['"]\.['"]/i.test(c);
+      expect(splitsToken, file).toBe(false);
+    }
+  });
+
+  it('should authenticate in every /v1 handler before resolving the tenant, with the tenant from the route', async () => {
+    const files = await srcFiles();
+    const routes = [...files].filter(([file]) => file.startsWith('src/http/routes/'));
+    let handlers = 0;
+    let registered = 0;
+    for (const [file, text] of routes) {
+      registered += [...code(text).matchAll(/app\.(get|post|put|delete)(?:<[^>]*>)?\(\s*'\/v1\//g)].length;
+      for (const m of code(text).matchAll(/app\.(get|post|put|delete)(?:<[^>]*>)?\(\s*'(\/v1\/[^']*)'[\s\S]*?async \(req(?:, reply)?\) => \{([\s\S]*?)\n {6}\},/g)) {
+        handlers++;
+        const body = m[3]!;
+        expect(body.trimStart(), `${file} ${m[2]}`).toMatch(/^const caller = await authenticate\(req, ctx\.identity, platform\.tenants, 'apps:(call|deploy)'\);/);
+        expect(body, `${file} ${m[2]}`).not.toMatch(/tenants\.get\(/);
+      }
+    }
+    // Every /v1 registration was found and checked (CONTRACT §4 has six /v1 routes).
+    expect(handlers).toBe(registered);
+    expect(handlers).toBeGreaterThanOrEqual(6);
+    const auth = code(files.get('src/http/auth.ts')!);
+    // The verifier is chosen by the tenant in the path; the tenant context only after verification.
+    expect(auth).toMatch(/const tenantId = \(request\.params as \{ tenant\?: unknown \}\)\.tenant;/);
+    expect(auth.indexOf('identity.verifierFor(tenantId).verify(')).toBeGreaterThan(-1);
+    expect(auth.indexOf('identity.verifierFor(tenantId).verify(')).toBeLessThan(auth.indexOf('tenants.get(tenantId)'));
+  });
+});
