@@ -21,8 +21,10 @@
  * a new thread per task), so A's spinning isolates never block B's from being scheduled;
  * they compete for CPU cores. A tenant's `concurrency` (TenantGate) is therefore the lever:
  * A can keep at most that many cores busy. The attack is run with A's cap at one core
- * less than the machine has (at least 1) and no call rate limit; `NEIGHBOUR_CAP=n` and
- * `NEIGHBOUR_RATE=r` (A's rate_per_sec) override them.
+ * less than the machine has (at least 1), no call rate limit and the default breach
+ * budget (`breaches_per_min`, which throttles a tenant that keeps breaching);
+ * `NEIGHBOUR_CAP=n`, `NEIGHBOUR_RATE=r` (A's rate_per_sec) and `NEIGHBOUR_BREACHES=b`
+ * (A's breaches_per_min; a large value switches the budget off) override them.
  */
 import { availableParallelism } from 'node:os';
 import { OneShotCaller } from '../src/sandbox/one-shot.ts';
@@ -92,8 +94,9 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
   if (!ctx.wants('neighbour.b.idle') && !ctx.wants('neighbour.p99_ratio')) return [];
   const cap = Number(process.env.NEIGHBOUR_CAP ?? Math.max(1, availableParallelism() - 1));
   const rate = Number(process.env.NEIGHBOUR_RATE ?? 0);
+  const breaches = Number(process.env.NEIGHBOUR_BREACHES ?? 30);
   const p = await benchPlatform(4, [
-    { id: 'attacker', limits: { cpu_ms: 50, wall_ms: 5000, instances: 1000, concurrency: cap, rate_per_sec: rate } },
+    { id: 'attacker', limits: { cpu_ms: 50, wall_ms: 5000, instances: 1000, concurrency: cap, rate_per_sec: rate, breaches_per_min: breaches } },
     { id: 'steady', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 1000, concurrency: 16 } },
   ]);
   try {
@@ -121,6 +124,7 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
       attack_p99_ms: attackRow.p99,
       a_concurrency: cap,
       a_rate_per_sec: rate,
+      a_breaches_per_min: breaches,
       a_timeouts: flood.stats.timeouts,
       a_refused: flood.stats.refused,
       a_other: flood.stats.other,

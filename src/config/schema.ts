@@ -31,6 +31,13 @@ export const limitsSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(10_000).default(16),
   /** Calls per second for the tenant (token bucket, burst = 2x); 0 = no rate limit. */
   rate_per_sec: z.number().min(0).max(1_000_000).default(0),
+  /**
+   * Limit breaches (CPU, wall time, memory) the tenant may cause per minute, burst 5;
+   * past that its calls and launches are refused with resource_exhausted until the
+   * budget refills. Each breach disposes an isolate and the host replaces it, work that
+   * would otherwise let one tenant slow every other (THREATS B17).
+   */
+  breaches_per_min: z.number().min(1).max(100_000).default(30),
 });
 
 const internalIdentity = z.strictObject({

@@ -56,46 +56,70 @@ interface BlankState {
   used: boolean;
 }
 
-/** Creates a blank isolate synchronously (new Isolate from the snapshot + context + attach). */
+/** Creates a blank isolate synchronously (new Isolate from the snapshot + context + attach): the cold path. */
 export function createBlank(memoryMb: number, syncHandler: SyncHandler): BlankIsolate {
-  if (snapshot === undefined) throw new IsohostError('internal', 'prelude snapshot not prepared');
-  const owner = { label: 'a blank isolate (no tenant bound yet)' };
-  const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot, onCatastrophicError: (message) => catastrophe(owner.label, message) });
+  const { isolate, owner } = newIsolate(memoryMb);
   try {
-    const context = isolate.createContextSync();
-    const state = { isolate, context, memoryMb, owner, onMessage: undefined, used: false } as unknown as BlankState;
-    const post = new ivm.Callback(
-      (id: unknown, op: unknown, payload: unknown, bytes: unknown) => {
-        if (typeof id !== 'number' || typeof op !== 'string' || typeof payload !== 'string') return;
-        state.onMessage?.(id, op, payload, bytes);
-      },
-      { ignored: true },
-    );
-    const sync = new ivm.Callback((op: unknown, payload: unknown) => {
-      if (typeof op !== 'string' || typeof payload !== 'string' || payload.length > MAX_MESSAGE_CHARS) {
-        return JSON.stringify({ error: { code: 'invalid_request', message: 'bad platform call' } });
-      }
-      return syncHandler(op, payload);
-    });
-    // Reference operations rather than evalClosureSync: no script to compile per
-    // isolate (0.25 ms of a cold launch).
-    const global = context.global;
-    const isohost = global.getSync('__isohost', { reference: true }) as ivm.Reference<Record<string, unknown>>;
-    const attach = isohost.getSync('attach', { reference: true }) as ivm.Reference<(s: unknown, p: unknown) => unknown>;
-    const control = attach.applySync(undefined, [sync, post], { result: { reference: true } }) as ivm.Reference<Record<string, unknown>>;
-    global.deleteSync('__isohost');
-    attach.release();
-    isohost.release();
-    state.bind = control.getSync('bind', { reference: true }) as BlankState['bind'];
-    state.exports = control.getSync('exports', { reference: true }) as BlankState['exports'];
-    state.call = control.getSync('call', { reference: true }) as BlankState['call'];
-    state.settle = control.getSync('settle', { reference: true }) as BlankState['settle'];
-    control.release();
-    return { memoryMb, _state: state };
+    return attachBlank(isolate, isolate.createContextSync(), memoryMb, owner, syncHandler);
   } catch (err) {
     if (!isolate.isDisposed) isolate.dispose();
     throw err;
   }
+}
+
+/**
+ * The same, for the warm pool's refills: the context is deserialised on the isolate's
+ * own thread, so a refill holds the host's event loop only for `new Isolate` and the
+ * attach (a breached isolate's replacement is the main-thread cost a noisy tenant
+ * imposes on its neighbours, THREATS B17).
+ */
+export async function createBlankAsync(memoryMb: number, syncHandler: SyncHandler): Promise<BlankIsolate> {
+  const { isolate, owner } = newIsolate(memoryMb);
+  try {
+    return attachBlank(isolate, await isolate.createContext(), memoryMb, owner, syncHandler);
+  } catch (err) {
+    if (!isolate.isDisposed) isolate.dispose();
+    throw err;
+  }
+}
+
+function newIsolate(memoryMb: number): { isolate: ivm.Isolate; owner: { label: string } } {
+  if (snapshot === undefined) throw new IsohostError('internal', 'prelude snapshot not prepared');
+  const owner = { label: 'a blank isolate (no tenant bound yet)' };
+  const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot, onCatastrophicError: (message) => catastrophe(owner.label, message) });
+  return { isolate, owner };
+}
+
+function attachBlank(isolate: ivm.Isolate, context: ivm.Context, memoryMb: number, owner: { label: string }, syncHandler: SyncHandler): BlankIsolate {
+  const state = { isolate, context, memoryMb, owner, onMessage: undefined, used: false } as unknown as BlankState;
+  const post = new ivm.Callback(
+    (id: unknown, op: unknown, payload: unknown, bytes: unknown) => {
+      if (typeof id !== 'number' || typeof op !== 'string' || typeof payload !== 'string') return;
+      state.onMessage?.(id, op, payload, bytes);
+    },
+    { ignored: true },
+  );
+  const sync = new ivm.Callback((op: unknown, payload: unknown) => {
+    if (typeof op !== 'string' || typeof payload !== 'string' || payload.length > MAX_MESSAGE_CHARS) {
+      return JSON.stringify({ error: { code: 'invalid_request', message: 'bad platform call' } });
+    }
+    return syncHandler(op, payload);
+  });
+  // Reference operations rather than evalClosureSync: no script to compile per
+  // isolate (0.25 ms of a cold launch).
+  const global = context.global;
+  const isohost = global.getSync('__isohost', { reference: true }) as ivm.Reference<Record<string, unknown>>;
+  const attach = isohost.getSync('attach', { reference: true }) as ivm.Reference<(s: unknown, p: unknown) => unknown>;
+  const control = attach.applySync(undefined, [sync, post], { result: { reference: true } }) as ivm.Reference<Record<string, unknown>>;
+  global.deleteSync('__isohost');
+  attach.release();
+  isohost.release();
+  state.bind = control.getSync('bind', { reference: true }) as BlankState['bind'];
+  state.exports = control.getSync('exports', { reference: true }) as BlankState['exports'];
+  state.call = control.getSync('call', { reference: true }) as BlankState['call'];
+  state.settle = control.getSync('settle', { reference: true }) as BlankState['settle'];
+  control.release();
+  return { memoryMb, _state: state };
 }
 
 /**

@@ -116,6 +116,10 @@ export class InstanceHost {
     live.info.lastUsed = Date.now();
     try {
       return await live.sandbox.call(method, argsJson, { cpuMs: limits.cpu_ms, wallMs: limits.wall_ms });
+    } catch (err) {
+      // A breach disposed the isolate: count it against the tenant's breach budget.
+      if (live.sandbox.disposed && err instanceof IsohostError && (err.code === 'timeout' || err.code === 'resource_exhausted')) gate.noteBreach();
+      throw err;
     } finally {
       scope.end();
       live.scope = undefined;

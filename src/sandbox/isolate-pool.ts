@@ -1,10 +1,10 @@
 /**
  * Warm pool of blank isolates (prelude loaded, no tenant bound), one list per memory
  * limit, since `memoryLimit` is fixed when an isolate is created. Launch takes one and
- * binds it for good; the pool refills off the launch path, one isolate per macrotask
- * so a refill never holds the event loop for more than about a millisecond.
+ * binds it for good; the pool refills off the launch path, one isolate at a time, with
+ * the context deserialised off the main thread (createBlankAsync).
  */
-import { createBlank, disposeBlank, prepareSnapshot, type BlankIsolate } from './bridge.ts';
+import { createBlank, createBlankAsync, disposeBlank, prepareSnapshot, type BlankIsolate } from './bridge.ts';
 import { handleSyncOp } from './host-utilities.ts';
 import { preludeSource } from './prelude-build.ts';
 
@@ -47,19 +47,29 @@ export class IsolatePool {
   #scheduleRefill(): void {
     if (this.#refilling || this.#closed || this.#target === 0) return;
     this.#refilling = true;
-    setImmediate(() => this.#refillOne());
+    setImmediate(() => void this.#refillOne());
   }
 
-  #refillOne(): void {
-    this.#refilling = false;
-    if (this.#closed) return;
+  async #refillOne(): Promise<void> {
+    if (this.#closed) {
+      this.#refilling = false;
+      return;
+    }
     for (const [mb, list] of this.#free) {
       if (list.length < this.#target) {
-        list.push(createBlank(mb, handleSyncOp));
+        try {
+          const blank = await createBlankAsync(mb, handleSyncOp);
+          if (this.#closed) disposeBlank(blank);
+          else list.push(blank);
+        } catch {
+          // a failed refill leaves the pool short; the next take() launches cold
+        }
+        this.#refilling = false;
         this.#scheduleRefill();
         return;
       }
     }
+    this.#refilling = false;
   }
 
   close(): void {

@@ -1,13 +1,16 @@
 /**
- * Per-tenant admission: the instance cap, the number of calls running at once and an
- * optional call rate (token bucket). One tenant flooding its own gate waits or gets
- * `resource_exhausted`; other tenants have gates of their own (THREATS B17).
+ * Per-tenant admission: the instance cap, the number of calls running at once, an
+ * optional call rate (token bucket) and a budget of limit breaches. One tenant flooding
+ * its own gate waits or gets `resource_exhausted`; other tenants have gates of their own
+ * (THREATS B17).
  */
 import { IsohostError } from '../errors.ts';
 import type { TenantLimits } from '../config/schema.ts';
 
 /** Calls that may wait for a running slot, per unit of concurrency. */
 const QUEUE_FACTOR = 4;
+/** Limit breaches a tenant may cause back to back before `breaches_per_min` applies. */
+const BREACH_BURST = 5;
 
 export class TenantGate {
   readonly #limits: TenantLimits;
@@ -16,13 +19,36 @@ export class TenantGate {
   readonly #waiting: (() => void)[] = [];
   #tokens: number;
   #refilledAt = Date.now();
+  #breachTokens = BREACH_BURST;
+  #breachesAt = Date.now();
 
   constructor(limits: TenantLimits) {
     this.#limits = limits;
     this.#tokens = limits.rate_per_sec * 2;
   }
 
+  /** Records a limit breach (an isolate disposed for CPU, wall time or memory). */
+  noteBreach(): void {
+    this.#refillBreaches();
+    this.#breachTokens -= 1;
+  }
+
+  #refillBreaches(): void {
+    const now = Date.now();
+    this.#breachTokens = Math.min(BREACH_BURST, this.#breachTokens + ((now - this.#breachesAt) / 60_000) * this.#limits.breaches_per_min);
+    this.#breachesAt = now;
+  }
+
+  #checkBreaches(): void {
+    this.#refillBreaches();
+    if (this.#breachTokens < 1) {
+      const waitMs = Math.ceil(((1 - this.#breachTokens) * 60_000) / this.#limits.breaches_per_min);
+      throw new IsohostError('resource_exhausted', `the tenant broke its limits more than ${this.#limits.breaches_per_min} times a minute; calls are refused for about ${waitMs} ms`);
+    }
+  }
+
   reserveInstance(): void {
+    this.#checkBreaches();
     if (this.#instances >= this.#limits.instances) {
       throw new IsohostError('resource_exhausted', `the tenant already has ${this.#limits.instances} live instances (its limit)`);
     }
@@ -35,6 +61,11 @@ export class TenantGate {
 
   /** Resolves when the call may run; rejects with resource_exhausted past the rate or queue bound. */
   enterCall(): Promise<void> {
+    try {
+      this.#checkBreaches();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const rate = this.#limits.rate_per_sec;
     if (rate > 0) {
       const now = Date.now();

@@ -13,9 +13,11 @@ import { IsohostError } from '../../src/errors.ts';
 let p: Awaited<ReturnType<typeof startTestPlatform>>;
 beforeAll(async () => {
   p = await startTestPlatform([
-    { id: 'runaway', isolation: 'schema', limits: { memory_mb: 32, cpu_ms: 200, wall_ms: 1500, instances: 5 } },
+    // breaches on purpose, test after test: a breach budget that never runs out
+    { id: 'runaway', isolation: 'schema', limits: { memory_mb: 32, cpu_ms: 200, wall_ms: 1500, instances: 5, breaches_per_min: 100_000 } },
     { id: 'neighbour', isolation: 'schema' },
     { id: 'patient', isolation: 'schema', limits: { cpu_ms: 10_000, wall_ms: 20_000 } },
+    { id: 'repeat-offender', isolation: 'schema', limits: { cpu_ms: 50, breaches_per_min: 1 } },
   ]);
 });
 afterAll(() => p.dispose());
@@ -126,5 +128,14 @@ describe('limits', () => {
     await expect(p.host.launch(tenant, appBundle('runaway-app', app), null)).rejects.toMatchObject({ code: 'resource_exhausted' });
     for (const id of ids) p.host.dispose(tenant, null, id);
     expect(await callOnce(p, 'runaway', 'runaway-app', app, 'ok')).toBe('ok');
+  });
+
+  it('should refuse a tenant that keeps breaching its limits, and only that tenant', async () => {
+    // burst of 5 breaches, then the budget (1 a minute) is spent
+    for (let i = 0; i < 5; i++) await expect(callOnce(p, 'repeat-offender', 'runaway-app', app, 'spin')).rejects.toMatchObject({ code: 'timeout' });
+    const err = await callOnce(p, 'repeat-offender', 'runaway-app', app, 'ok').catch((e: IsohostError) => e);
+    expect(err).toMatchObject({ code: 'resource_exhausted' });
+    expect(String((err as IsohostError).message)).toMatch(/broke its limits/);
+    expect(await callOnce(p, 'neighbour', 'runaway-app', app, 'ok')).toBe('ok');
   });
 });

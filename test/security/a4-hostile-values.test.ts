@@ -113,7 +113,7 @@ const app = bundleOf({
 
 let p: Awaited<ReturnType<typeof startTestPlatform>>;
 beforeAll(async () => {
-  p = await startTestPlatform([{ id: 'hostile', namespace: 'ns-hostile', limits: { cpu_ms: 300, wall_ms: 3000 } }]);
+  p = await startTestPlatform([{ id: 'hostile', namespace: 'ns-hostile', limits: { cpu_ms: 300, wall_ms: 3000, breaches_per_min: 100_000 } }]);
 });
 afterAll(() => p.dispose());
 

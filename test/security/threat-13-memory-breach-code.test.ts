@@ -54,7 +54,7 @@ const app = bundleOf(
 let s: TestServer;
 beforeAll(async () => {
   // A CPU budget far above what the floods need to fill 16 MB: memory is what ends them.
-  s = await startTestServer({ tenants: [{ id: 'greedy', limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000 } }, { id: 'calm', limits: { cpu_ms: 300 } }] });
+  s = await startTestServer({ tenants: [{ id: 'greedy', limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000, breaches_per_min: 100_000 } }, { id: 'calm', limits: { cpu_ms: 300 } }] });
   await s.deploy('greedy', 'app', app);
   await s.deploy('calm', 'app', app);
 });
