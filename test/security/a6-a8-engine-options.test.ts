@@ -47,7 +47,12 @@ describe('statically, over the sources', () => {
 
   it('should give `snapshot` only the prelude built in-process (A6)', () => {
     expect(bridge.match(/createSnapshot\(/g)).toHaveLength(1);
-    expect(bridge).toMatch(/createSnapshot\(\[\{ code: preludeSource, filename: 'isohost:prelude' \}\]\)/);
+    expect(bridge).toMatch(/createSnapshot\(\[\{ code: preludeSource, filename: 'isohost:prelude' \}\], SNAPSHOT_WARMUP\)/);
+    // The warm-up script is a constant of the bridge, a template without substitutions:
+    // nothing from outside the file reaches it.
+    const warmup = /const SNAPSHOT_WARMUP = `([^`]*)`;/.exec(bridge);
+    expect(warmup).not.toBeNull();
+    expect(warmup![1]).not.toContain('${');
     // One place creates isolates, with exactly these options: no `inspector` (A8).
     const created = [...bridge.matchAll(/new ivm\.Isolate\(\{ (.*) \}\)/g)].map((m) => m[1]!);
     expect(created).toHaveLength(1);
