@@ -4,7 +4,8 @@
  * a host event-loop probe, a free loopback port, a tmpfs mount for disk-full faults, and
  * the check that a message a guest or caller sees names no host secret.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { spawnLineChild, type LineChild } from './child-lines.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -99,54 +100,17 @@ export function canMountTmpfs(scratch: string): true | string {
 const CHILD = fileURLToPath(new URL('../security/fixtures/platform-child.ts', import.meta.url));
 
 /** A child process running a real platform (see test/security/fixtures/platform-child.ts). */
-export interface PlatformChild {
-  readonly child: ChildProcess;
-  readonly lines: string[];
-  stderr(): string;
-  /** Resolves once `predicate(lines)` holds; rejects if the child exits first. */
-  until(predicate: (lines: string[]) => boolean): Promise<void>;
-  readonly exited: Promise<void>;
+export interface PlatformChild extends LineChild {
   kill(): Promise<void>;
 }
 
 export function spawnPlatformChild(mode: 'set' | 'batch' | 'hold', configFile: string, tenant: string): PlatformChild {
-  const child = spawn(process.execPath, [CHILD, mode, configFile, tenant], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let buffered = '';
-  let stderr = '';
-  const waiters = new Set<() => void>();
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const parts = buffered.split('\n');
-    buffered = parts.pop()!;
-    lines.push(...parts);
-    for (const wake of waiters) wake();
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = spawnLineChild('platform child', CHILD, [mode, configFile, tenant]);
   return {
-    child,
-    lines,
-    exited,
-    stderr: () => stderr,
-    until(predicate) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (predicate(lines)) {
-            waiters.delete(check);
-            resolve();
-          }
-        };
-        waiters.add(check);
-        check();
-        void exited.then(() => {
-          if (!predicate(lines)) reject(new Error(`platform child exited early: ${stderr.slice(-2000)}`));
-        });
-      });
-    },
+    ...running,
     async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
+      if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill('SIGKILL');
+      await running.exited;
     },
   };
 }
