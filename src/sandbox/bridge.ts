@@ -189,7 +189,7 @@ export interface CallLimits {
 export class SandboxInstance {
   #methods: readonly string[] = [];
   #s: BlankState;
-  #active: { cpuBudgetEnd: bigint; wallEnd: number; fail: (e: IsohostError) => void } | undefined;
+  #active: { limits: CallLimits; cpuBudgetEnd: bigint; fail: (e: IsohostError) => void } | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #disposedReason: IsohostError | undefined;
 
@@ -212,13 +212,6 @@ export class SandboxInstance {
 
   get disposed(): boolean {
     return this.#s.isolate.isDisposed;
-  }
-
-  /** Bytes of heap the isolate uses now (for density and metrics). */
-  heapBytes(): number {
-    if (this.disposed) return 0;
-    const h = this.#s.isolate.getHeapStatisticsSync();
-    return h.used_heap_size + h.externally_allocated_size;
   }
 
   /** Calls a method with JSON text args; resolves with the result JSON text. Calls on one instance run one at a time. */
@@ -249,7 +242,7 @@ export class SandboxInstance {
     let timer: NodeJS.Timeout | undefined;
     let fail!: (e: IsohostError) => void;
     const failed = new Promise<never>((_, reject) => (fail = reject));
-    this.#active = { cpuBudgetEnd, wallEnd, fail };
+    this.#active = { limits, cpuBudgetEnd, fail };
     const check = () => {
       if (iso.isDisposed) return;
       const cpuLeft = Number(cpuBudgetEnd - iso.cpuTime) / 1e6;
@@ -304,7 +297,7 @@ export class SandboxInstance {
     this.#s.settle.apply(undefined, [id, ok, json, bytes], { arguments: { copy: true }, timeout: left }).catch((e) => {
       if (this.#active === active) {
         try {
-          this.#mapIsolateError(e, { cpuMs: left, wallMs: 0 });
+          this.#mapIsolateError(e, active.limits);
         } catch (mapped) {
           active.fail(mapped as IsohostError);
         }
@@ -321,7 +314,6 @@ export class SandboxInstance {
     this.#disposedReason ??= reason;
     if (!this.#s.isolate.isDisposed) this.#s.isolate.dispose();
   }
-
 }
 
 function decodeEnvelope(envelope: unknown, form: ScriptForm): string {
