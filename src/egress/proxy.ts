@@ -20,7 +20,7 @@ import { type AllowRule, parseRules } from './allowlist.ts';
 import { type AuditEvent, createAudit } from './audit.ts';
 import { type EgressClaims, MIN_KEY_BYTES, bearerFrom, verifyEgressCredential } from './credential.ts';
 import { answerHttp, answerRaw } from './answers.ts';
-import { forwardableRequestHeaders, forwardableResponseHeaders } from './headers.ts';
+import { forwardableRequestHeaders, forwardableResponseHeaders, callAttribution, EGRESS_CALL_HEADER } from './headers.ts';
 import { type Resolver, decide, systemResolver } from './policy.ts';
 
 export interface TenantEgressPolicy {
@@ -91,7 +91,10 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    const caller = authenticate(req);
+    let caller = authenticate(req);
+    // A tenant-wide credential (app `*`): the binding names the calling instance for the audit line.
+    const call = caller?.app === '*' ? callAttribution(req.headers[EGRESS_CALL_HEADER]) : null;
+    if (caller && call) caller = { ...caller, ...call };
     const target = req.url ?? '';
     if (!caller) {
       audit({ ...event(null, req.method ?? '', target.slice(0, 100), null, started), decision: 'unauthenticated', reason: 'missing, invalid or expired credential' });

@@ -20,7 +20,7 @@ import type { TenantLimits } from '../../config/schema.ts';
 import { IsohostError } from '../../errors.ts';
 import { type EgressClient, createEgressClient, proxyRefusal } from '../../egress/client.ts';
 import { mintEgressCredential } from '../../egress/credential.ts';
-import { isStrippedRequestHeader } from '../../egress/headers.ts';
+import { EGRESS_CALL_HEADER, isStrippedRequestHeader } from '../../egress/headers.ts';
 import type { Binding, CallScope, Reply } from '../types.ts';
 
 export interface FetchBindingOptions {
@@ -166,6 +166,8 @@ export function fetchBinding(options: FetchBindingOptions): Binding {
     let body: Buffer | null = bytes && bytes.byteLength > 0 ? Buffer.from(bytes) : null;
     if (body && (method === 'GET' || method === 'HEAD')) throw invalid(`a ${method} request cannot have a body`);
     let headers = guestHeaders(input.headers);
+    // Audit attribution for the proxy (the guest's own X-Isohost-* fields were dropped above).
+    headers[EGRESS_CALL_HEADER] = `${scope.appId}/${scope.instanceId}`;
 
     if (scope.signal.aborted || Date.now() >= scope.deadline) throw new IsohostError('timeout', 'fc.fetch: the call deadline was reached');
     const state = stateFor(scope);
