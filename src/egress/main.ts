@@ -54,17 +54,15 @@ export interface EgressProcessOptions {
   readonly logger?: Logger;
   readonly metrics?: Registry;
   readonly resolver?: Resolver;
-  /** Listen on an ephemeral port instead of `deployment.egress_proxy.port`. */
+  /** Listen on an ephemeral port instead of `deployment.egress_proxy.port` (`run`, so it never collides with a running `serve`). */
   readonly ephemeralPort?: boolean;
-  /** Close on SIGINT/SIGTERM (the standalone CLI command). Default false. */
-  readonly handleSignals?: boolean;
 }
 
 /**
  * Starts the proxy for a validated config: key from data_dir, rules from `network.allow`.
  *
  * @example
- * const proxy = await runEgressProxyProcess(config, { handleSignals: true });
+ * const proxy = await runEgressProxyProcess(config);
  */
 export async function runEgressProxyProcess(config: PlatformConfig, options: EgressProcessOptions = {}): Promise<EgressProxy> {
   const logger = options.logger ?? egressLogger();
@@ -79,16 +77,5 @@ export async function runEgressProxyProcess(config: PlatformConfig, options: Egr
     metrics: options.metrics,
   });
   logger.info({ evt: 'egress', url: proxy.url, tenants: config.tenants.length, data_residency: config.deployment.data_residency }, 'egress proxy listening');
-  if (!options.handleSignals) return proxy;
-  const stop = () => void proxy.close().then(() => logger.info({ evt: 'egress' }, 'egress proxy stopped'));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  return {
-    ...proxy,
-    close: async () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      await proxy.close();
-    },
-  };
+  return proxy;
 }

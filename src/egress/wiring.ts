@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 import { fetchBinding } from '../bindings/fetch/index.ts';
 import type { PlatformConfig } from '../config/schema.ts';
 import type { FetchBindingFactory } from '../sandbox/instance-host.ts';
-import { egressLogger, loadOrCreateEgressKey, runEgressProxyProcess } from './main.ts';
+import { egressLogger, loadOrCreateEgressKey, runEgressProxyProcess, type EgressProcessOptions } from './main.ts';
 import { createEgressClient, type EgressClient } from './client.ts';
 import { mintEgressCredential } from './credential.ts';
 import type { Resolver } from './policy.ts';
@@ -22,13 +22,7 @@ export interface Egress {
   close(): Promise<void>;
 }
 
-export interface StartEgressOptions {
-  readonly logger?: Logger;
-  readonly metrics?: Registry;
-  readonly resolver?: Resolver;
-  /** `run` uses an ephemeral port so it never collides with a running `serve`. */
-  readonly ephemeralPort?: boolean;
-}
+export type StartEgressOptions = EgressProcessOptions;
 
 /**
  * @example
