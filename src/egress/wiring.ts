@@ -5,14 +5,12 @@
  * same `<data_dir>/egress.key`.
  */
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { fetchBinding } from '../bindings/fetch/index.ts';
 import type { PlatformConfig } from '../config/schema.ts';
 import type { FetchBindingFactory } from '../sandbox/instance-host.ts';
 import { egressLogger, loadOrCreateEgressKey, runEgressProxyProcess, type EgressProcessOptions } from './main.ts';
 import { createEgressClient, type EgressClient } from './client.ts';
 import { mintEgressCredential } from './credential.ts';
-import type { Resolver } from './policy.ts';
 
 export interface Egress {
   readonly logger: Logger;
