@@ -43,6 +43,7 @@ export const SymbolToStringTag = Symbol.toStringTag;
 export const MapCtor = Map;
 export const mapGet = uncurry(Map.prototype.get);
 export const mapSet = uncurry(Map.prototype.set);
+export const mapClear = uncurry(Map.prototype.clear);
 export const mapHas = uncurry(Map.prototype.has);
 export const mapDelete = uncurry(Map.prototype.delete);
 export const WeakMapCtor = WeakMap;

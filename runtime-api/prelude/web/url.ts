@@ -7,6 +7,7 @@
  * no host call; the constructor, `canParse`, `parse` and setters cost one.
  */
 import { hostSync } from '../host.ts';
+import { MapCtor, mapClear, mapGet, mapSet, ObjectFreeze } from '../intrinsics.ts';
 import { linkedParams, resetParams, URLSearchParams } from './url-search-params.ts';
 import { defineInterface, markPlatformObject, requireArgs, toUSVString } from './webidl.ts';
 
@@ -16,8 +17,26 @@ interface UrlRecord {
   host: string; hostname: string; port: string; pathname: string; search: string; hash: string;
 }
 
-const parseRecord = (input: string, base: string | undefined): UrlRecord =>
-  hostSync('url.parse', base === undefined ? { input } : { input, base }) as UrlRecord;
+/**
+ * Parsing is a synchronous hop to the host (~60 µs), and a mini-app parses the same few
+ * URLs over and over (every `fetch` builds a Request). The result of Node's parser for a
+ * given (input, base) never changes, and records are replaced, never mutated, so a small
+ * cache of frozen records is safe. Failures are not cached (they throw).
+ */
+const PARSE_CACHE_MAX = 64;
+const parseCache = new MapCtor<string, UrlRecord>();
+
+const parseRecord = (input: string, base: string | undefined): UrlRecord => {
+  // Length-prefixed, so no (base, input) pair can produce another pair's key.
+  const key = base === undefined ? `-|${input}` : `${base.length}:${base}|${input}`;
+  let rec = mapGet(parseCache, key);
+  if (rec === undefined) {
+    rec = ObjectFreeze(hostSync('url.parse', base === undefined ? { input } : { input, base }) as UrlRecord);
+    if (parseCache.size >= PARSE_CACHE_MAX) mapClear(parseCache);
+    mapSet(parseCache, key, rec);
+  }
+  return rec;
+};
 let preParsed: UrlRecord | undefined;
 
 /**
