@@ -1,0 +1,44 @@
+/**
+ * `isohost egress-proxy` as its own process (for `egress_proxy.external: true`): it
+ * prints its address, refuses a request without a credential (407, nothing forwarded)
+ * and exits 0 on SIGTERM.
+ */
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, ROOT } from '../helpers/cli.ts';
+import { testConfigObject } from '../helpers/platform.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+beforeAll(async () => {
+  dir = await tempDir();
+});
+afterAll(() => dir.dispose());
+
+describe('isohost egress-proxy', () => {
+  it('should serve the proxy, refuse an unauthenticated request with 407 and stop on SIGTERM', async () => {
+    const raw = testConfigObject(dir.path, [{ id: 'a', allow: ['127.0.0.1:1'] }]) as Record<string, any>;
+    raw.deployment.egress_proxy = { host: '127.0.0.1', port: 0, external: true };
+    const file = join(dir.path, 'config.json');
+    await writeFile(file, JSON.stringify(raw));
+    const child = spawn(process.execPath, [BIN, 'egress-proxy', '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /"egress_proxy":"([^"]+)"/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then(() => reject(new Error('egress-proxy exited before listening')));
+    });
+    const res = await request(url, { method: 'GET', path: 'http://127.0.0.1:1/', headers: {} }).catch((e) => e);
+    expect(res.statusCode).toBe(407);
+    await res.body.dump();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
