@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT } from '../helpers/cli.ts';
 import { testConfigObject } from '../helpers/platform.ts';
@@ -35,9 +35,12 @@ describe('isohost egress-proxy', () => {
       });
       void exited.then(() => reject(new Error('egress-proxy exited before listening')));
     });
-    const res = await request(url, { method: 'GET', path: 'http://127.0.0.1:1/', headers: {} }).catch((e) => e);
+    // absolute-form, as a forward proxy receives it (RFC 9112 §3.2.2)
+    const pool = new Pool(url);
+    const res = await pool.request({ method: 'GET', path: 'http://127.0.0.1:1/' });
     expect(res.statusCode).toBe(407);
     await res.body.dump();
+    await pool.close();
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
