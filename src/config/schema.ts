@@ -32,7 +32,7 @@ export const limitsSchema = z.strictObject({
   /** Calls per second for the tenant (token bucket, burst = 2x); 0 = no rate limit. */
   rate_per_sec: z.number().min(0).max(1_000_000).default(0),
   /**
-   * Limit breaches (CPU, wall time, memory) the tenant may cause per minute, burst 5;
+   * Limit breaches (CPU, wall time, memory) the tenant may cause per minute, burst 3;
    * past that its calls and launches are refused with resource_exhausted until the
    * budget refills. Each breach disposes an isolate and the host replaces it, work that
    * would otherwise let one tenant slow every other (THREATS B17).

@@ -10,7 +10,7 @@ import type { TenantLimits } from '../config/schema.ts';
 /** Calls that may wait for a running slot, per unit of concurrency. */
 const QUEUE_FACTOR = 4;
 /** Limit breaches a tenant may cause back to back before `breaches_per_min` applies. */
-const BREACH_BURST = 5;
+const BREACH_BURST = 3;
 
 export class TenantGate {
   readonly #limits: TenantLimits;
