@@ -82,8 +82,28 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
 
   // Nothing is parsed, resolved or forwarded before this succeeds. An unknown tenant
   // (a credential minted for a tenant this proxy was not given) gets no rules: deny.
+  // Verified credentials, by token text, until they expire: the host's tenant-wide
+  // credential is the same string for minutes, and a MAC + schema check per request is
+  // avoidable work. Bounded; expiry is re-checked on every hit.
+  const verified = new Map<string, EgressClaims>();
+  const VERIFIED_MAX = 1024;
+  const verifyCached = (token: string | null): EgressClaims | null => {
+    if (token === null) return null;
+    const hit = verified.get(token);
+    if (hit !== undefined) {
+      if (hit.exp > Date.now()) return hit;
+      verified.delete(token);
+      return null;
+    }
+    const claims = verifyEgressCredential(opts.credentialKey, token);
+    if (claims !== null) {
+      if (verified.size >= VERIFIED_MAX) verified.clear();
+      verified.set(token, claims);
+    }
+    return claims;
+  };
   const authenticate = (req: IncomingMessage): Caller | null => {
-    const claims = verifyEgressCredential(opts.credentialKey, bearerFrom(req.headers['proxy-authorization']));
+    const claims = verifyCached(bearerFrom(req.headers['proxy-authorization']));
     if (!claims) return null;
     return { ...claims, ...(policies.get(claims.tenant) ?? { rules: [], maxBytes: 0 }) };
   };

@@ -173,52 +173,63 @@ export function fetchBinding(options: FetchBindingOptions): Binding {
     const state = stateFor(scope);
     if (++state.count > options.limits.fetch_per_call) throw new IsohostError('resource_exhausted', `fc.fetch: more than ${options.limits.fetch_per_call} fetches in one call (fetch_per_call)`);
     const client = clientFor(state, scope);
-    const signal = AbortSignal.any([scope.signal, AbortSignal.timeout(Math.max(1, scope.deadline - Date.now()))]);
+    // One controller per fetch, aborted by the call's end or its deadline (cheaper than
+    // AbortSignal.any + AbortSignal.timeout on this per-fetch path).
+    const controller = new AbortController();
+    const signal = controller.signal;
+    const onEnd = () => controller.abort(scope.signal.reason);
+    scope.signal.addEventListener('abort', onEnd, { once: true });
+    const deadlineTimer = setTimeout(() => controller.abort(new Error('deadline')), Math.max(1, scope.deadline - Date.now()));
 
-    for (let hop = 0; ; hop++) {
-      try {
-        const res = await client.agent.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, body, signal });
-        const refusal = proxyRefusal(res.statusCode, res.headers);
-        if (refusal) {
-          await res.body.dump().catch(() => {});
-          throw refusal.code === 'unauthenticated' ? new IsohostError('egress_failed', refusal.message) : new IsohostError(refusal.code, refusal.message);
-        }
-        const location = res.headers.location;
-        if (REDIRECTS.has(res.statusCode) && typeof location === 'string' && input.redirect !== 'manual') {
-          await res.body.dump().catch(() => {});
-          if (input.redirect === 'error') throw new IsohostError('egress_failed', `fc.fetch: ${url.host} redirected and redirect is "error"`);
-          if (hop + 1 > MAX_REDIRECTS) throw new IsohostError('egress_failed', `fc.fetch: more than ${MAX_REDIRECTS} redirects`);
-          let next: URL;
-          try {
-            next = new URL(location, url);
-          } catch {
-            throw new IsohostError('egress_failed', `fc.fetch: ${url.host} sent an invalid redirect location`);
+    try {
+      for (let hop = 0; ; hop++) {
+        try {
+          const res = await client.agent.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, body, signal });
+          const refusal = proxyRefusal(res.statusCode, res.headers);
+          if (refusal) {
+            await res.body.dump().catch(() => {});
+            throw refusal.code === 'unauthenticated' ? new IsohostError('egress_failed', refusal.message) : new IsohostError(refusal.code, refusal.message);
           }
-          if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new IsohostError('egress_denied', `fc.fetch: redirect from ${url.host} to a ${next.protocol} URL is not allowed`);
-          if (next.username !== '' || next.password !== '') throw new IsohostError('egress_failed', 'fc.fetch: redirect location carries credentials');
-          next.hash = '';
-          const s = res.statusCode;
-          if (((s === 301 || s === 302) && method === 'POST') || (s === 303 && method !== 'GET' && method !== 'HEAD')) {
-            method = 'GET';
-            body = null;
-            headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !BODY_HEADERS.includes(k)));
+          const location = res.headers.location;
+          if (REDIRECTS.has(res.statusCode) && typeof location === 'string' && input.redirect !== 'manual') {
+            await res.body.dump().catch(() => {});
+            if (input.redirect === 'error') throw new IsohostError('egress_failed', `fc.fetch: ${url.host} redirected and redirect is "error"`);
+            if (hop + 1 > MAX_REDIRECTS) throw new IsohostError('egress_failed', `fc.fetch: more than ${MAX_REDIRECTS} redirects`);
+            let next: URL;
+            try {
+              next = new URL(location, url);
+            } catch {
+              throw new IsohostError('egress_failed', `fc.fetch: ${url.host} sent an invalid redirect location`);
+            }
+            if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new IsohostError('egress_denied', `fc.fetch: redirect from ${url.host} to a ${next.protocol} URL is not allowed`);
+            if (next.username !== '' || next.password !== '') throw new IsohostError('egress_failed', 'fc.fetch: redirect location carries credentials');
+            next.hash = '';
+            const s = res.statusCode;
+            if (((s === 301 || s === 302) && method === 'POST') || (s === 303 && method !== 'GET' && method !== 'HEAD')) {
+              method = 'GET';
+              body = null;
+              headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !BODY_HEADERS.includes(k)));
+            }
+            // Credentials do not follow a cross-origin redirect (Fetch standard; undici does the same).
+            if (next.origin !== url.origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k !== 'authorization' && k !== 'cookie'));
+            url = next;
+            continue;
           }
-          // Credentials do not follow a cross-origin redirect (Fetch standard; undici does the same).
-          if (next.origin !== url.origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k !== 'authorization' && k !== 'cookie'));
-          url = next;
-          continue;
+          const responseBytes = method === 'HEAD' ? new ArrayBuffer(0) : await readBody(res.body, res.headers['content-length'], url);
+          options.logger.debug({ evt: 'fetch', tenant: options.tenantId, app: scope.appId, host: url.host, status: res.statusCode, bytes: responseBytes.byteLength }, 'fc.fetch');
+          return {
+            json: JSON.stringify({ status: res.statusCode, statusText: res.statusText ?? '', headers: replyHeaders(res.headers), url: url.href, redirected: hop > 0 }),
+            bytes: responseBytes,
+          };
+        } catch (err) {
+          const coded = failure(err, url, client, signal, scope);
+          options.logger.debug({ evt: 'fetch', tenant: options.tenantId, app: scope.appId, host: url.host, code: coded.code }, 'fc.fetch failed');
+          throw coded;
         }
-        const responseBytes = method === 'HEAD' ? new ArrayBuffer(0) : await readBody(res.body, res.headers['content-length'], url);
-        options.logger.debug({ evt: 'fetch', tenant: options.tenantId, app: scope.appId, host: url.host, status: res.statusCode, bytes: responseBytes.byteLength }, 'fc.fetch');
-        return {
-          json: JSON.stringify({ status: res.statusCode, statusText: res.statusText ?? '', headers: replyHeaders(res.headers), url: url.href, redirected: hop > 0 }),
-          bytes: responseBytes,
-        };
-      } catch (err) {
-        const coded = failure(err, url, client, signal, scope);
-        options.logger.debug({ evt: 'fetch', tenant: options.tenantId, app: scope.appId, host: url.host, code: coded.code }, 'fc.fetch failed');
-        throw coded;
       }
+    } finally {
+      clearTimeout(deadlineTimer);
+      scope.signal.removeEventListener('abort', onEnd);
     }
   }
 
