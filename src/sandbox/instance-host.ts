@@ -76,12 +76,15 @@ export class InstanceHost {
     const gate = this.#gate(tenant);
     gate.reserveInstance();
     const id = 'i_' + randomBytes(18).toString('base64url');
-    const { blank, warm } = this.#pool.take(tenant.limits.memory_mb);
     const live = { scope: undefined } as Live;
-    const bindings = this.#bindingsFor(tenant, app, id);
     let sandbox: SandboxInstance;
+    let warm: boolean;
     try {
-      sandbox = launch(blank, {
+      // Inside the try: a failed cold isolate creation must give the reserved slot back too.
+      const taken = this.#pool.take(tenant.limits.memory_mb);
+      warm = taken.warm;
+      const bindings = this.#bindingsFor(tenant, app, id);
+      sandbox = launch(taken.blank, {
         source: app.source,
         sha256: app.sha256,
         metaJson: JSON.stringify({ app: { id: app.id, version: app.version }, user }),
