@@ -9,8 +9,7 @@ import pino from 'pino';
 import { startEgress } from '../src/egress/wiring.ts';
 import { startSmallBodyServer, SMALL_BODY } from './baseline-fetch.ts';
 import { type BenchContext, type Result, now, sample, since, summarize } from './stats.ts';
-import { NOOP_BUNDLE, benchPlatform, bundle } from './platform.ts';
-import { validateConfig } from '../src/config/load.ts';
+import { NOOP_BUNDLE, benchConfig, bundle, openBenchPlatform } from './platform.ts';
 
 export const names = ['call.fetch'];
 
@@ -19,15 +18,10 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
   const server = await startSmallBodyServer();
   const logger = pino({ level: 'silent' });
   const tenants = [{ id: 'bench', network: { allow: [`127.0.0.1:${server.port}`] }, limits: { cpu_ms: 1000, wall_ms: 10_000 } }];
-  // The egress proxy reads the same config the platform opens; a throwaway data dir holds its key.
-  const probe = await benchPlatform(0, tenants, { logger });
-  const config = validateConfig(
-    { deployment: { data_dir: probe.dataDir, egress_proxy: { host: '127.0.0.1', port: 0 } }, tenants: tenants.map((t) => ({ ...t, storage: { namespace: t.id, isolation: 'schema' }, identity: { provider: 'iam-internal', realm: t.id } })) },
-    probe.dataDir,
-  );
-  await probe.close();
+  // One config for both: the proxy takes its rules and key from it, the platform its tenants.
+  const { config, dir } = await benchConfig(1, tenants, { egress_proxy: { host: '127.0.0.1', port: 0 } });
   const egress = await startEgress(config, { logger, ephemeralPort: true });
-  const p = await benchPlatform(1, tenants, { logger, fetchBinding: egress.fetchBinding });
+  const p = await openBenchPlatform(config, dir, { logger, fetchBinding: egress.fetchBinding });
   try {
     const tenant = p.tenants.get('bench');
     const { info } = await p.host.launch(tenant, bundle('noop', NOOP_BUNDLE), null);

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { validateConfig } from '../src/config/load.ts';
 import { openPlatform, type Platform, type PlatformOptions } from '../src/platform.ts';
+import type { PlatformConfig } from '../src/config/schema.ts';
 import type { AppBundle } from '../src/sandbox/instance-host.ts';
 
 export const NOOP_BUNDLE = `
@@ -23,12 +24,14 @@ export function bundle(id: string, source: string): AppBundle {
   return { id, version: sha256.slice(0, 16), source, sha256 };
 }
 
-export async function benchPlatform(
+const DEFAULT_TENANTS = [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } }];
+
+/** A validated config over a fresh temp data dir (schema isolation, iam-internal realms by default). */
+export async function benchConfig(
   warmPool: number,
-  tenantOverrides: Record<string, unknown>[] = [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } }],
-  options: PlatformOptions = {},
+  tenantOverrides: Record<string, unknown>[] = DEFAULT_TENANTS,
   deployment: Record<string, unknown> = {},
-): Promise<Platform & { dispose(): Promise<void>; dataDir: string }> {
+): Promise<{ config: PlatformConfig; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'isohost-bench-'));
   const config = validateConfig(
     {
@@ -41,6 +44,11 @@ export async function benchPlatform(
     },
     dir,
   );
+  return { config, dir };
+}
+
+/** Opens a platform on `config`; dispose() closes it and removes `dir`. */
+export async function openBenchPlatform(config: PlatformConfig, dir: string, options: PlatformOptions = {}): Promise<Platform & { dispose(): Promise<void>; dataDir: string }> {
   const platform = await openPlatform(config, { logger: pino({ level: 'silent' }), ...options });
   return Object.assign(platform, {
     dataDir: dir,
@@ -49,6 +57,15 @@ export async function benchPlatform(
       await rm(dir, { recursive: true, force: true });
     },
   });
+}
+
+export async function benchPlatform(
+  warmPool: number,
+  tenantOverrides: Record<string, unknown>[] = DEFAULT_TENANTS,
+  options: PlatformOptions = {},
+): Promise<Platform & { dispose(): Promise<void>; dataDir: string }> {
+  const { config, dir } = await benchConfig(warmPool, tenantOverrides);
+  return openBenchPlatform(config, dir, options);
 }
 
 /** Waits until the warm pool holds `n` blank isolates again (outside timed sections). */
