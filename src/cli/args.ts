@@ -41,3 +41,9 @@ export function required(values: Record<string, unknown>, name: string): string 
 export function configFrom(values: { config?: unknown; data?: unknown }): PlatformConfig {
   return loadConfig(values.config as string | undefined, values.data === undefined ? {} : { dataDir: values.data as string });
 }
+
+/** The `--tenant` (or positional) id, checked against the config once at the edge: a usage error otherwise. */
+export function requireTenant(config: PlatformConfig, id: string): string {
+  if (!config.tenants.some((t) => t.id === id)) throw new UsageError(`no tenant "${id}" in the config`);
+  return id;
+}

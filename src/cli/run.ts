@@ -9,7 +9,7 @@ import { readBundle } from '../apps/bundle.ts';
 import { checkAppId } from '../apps/registry.ts';
 import { createLogger, openPlatform } from '../platform.ts';
 import { startEgress } from '../egress/wiring.ts';
-import { configFrom, parse, required, UsageError } from './args.ts';
+import { configFrom, parse, required, UsageError, requireTenant } from './args.ts';
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -45,7 +45,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw new UsageError(`cannot read bundle ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   const bundle = readBundle(bytes, config.deployment.max_bundle_bytes);
-  if (!config.tenants.some((t) => t.id === tenantId)) throw new UsageError(`no tenant "${tenantId}" in the config`);
+  requireTenant(config, tenantId);
 
   const logger = createLogger();
   const egress = await startEgress(config, { ephemeralPort: true, logger: logger.child({ component: 'egress-proxy' }) });

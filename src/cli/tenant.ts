@@ -8,7 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import pino from 'pino';
 import { openPlatform } from '../platform.ts';
-import { configFrom, parse, UsageError } from './args.ts';
+import { configFrom, parse, UsageError, requireTenant } from './args.ts';
 
 export async function tenantCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { out: { type: 'string' }, yes: { type: 'boolean' } }, 2);
@@ -18,7 +18,7 @@ export async function tenantCommand(argv: string[]): Promise<number> {
   }
   if (sub === 'purge' && values.yes !== true) throw new UsageError('purge deletes all of the tenant\'s data; add --yes');
   const config = configFrom(values);
-  if (!config.tenants.some((t) => t.id === id)) throw new UsageError(`no tenant "${id}" in the config`);
+  requireTenant(config, id);
   const platform = await openPlatform(config, { warmPool: 0, logger: pino({ level: 'silent' }) });
   try {
     const tenant = platform.tenants.get(id);

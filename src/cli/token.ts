@@ -4,14 +4,14 @@
  * manage that realm's keys (operators only: there is no remote admin endpoint).
  */
 import { createIdentity } from '../identity/registry.ts';
-import { configFrom, parse, required, UsageError } from './args.ts';
+import { configFrom, parse, required, UsageError, requireTenant } from './args.ts';
 
 export async function tokenCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { tenant: { type: 'string' }, sub: { type: 'string' }, scope: { type: 'string' }, ttl: { type: 'string' } });
   const tenant = required(values, 'tenant');
   const sub = required(values, 'sub');
   const config = configFrom(values);
-  if (!config.tenants.some((t) => t.id === tenant)) throw new UsageError(`no tenant "${tenant}" in the config`);
+  requireTenant(config, tenant);
   const identity = createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, fetchJwks: async () => ({ keys: [] }) });
   const token = await identity.mint(tenant, { sub, scope: values.scope ?? 'apps:call', ttl: values.ttl ?? '1h' });
   process.stdout.write(token + '\n');
