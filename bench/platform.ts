@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import pino from 'pino';
+import { versionOf } from '../src/apps/bundle.ts';
 import { validateConfig } from '../src/config/load.ts';
 import { openPlatform, type Platform, type PlatformOptions } from '../src/platform.ts';
 import type { PlatformConfig } from '../src/config/schema.ts';
@@ -21,7 +22,7 @@ export async function fetchSmall(a) { const r = await fc.fetch(a.url); return aw
 
 export function bundle(id: string, source: string): AppBundle {
   const sha256 = createHash('sha256').update(source).digest('hex');
-  return { id, version: sha256.slice(0, 16), source, sha256 };
+  return { id, version: versionOf(sha256), source, sha256 };
 }
 
 const DEFAULT_TENANTS = [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } }];

@@ -11,6 +11,11 @@ export interface BundleSource {
   size: number;
 }
 
+/** An app version is the first 16 hex digits of its bundle's sha256 (content-addressed). */
+export function versionOf(sha256: string): string {
+  return sha256.slice(0, 16);
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 export function readBundle(bytes: Uint8Array, maxBytes: number): BundleSource {

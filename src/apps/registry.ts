@@ -6,7 +6,7 @@
  */
 import { IsohostError } from '../errors.ts';
 import type { TenantContext } from '../tenants/context.ts';
-import type { BundleSource } from './bundle.ts';
+import { versionOf, type BundleSource } from './bundle.ts';
 import type { AppBundle } from '../sandbox/instance-host.ts';
 
 const CHUNK_CHARS = 256 * 1024;
@@ -47,7 +47,7 @@ export class AppRegistry {
   async deploy(tenant: TenantContext, appId: string, bundle: BundleSource, methods: string[]): Promise<AppVersion> {
     checkAppId(appId);
     const sys = tenant.store.system();
-    const version = bundle.sha256.slice(0, 16);
+    const version = versionOf(bundle.sha256);
     const record: AppRecord = (await this.record(tenant, appId)) ?? { app: appId, active: version, versions: [] };
     let entry = record.versions.find((v) => v.sha256 === bundle.sha256);
     if (entry === undefined) {
@@ -96,14 +96,14 @@ export class AppRegistry {
     return out;
   }
 
-  /** The active version's bundle, or not_found. Cached per (tenant, sha256). */
+  /** The active version's bundle, or not_found. Cached per (tenant, app, sha256). */
   async active(tenant: TenantContext, appId: string): Promise<AppBundle> {
     const record = await this.#cachedRecord(tenant, appId);
     if (record === undefined) throw new IsohostError('not_found', `no app "${appId}"`);
     const v = record.versions.find((x) => x.version === record.active)!;
-    const cacheKey = `${tenant.id}\u0000${v.sha256}`;
+    const cacheKey = `${tenant.id}\u0000${appId}\u0000${v.sha256}`;
     const hit = this.#cache.get(cacheKey);
-    if (hit !== undefined && hit.id === appId) return hit;
+    if (hit !== undefined) return hit;
     const sys = tenant.store.system();
     const metaText = await sys.get(`bundle:${v.sha256}`);
     if (metaText === undefined) throw new IsohostError('storage_error', `bundle of "${appId}" is missing from the tenant store`);

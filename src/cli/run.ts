@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { readBundle } from '../apps/bundle.ts';
+import { readBundle, versionOf } from '../apps/bundle.ts';
 import { checkAppId } from '../apps/registry.ts';
 import { createLogger, openPlatform } from '../platform.ts';
 import { startEgress } from '../egress/wiring.ts';
@@ -53,7 +53,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     const tenant = platform.tenants.get(tenantId);
     const user = values.sub === undefined ? null : { sub: values.sub, claims: {} };
-    const { info } = await platform.host.launch(tenant, { id: appId, version: bundle.sha256.slice(0, 16), source: bundle.source, sha256: bundle.sha256 }, user);
+    const { info } = await platform.host.launch(tenant, { id: appId, version: versionOf(bundle.sha256), source: bundle.source, sha256: bundle.sha256 }, user);
     const result = await platform.host.call(tenant, user?.sub ?? null, info.id, method, argsJson);
     process.stdout.write(result + '\n');
     return 0;

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import pino from 'pino';
+import { versionOf } from '../../src/apps/bundle.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import { openPlatform, type Platform, type PlatformOptions } from '../../src/platform.ts';
 import type { AppBundle } from '../../src/sandbox/instance-host.ts';
@@ -46,7 +47,7 @@ export async function startTestPlatform(tenants: TestTenant[], options: Platform
 
 export function appBundle(id: string, source: string): AppBundle {
   const sha256 = createHash('sha256').update(source).digest('hex');
-  return { id, version: sha256.slice(0, 16), source, sha256 };
+  return { id, version: versionOf(sha256), source, sha256 };
 }
 
 /** Launches `source` as app `appId` for `tenantId` (user `sub`), calls `method`, returns the parsed result. */
