@@ -8,8 +8,6 @@ import { connect } from 'node:net';
 import { Registry } from 'prom-client';
 import { deploySamples } from '../apps/samples.ts';
 import { createIdentity } from '../identity/registry.ts';
-import { jwksFetcher } from '../egress/jwks-fetch.ts';
-import { loadOrCreateEgressKey } from '../egress/main.ts';
 import { startEgress } from '../egress/wiring.ts';
 import { buildServer } from '../http/server.ts';
 import { createLogger, openPlatform } from '../platform.ts';
@@ -41,8 +39,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const logger = createLogger();
   const egress = await startEgress(config, { metrics: registry, logger: logger.child({ component: 'egress-proxy' }) });
   const platform = await openPlatform(config, { logger, fetchBinding: egress.fetchBinding });
-  const key = await loadOrCreateEgressKey(config.deployment.data_dir);
-  const identity = createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, fetchJwks: jwksFetcher(config, egress.proxyUrl, key) });
+  const identity = createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, fetchJwks: egress.fetchJwks });
   const deployed = await deploySamples(platform);
   const app = await buildServer({ platform, identity, registry, readiness: { egress_proxy: () => probeTcp(egress.proxyUrl) } });
   const address = await app.listen({ host: config.deployment.listen.host, port });

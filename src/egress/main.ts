@@ -59,19 +59,20 @@ export interface EgressProcessOptions {
 }
 
 /**
- * Starts the proxy for a validated config: key from data_dir, rules from `network.allow`.
+ * Starts the proxy for a validated config: key from data_dir (unless the caller already
+ * loaded it), rules from `network.allow`.
  *
  * @example
  * const proxy = await runEgressProxyProcess(config);
  */
-export async function runEgressProxyProcess(config: PlatformConfig, options: EgressProcessOptions = {}): Promise<EgressProxy> {
+export async function runEgressProxyProcess(config: PlatformConfig, options: EgressProcessOptions = {}, credentialKey?: Uint8Array): Promise<EgressProxy> {
   const logger = options.logger ?? egressLogger();
   const { host, port } = config.deployment.egress_proxy;
   const proxy = await startEgressProxy({
     host,
     port: options.ephemeralPort ? 0 : port,
     tenants: egressTenants(config),
-    credentialKey: await loadOrCreateEgressKey(config.deployment.data_dir),
+    credentialKey: credentialKey ?? (await loadOrCreateEgressKey(config.deployment.data_dir)),
     resolver: options.resolver,
     logger,
     metrics: options.metrics,

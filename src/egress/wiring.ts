@@ -11,12 +11,15 @@ import type { FetchBindingFactory } from '../sandbox/instance-host.ts';
 import { egressLogger, loadOrCreateEgressKey, runEgressProxyProcess, type EgressProcessOptions } from './main.ts';
 import { createEgressClient, type EgressClient } from './client.ts';
 import { mintEgressCredential } from './credential.ts';
+import { jwksFetcher } from './jwks-fetch.ts';
 
 export interface Egress {
   readonly logger: Logger;
   /** The proxy every fetch goes through (in-process or external). */
   readonly proxyUrl: string;
   readonly fetchBinding: FetchBindingFactory;
+  /** Fetches an external realm's `jwks_uri` through the proxy, as the tenant that names it. */
+  readonly fetchJwks: (url: string) => Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -31,7 +34,7 @@ export async function startEgress(config: PlatformConfig, options: StartEgressOp
   const logger = options.logger ?? egressLogger();
   const settings = config.deployment.egress_proxy;
   const credentialKey = await loadOrCreateEgressKey(config.deployment.data_dir);
-  const proxy = settings.external ? null : await runEgressProxyProcess(config, { ...options, logger });
+  const proxy = settings.external ? null : await runEgressProxyProcess(config, { ...options, logger }, credentialKey);
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const proxyUrl = proxy?.url ?? `http://${host}:${settings.port}`;
   const shared = new Map<string, () => EgressClient>();
@@ -39,6 +42,7 @@ export async function startEgress(config: PlatformConfig, options: StartEgressOp
   return {
     logger,
     proxyUrl,
+    fetchJwks: jwksFetcher(config, proxyUrl, credentialKey),
     fetchBinding: (tenant) => {
       let client = shared.get(tenant.id);
       if (client === undefined) {

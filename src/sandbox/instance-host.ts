@@ -28,8 +28,11 @@ export interface AppBundle {
   sha256: string;
 }
 
-/** Builds the fetch binding for one instance (wired by the egress layer). */
-export type FetchBindingFactory = (tenant: TenantContext, info: { app: string; instance: string }) => Binding;
+/**
+ * Builds the fetch binding for one instance (wired by the egress layer). The calling app
+ * and instance reach the binding per call, in its CallScope.
+ */
+export type FetchBindingFactory = (tenant: TenantContext) => Binding;
 
 export interface InstanceInfo {
   readonly id: string;
@@ -191,7 +194,7 @@ export class InstanceHost {
   #bindingsFor(tenant: TenantContext, app: AppBundle, instanceId: string): Map<string, Binding> {
     const logger = tenant.logger.child({ app: app.id, version: app.version, instance: instanceId });
     const list: Binding[] = [storageBinding(tenant.store.app(app.id)), logBinding(logger), timerBinding()];
-    if (this.#fetchBinding) list.push(this.#fetchBinding(tenant, { app: app.id, instance: instanceId }));
+    if (this.#fetchBinding) list.push(this.#fetchBinding(tenant));
     const byOp = new Map<string, Binding>();
     for (const b of list) for (const op of b.ops) byOp.set(op, b);
     return byOp;

@@ -43,9 +43,9 @@ describe('egress wiring', () => {
     disposers.push(egress.close);
     expect((await stat(join(config.deployment.data_dir, 'egress.key'))).mode & 0o777).toBe(0o600);
     const scope = testScope();
-    const reply = await egress.fetchBinding(tenant(config, 'bu-a'), { app: 'app', instance: 'i-1' }).handle('fetch', { url: `${up.origin}/hi` }, undefined, scope);
+    const reply = await egress.fetchBinding(tenant(config, 'bu-a')).handle('fetch', { url: `${up.origin}/hi` }, undefined, scope);
     expect(JSON.parse(reply.json).status).toBe(200);
-    const denied = await egress.fetchBinding(tenant(config, 'acme'), { app: 'app', instance: 'i-2' }).handle('fetch', { url: `${up.origin}/hi` }, undefined, testScope()).catch((e: unknown) => e);
+    const denied = await egress.fetchBinding(tenant(config, 'acme')).handle('fetch', { url: `${up.origin}/hi` }, undefined, testScope()).catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(IsohostError);
     expect((denied as IsohostError).code).toBe('egress_denied');
     scope.end();
