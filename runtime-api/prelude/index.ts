@@ -13,6 +13,9 @@ import {
   ObjectDefineProperty, ObjectFreeze, ObjectHasOwn, PromiseCtor, promiseThen, regExpExec, StringCtor, TypeErrorCtor,
 } from './intrinsics.ts';
 import { fetch as webFetch, installWebGlobals } from './web/index.ts';
+// append() defines the element instead of [[Set]]: a setter a mini-app put on
+// `Array.prototype[i]` never sees the value (THREATS A2).
+import { append } from './web/saved.ts';
 
 /** CONTRACT §3 limits, checked here first (cheap) and again on the host (authoritative). */
 const MAX_KEY_CHARS = 512;
@@ -58,14 +61,6 @@ function describe(err: unknown): string {
   }
 }
 
-/**
- * `array[i] = value` without [[Set]]: a setter a mini-app defined on
- * `Array.prototype[i]` would otherwise receive the value instead (THREATS A2).
- */
-function defineIndex(array: unknown[], i: number, value: unknown): void {
-  ObjectDefineProperty(array, i, { __proto__: null, value, writable: true, enumerable: true, configurable: true } as PropertyDescriptor);
-}
-
 const asPromise = <T>(fn: () => Promise<T>): Promise<T> => {
   try {
     return fn();
@@ -99,8 +94,8 @@ const storage = ObjectFreeze({
       for (let i = 0; i < n; i++) {
         const op = ops[i] as { op?: unknown; key?: unknown; value?: unknown };
         if (op === null || typeof op !== 'object') throw codedError('invalid_request', `batch[${i}] is not an operation`);
-        if (op.op === 'set') defineIndex(out, i, { op: 'set', key: checkKey(op.key), value: toJsonText(op.value, `batch[${i}].value`) });
-        else if (op.op === 'delete') defineIndex(out, i, { op: 'delete', key: checkKey(op.key) });
+        if (op.op === 'set') append(out, { op: 'set', key: checkKey(op.key), value: toJsonText(op.value, `batch[${i}].value`) });
+        else if (op.op === 'delete') append(out, { op: 'delete', key: checkKey(op.key) });
         else throw codedError('invalid_request', `batch[${i}].op must be "set" or "delete"`);
       }
       return promiseThen(request('storage.batch', { ops: out }), () => undefined);
@@ -258,7 +253,7 @@ function bind(metaJson: string): void {
 function setExports(ns: Record<string, unknown>): string {
   exportsNs = ns;
   const names: string[] = [];
-  for (const k in ns) if (typeof ns[k] === 'function') defineIndex(names, names.length, k);
+  for (const k in ns) if (typeof ns[k] === 'function') append(names, k);
   return JSONStringify(names);
 }
 
