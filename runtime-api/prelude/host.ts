@@ -82,6 +82,15 @@ export function request(op: string, payload: unknown, bytes?: ArrayBuffer): Prom
   });
 }
 
+/**
+ * Hands the host the result of call `index` of a batch before the batch ends (the last
+ * call's result is the batch's return value). `$done` cannot be a binding op name: the
+ * bridge's op names start with a letter.
+ */
+export function postDone(index: number, envelope: string): void {
+  postFn!(index, '$done', envelope, undefined);
+}
+
 /** Called by the host (through a Reference the bridge holds) to settle one op. */
 export function settle(id: number, ok: boolean, json: string, bytes: ArrayBuffer | undefined): void {
   const entry = mapGet(pending, id);

@@ -5,9 +5,9 @@
  * context; the bridge deletes `__isohost` right after, so mini-app code never sees it.
  * `attach` returns the control functions the host holds as References:
  * `bind(metaJson)` (define `fc` for one tenant's app and user), `exports(ns)`,
- * `call(method, argsJson)` and `settle(...)`.
+ * `call(method, argsJson)`, `batch([method, argsJson, …])` and `settle(...)`.
  */
-import { codedError, hostSync, installHostPort, request, settle } from './host.ts';
+import { codedError, hostSync, installHostPort, postDone, request, settle } from './host.ts';
 import {
   ArrayIsArray, ErrorCtor, JSONParse, JSONStringify, MapCtor, mapDelete, mapGet, mapSet, NumberCtor, NumberIsFinite,
   ObjectDefineProperty, ObjectFreeze, ObjectHasOwn, PromiseCtor, promiseThen, regExpExec, StringCtor, TypeErrorCtor,
@@ -230,6 +230,34 @@ async function call(method: string, argsJson: string): Promise<string> {
   }
 }
 
+const BATCH_FAILED = 'e' + JSONStringify({ code: 'internal', message: 'the call envelope failed' });
+
+/**
+ * Runs the calls the host queued on this instance in one round trip: `flat` is
+ * `[method0, args0, method1, args1, …]`. They run strictly one after another — call i+1
+ * starts once call i's promise settled — so every platform message belongs to the one
+ * call running, as with single calls. Each result but the last is posted as soon as it
+ * exists (`postDone`); the last is the return value. The outer promise is resolved with
+ * a string only, and chained with the saved `then`: a mini-app's `Promise.prototype.then`
+ * never sees the batch's own promises (THREATS A2).
+ */
+function batch(flat: string[]): Promise<string> {
+  const n = flat.length >> 1;
+  return new PromiseCtor<string>((resolve) => {
+    let i = 0;
+    const step = (): void => {
+      promiseThen(call(flat[2 * i]!, flat[2 * i + 1]!), next, () => next(BATCH_FAILED));
+    };
+    const next = (envelope: string): void => {
+      if (i === n - 1) return resolve(envelope);
+      postDone(i, envelope);
+      i++;
+      step();
+    };
+    step();
+  });
+}
+
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
     for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
@@ -261,7 +289,7 @@ ObjectDefineProperty(globalThis, '__isohost', {
   value: ObjectFreeze({
     attach(sync: Parameters<typeof installHostPort>[0], post: Parameters<typeof installHostPort>[1]) {
       installHostPort(sync, post);
-      return ObjectFreeze({ bind, exports: setExports, call, settle });
+      return ObjectFreeze({ bind, exports: setExports, call, batch, settle });
     },
   }),
   writable: false,

@@ -12,7 +12,7 @@ import { storageBinding } from '../bindings/storage/index.ts';
 import { logBinding } from '../bindings/log/index.ts';
 import { timerBinding } from '../bindings/timers/index.ts';
 import type { TenantContext } from '../tenants/context.ts';
-import { launch, type SandboxInstance } from './bridge.ts';
+import { type CallTag, launch, type SandboxInstance } from './bridge.ts';
 import type { IsolatePool } from './isolate-pool.ts';
 import { TenantGate } from './tenant-gate.ts';
 
@@ -49,7 +49,10 @@ interface Live {
   info: InstanceInfo;
   tenant: TenantContext;
   sandbox: SandboxInstance;
-  scope: Scope | undefined;
+  /** Calls accepted and not yet ended (running or queued in the sandbox). */
+  calls: number;
+  /** Set once the instance was lost to a limit breach, so the tenant's budget counts it once. */
+  breached: boolean;
 }
 
 export interface InstanceHostOptions {
@@ -79,7 +82,7 @@ export class InstanceHost {
     const gate = this.#gate(tenant);
     gate.reserveInstance();
     const id = 'i_' + randomBytes(18).toString('base64url');
-    const live = { scope: undefined } as Live;
+    const live = { calls: 0, breached: false } as Live;
     let sandbox: SandboxInstance;
     let warm: boolean;
     try {
@@ -93,7 +96,7 @@ export class InstanceHost {
         metaJson: JSON.stringify({ app: { id: app.id, version: app.version }, user }),
         label: `${tenant.id}/${app.id}@${app.version}/${id}`,
         cpuMs: tenant.limits.cpu_ms,
-        onMessage: (op, payload, bytes) => this.#dispatch(live, bindings, op, payload, bytes),
+        onMessage: (op, payload, bytes, tag) => this.#dispatch(bindings, op, payload, bytes, tag as Scope | undefined),
       });
     } catch (err) {
       gate.releaseInstance();
@@ -117,18 +120,22 @@ export class InstanceHost {
     const gate = this.#gate(tenant);
     await gate.enterCall();
     const limits = tenant.limits;
-    const scope = new Scope(instanceId, live.info.app, live.info.version, tenant.id, Date.now() + limits.wall_ms);
-    live.scope = scope;
+    const scope = new Scope(instanceId, live.info.app, live.info.version, tenant.id);
+    live.calls++;
     live.info.lastUsed = Date.now();
     try {
-      return await live.sandbox.call(method, argsJson, { cpuMs: limits.cpu_ms, wallMs: limits.wall_ms });
+      return await live.sandbox.call(method, argsJson, { cpuMs: limits.cpu_ms, wallMs: limits.wall_ms }, scope);
     } catch (err) {
-      // A breach disposed the isolate: count it against the tenant's breach budget.
-      if (live.sandbox.disposed && err instanceof IsohostError && (err.code === 'timeout' || err.code === 'resource_exhausted')) gate.noteBreach();
+      // A breach disposed the isolate: count it against the tenant's breach budget, once
+      // (the calls queued behind the culprit fail with the same error).
+      if (live.sandbox.disposed && !live.breached && err instanceof IsohostError && (err.code === 'timeout' || err.code === 'resource_exhausted')) {
+        live.breached = true;
+        gate.noteBreach();
+      }
       throw err;
     } finally {
       scope.end();
-      live.scope = undefined;
+      live.calls--;
       gate.leaveCall();
       if (live.sandbox.disposed) this.#forget(live);
     }
@@ -161,7 +168,7 @@ export class InstanceHost {
     const cutoff = Date.now() - idleMs;
     let n = 0;
     for (const live of this.#live.values()) {
-      if (live.info.lastUsed < cutoff && live.scope === undefined) {
+      if (live.info.lastUsed < cutoff && live.calls === 0) {
         live.sandbox.dispose();
         this.#forget(live);
         n++;
@@ -200,14 +207,13 @@ export class InstanceHost {
     return byOp;
   }
 
-  #dispatch(live: Live, bindings: Map<string, Binding>, op: string, payload: unknown, bytes: ArrayBuffer | undefined): Promise<Reply> {
+  #dispatch(bindings: Map<string, Binding>, op: string, payload: unknown, bytes: ArrayBuffer | undefined, scope: Scope | undefined): Promise<Reply> {
     const binding = bindings.get(op);
     if (binding === undefined) {
       if (op === 'fetch') return Promise.reject(new IsohostError('egress_denied', 'fc.fetch is not available: this host runs without an egress proxy'));
       return Promise.reject(new IsohostError('invalid_request', `unknown platform call "${op}"`));
     }
-    // route() in the bridge serves messages only while a call runs, so a scope exists.
-    const scope = live.scope;
+    // The bridge hands over messages only while a call runs, with that call's scope.
     if (scope === undefined) return Promise.reject(new IsohostError('invalid_request', 'platform calls are only served while a call is running'));
     return binding.handle(op, payload, bytes, scope);
   }
@@ -220,21 +226,25 @@ const CALL_ENDED = Object.freeze(new Error('the call ended'));
  * binding asks for the signal (timers, fetch): most calls never do, and an abort
  * without a reason would build a DOMException per call (seen in the http.call profile).
  */
-class Scope implements CallScope {
+class Scope implements CallScope, CallTag {
   readonly instanceId: string;
   readonly appId: string;
   readonly appVersion: string;
   readonly tenantId: string;
-  readonly deadline: number;
+  /** Set when the call starts running (it may wait behind earlier calls of its instance). */
+  deadline = Infinity;
   #controller: AbortController | undefined;
   #ended = false;
 
-  constructor(instanceId: string, appId: string, appVersion: string, tenantId: string, deadline: number) {
+  constructor(instanceId: string, appId: string, appVersion: string, tenantId: string) {
     this.instanceId = instanceId;
     this.appId = appId;
     this.appVersion = appVersion;
     this.tenantId = tenantId;
-    this.deadline = deadline;
+  }
+
+  started(wallEnd: number): void {
+    this.deadline = wallEnd;
   }
 
   get signal(): AbortSignal {
