@@ -23,6 +23,18 @@ export interface Caller {
 // The auth-scheme is case-insensitive (RFC 7235 §2.1); the token charset is b64token-like (RFC 6750 §2.1).
 const BEARER = /^Bearer ([A-Za-z0-9_\-.]+)$/i;
 
+/**
+ * The session user of each verified token, derived once: the verified-token cache hands
+ * back the same object for the same token, so a busy caller does not rebuild it per request.
+ */
+const users = new WeakMap<VerifiedToken, SessionUser>();
+
+function userOf(token: VerifiedToken): SessionUser {
+  let user = users.get(token);
+  if (user === undefined) users.set(token, (user = sessionClaims(token.claims) as SessionUser));
+  return user;
+}
+
 export async function authenticate(request: FastifyRequest, identity: Identity, tenants: TenantRegistry, scope: Scope): Promise<Caller> {
   const tenantId = (request.params as { tenant?: unknown }).tenant;
   const header = request.headers.authorization;
@@ -32,5 +44,5 @@ export async function authenticate(request: FastifyRequest, identity: Identity, 
   const token = await identity.verifierFor(tenantId).verify(m[1]!);
   if (!hasScope(token, scope)) throw new IsohostError('forbidden', `the token lacks the scope "${scope}"`);
   const tenant = tenants.get(tenantId);
-  return { tenant, token, user: sessionClaims(token.claims) as SessionUser };
+  return { tenant, token, user: userOf(token) };
 }

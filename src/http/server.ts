@@ -60,8 +60,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     maxArgsBytes: options.maxArgsBytes ?? 1024 * 1024,
   };
   installErrorHandling(app);
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback-style (not async): no promise per request for one header.
+  app.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
+    done();
   });
   const routes = collectRoutes(app);
   await app.register(opsRoutes(ctx));

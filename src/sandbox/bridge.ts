@@ -222,6 +222,8 @@ interface Batch {
   cpuBudgetEnd: bigint;
   wallEnd: number;
   timer: NodeJS.Timeout | undefined;
+  /** When the armed timer fires (epoch ms). */
+  timerAt: number;
 }
 
 /**
@@ -280,7 +282,7 @@ export class SandboxInstance {
   #dispatch(): void {
     const calls = this.#queue.length <= MAX_BATCH ? this.#queue : this.#queue.splice(0, MAX_BATCH);
     if (calls === this.#queue) this.#queue = [];
-    const batch: Batch = { calls, cur: 0, early: [], cpuBudgetEnd: 0n, wallEnd: 0, timer: undefined };
+    const batch: Batch = { calls, cur: 0, early: [], cpuBudgetEnd: 0n, wallEnd: 0, timer: undefined, timerAt: Infinity };
     this.#batch = batch;
     this.#begin(batch);
     // No isolated-vm `timeout` here: the host timer (#check) enforces each call's budget
@@ -309,14 +311,25 @@ export class SandboxInstance {
     );
   }
 
-  /** Starts the budget of the batch's current call (a timer on the isolate's live cpuTime and the wall clock). */
+  /**
+   * Starts the budget of the batch's current call. One timer per batch watches it: armed
+   * for the earliest moment the current call could breach, it re-checks and re-arms, so
+   * a call that starts after a quick one only moves the timer if it must fire sooner.
+   */
   #begin(batch: Batch): void {
     const c = batch.calls[batch.cur]!;
+    const now = Date.now();
     batch.cpuBudgetEnd = this.#s.isolate.cpuTime + BigInt(c.limits.cpuMs) * 1_000_000n;
-    batch.wallEnd = Date.now() + c.limits.wallMs;
+    batch.wallEnd = now + c.limits.wallMs;
     c.tag?.started(batch.wallEnd);
+    const due = now + Math.max(1, Math.min(c.limits.cpuMs, c.limits.wallMs));
+    if (due < batch.timerAt) this.#arm(batch, due - now);
+  }
+
+  #arm(batch: Batch, ms: number): void {
     clearTimeout(batch.timer);
-    batch.timer = setTimeout(() => this.#check(batch), Math.max(1, Math.min(c.limits.cpuMs, c.limits.wallMs)));
+    batch.timerAt = Date.now() + ms;
+    batch.timer = setTimeout(() => this.#check(batch), ms);
   }
 
   /** Fires when the current call's CPU budget could first be spent (CPU time never outruns wall time); re-arms with what is left. */
@@ -327,7 +340,7 @@ export class SandboxInstance {
     const wallLeft = batch.wallEnd - Date.now();
     if (cpuLeft <= 0) return this.#breach(new IsohostError('timeout', `the call used more than its CPU limit of ${limits.cpuMs} ms`));
     if (wallLeft <= 0) return this.#breach(new IsohostError('timeout', `the call ran longer than its wall limit of ${limits.wallMs} ms`));
-    batch.timer = setTimeout(() => this.#check(batch), Math.max(1, Math.min(cpuLeft, wallLeft)));
+    this.#arm(batch, Math.max(1, Math.min(cpuLeft, wallLeft)));
   }
 
   /**

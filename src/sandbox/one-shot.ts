@@ -57,13 +57,13 @@ export class OneShotCaller {
   async call(tenant: TenantContext, app: AppBundle, user: SessionUser, method: string, argsJson: string): Promise<string> {
     // The claims are part of the key: an instance keeps the `fc.session.user` it was
     // launched with, so a newer token of the same subject (other roles) gets its own.
-    const key = `${tenant.id}\u0000${user.sub}\u0000${app.id}\u0000${app.sha256}\u0000${JSON.stringify(user.claims)}`;
+    const key = `${tenant.id}\u0000${user.sub}\u0000${app.id}\u0000${app.sha256}\u0000${claimsKey(user)}`;
     let group = this.#byKey.get(key);
     if (group === undefined) {
       if (this.#byKey.size >= PRUNE_AT) this.#prune();
       this.#byKey.set(key, (group = { tenant, slots: [], launching: 0, perCallMs: undefined }));
     }
-    group.slots = group.slots.filter((s) => this.#host.isLive(s.id));
+    if (!group.slots.every((s) => this.#host.isLive(s.id))) group.slots = group.slots.filter((s) => this.#host.isLive(s.id));
     let slot = firstFit(group, this.#waitBudgetMs);
     if (slot === undefined && group.slots.length + group.launching >= MAX_PER_KEY) slot = leastLoaded(group.slots);
     if (slot === undefined) {
@@ -119,6 +119,14 @@ export class OneShotCaller {
     }
     return freed;
   }
+}
+
+/** The claims as key text, once per user object (the HTTP layer reuses one per verified token). */
+const claimsKeys = new WeakMap<SessionUser, string>();
+function claimsKey(user: SessionUser): string {
+  let key = claimsKeys.get(user);
+  if (key === undefined) claimsKeys.set(user, (key = JSON.stringify(user.claims)));
+  return key;
 }
 
 /** The oldest instance that is idle, or whose calls in progress should be done within the wait budget. */
