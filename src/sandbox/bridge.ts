@@ -232,8 +232,9 @@ interface Batch {
  * Calls run one at a time, in order. Calls that arrive while the isolate is busy wait
  * here and go in together, up to MAX_BATCH, as one `batch` apply: one host↔isolate round
  * trip for the group instead of one per call. The round trip is what a call costs the
- * host (isolated-vm's async apply: ~25 µs on the main thread and ~80 µs of CPU in all;
- * batched, under 10 µs per call — bench notes in README). Inside the isolate the calls
+ * host (isolated-vm's async apply: ~25 µs on the main thread and ~80 µs of CPU in all on
+ * the bench machine); under http.call load a round trip carries ~6 calls (README,
+ * Benchmarks). Inside the isolate the calls
  * still run strictly one after another, so each platform message belongs to the one
  * call running, and each call has its own CPU and wall budget, started when it starts.
  */
