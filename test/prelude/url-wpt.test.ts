@@ -3,74 +3,25 @@
  * which parses through the host's `url.*` ops. The bar (shared/wpt/README.md): pass
  * exactly what Node's own `URL` passes, case for case.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { URL as GuestURL } from '../../runtime-api/prelude/web/url.ts';
+import { parsingVectors, runParsing, runSetters, setterGroups } from '../helpers/wpt.ts';
 import { attachHost } from './host-port.ts';
 
 attachHost();
 
-const WPT = '/work/shared/wpt';
-const urlTests = (JSON.parse(readFileSync(`${WPT}/urltestdata.json`, 'utf8')) as unknown[])
-  .filter((t): t is Record<string, any> => typeof t === 'object' && t !== null);
-const setterTests = JSON.parse(readFileSync(`${WPT}/setters_tests.json`, 'utf8')) as Record<string, any>;
-const ATTRS = ['href', 'origin', 'protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash'];
-
-type Ctor = new (input: string, base?: string) => any;
-
-/** Runs one urltestdata case; true when it passes. */
-function runParse(URLClass: Ctor, t: Record<string, any>): boolean {
-  let u: any;
-  try {
-    u = t.base === null || t.base === undefined ? new URLClass(t.input) : new URLClass(t.input, t.base);
-  } catch {
-    return t.failure === true;
-  }
-  if (t.failure === true) return false;
-  for (const attr of ATTRS) if (attr in t && u[attr] !== t[attr]) return false;
-  if ('searchParams' in t && u.searchParams.toString() !== t.searchParams) return false;
-  return true;
-}
-
-function runSetter(URLClass: Ctor, attr: string, t: Record<string, any>): boolean {
-  try {
-    const u = new URLClass(t.href);
-    u[attr] = t.new_value;
-    for (const [key, value] of Object.entries(t.expected as Record<string, string>)) if (u[key] !== value) return false;
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function score(URLClass: Ctor): { parsePass: Set<number>; setterPass: Set<string>; setterTotal: number } {
-  const parsePass = new Set<number>();
-  urlTests.forEach((t, i) => { if (runParse(URLClass, t)) parsePass.add(i); });
-  const setterPass = new Set<string>();
-  let setterTotal = 0;
-  for (const [attr, cases] of Object.entries(setterTests)) {
-    if (attr === 'comment') continue;
-    (cases as any[]).forEach((t, i) => {
-      setterTotal++;
-      if (runSetter(URLClass, attr, t)) setterPass.add(`${attr}#${i}`);
-    });
-  }
-  return { parsePass, setterPass, setterTotal };
-}
-
 describe('URL against the WPT vectors', () => {
   it('should pass exactly the urltestdata and setters cases that Node passes', () => {
-    const node = score(globalThis.URL as unknown as Ctor);
-    const guest = score(GuestURL as unknown as Ctor);
+    const passed = (r: boolean[]) => r.filter(Boolean).length;
+    const node = { parsing: runParsing(parsingVectors, globalThis.URL), setters: runSetters(setterGroups, globalThis.URL) };
+    const guest = { parsing: runParsing(parsingVectors, GuestURL), setters: runSetters(setterGroups, GuestURL) };
     console.log(
-      `WPT urltestdata: guest ${guest.parsePass.size}/${urlTests.length}, node ${node.parsePass.size}/${urlTests.length}; ` +
-      `setters_tests: guest ${guest.setterPass.size}/${guest.setterTotal}, node ${node.setterPass.size}/${node.setterTotal}`,
+      `WPT urltestdata: guest ${passed(guest.parsing)}/${parsingVectors.length}, node ${passed(node.parsing)}/${parsingVectors.length}; ` +
+      `setters_tests: guest ${passed(guest.setters)}/${guest.setters.length}, node ${passed(node.setters)}/${node.setters.length}`,
     );
-    expect(guest.parsePass.size).toBe(node.parsePass.size);
-    expect(guest.setterPass.size).toBe(node.setterPass.size);
-    // Not only the counts: the same cases.
-    expect([...guest.parsePass].filter((i) => !node.parsePass.has(i))).toEqual([]);
-    expect([...guest.setterPass].filter((k) => !node.setterPass.has(k))).toEqual([]);
+    // Not only the counts: the same cases pass and fail.
+    expect(guest.parsing).toEqual(node.parsing);
+    expect(guest.setters).toEqual(node.setters);
   });
 
   it('should keep searchParams live after href and search are set', () => {

@@ -3,46 +3,10 @@
  * mini-app gets. The isolate must score exactly what Node's own `URL` scores on the
  * same vectors (CONTRACT §3, issue 2): same passes, same failures.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleOf } from '../helpers/bundle.ts';
 import { callOnce, startTestPlatform } from '../helpers/platform.ts';
-
-const WPT = new URL('../../../shared/wpt/', import.meta.url);
-const parsing = (JSON.parse(readFileSync(new URL('urltestdata.json', WPT), 'utf8')) as unknown[]).filter((x) => typeof x === 'object');
-const setters = JSON.parse(readFileSync(new URL('setters_tests.json', WPT), 'utf8')) as Record<string, unknown>;
-
-/** Runs in the isolate and, with Node's URL passed in, on the host: one verdict per vector. */
-function runParsing(vectors: any[], U: any = URL): boolean[] {
-  const attrs = ['href', 'origin', 'protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash'];
-  return vectors.map((v) => {
-    let url: any;
-    try {
-      url = v.base === null || v.base === undefined ? new U(v.input) : new U(v.input, v.base);
-    } catch {
-      return v.failure === true;
-    }
-    if (v.failure === true) return false;
-    return attrs.every((a) => v[a] === undefined || url[a] === v[a]);
-  });
-}
-
-function runSetters(groups: Record<string, any>, U: any = URL): boolean[] {
-  const out: boolean[] = [];
-  for (const attr of Object.keys(groups)) {
-    if (attr === 'comment') continue;
-    for (const t of groups[attr]) {
-      try {
-        const url = new U(t.href);
-        url[attr] = t.new_value;
-        out.push(Object.keys(t.expected).every((k) => url[k] === t.expected[k]));
-      } catch {
-        out.push(false);
-      }
-    }
-  }
-  return out;
-}
+import { parsingVectors as parsing, runParsing, runSetters, setterGroups as setters } from '../helpers/wpt.ts';
 
 const app = bundleOf({ runParsing, runSetters });
 
