@@ -11,7 +11,8 @@ export const DEFAULT_CONFIG = {
     egress: 'deny-by-default',
     data_dir: './data',
     listen: { host: '127.0.0.1', port: 8080 },
-    egress_proxy: { host: '127.0.0.1', port: 8081 },
+    egress_proxy: { host: '127.0.0.1', port: 0 },
+    samples: true,
   },
   tenants: [
     {
@@ -26,6 +27,7 @@ export const DEFAULT_CONFIG = {
       identity: { provider: 'iam-internal', realm: 'acme' },
       network: { default: 'deny', allow: ['api.acme-partner.com', '*.cdn.acme.example:443'] },
       limits: { memory_mb: 32, cpu_ms: 50, wall_ms: 5000, storage_mb: 50, instances: 100 },
+      compute: { isolation: 'process' },
     },
   ],
 } as const;

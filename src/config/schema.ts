@@ -78,6 +78,16 @@ export const tenantSchema = z.strictObject({
     })
     .prefault({}),
   limits: limitsSchema.prefault({}),
+  /**
+   * Where the tenant's isolates run (THREATS F, cordons): `shared` in the host process
+   * with every other shared tenant; `process` only in supervised sandbox processes
+   * that hold this tenant alone.
+   */
+  compute: z
+    .strictObject({
+      isolation: z.enum(['shared', 'process']).default('shared'),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z
@@ -90,13 +100,19 @@ export const configSchema = z
         egress: z.literal('deny-by-default').default('deny-by-default'),
         data_dir: z.string().min(1).default('./data'),
         listen: hostPort.prefault({ host: '127.0.0.1', port: 8080 }),
+        /** `port: 0` = any free port, for the in-process proxy only (an external one must be named). */
         egress_proxy: z
           .strictObject({
             host: z.string().min(1),
             port: z.number().int().min(0).max(65535),
             external: z.boolean().default(false),
           })
-          .prefault({ host: '127.0.0.1', port: 8081 }),
+          .refine((p) => !(p.external && p.port === 0), { message: 'an external egress proxy needs its port (0 means any free port, in-process only)', path: ['port'] })
+          .prefault({ host: '127.0.0.1', port: 0 }),
+        /** `/metrics`, `/healthz`, `/readyz` on a listener of their own; then `/metrics` is not served on `listen`. */
+        ops_listen: hostPort.optional(),
+        /** Deploy the sample mini-apps into every tenant at start. True only in the built-in default config. */
+        samples: z.boolean().default(false),
         /** Bundle size limit in bytes (CONTRACT §2: 5 MiB unless configured). */
         max_bundle_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(5 * 1024 * 1024),
         /** Blank isolates kept ready per memory limit. */
