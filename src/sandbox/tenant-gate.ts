@@ -43,7 +43,9 @@ export class TenantGate {
     this.#refillBreaches();
     if (this.#breachTokens < 1) {
       const waitMs = Math.ceil(((1 - this.#breachTokens) * 60_000) / this.#limits.breaches_per_min);
-      throw new IsohostError('resource_exhausted', `the tenant broke its limits more than ${this.#limits.breaches_per_min} times a minute; calls are refused for about ${waitMs} ms`);
+      throw new IsohostError('resource_exhausted', `the tenant broke its limits more than ${this.#limits.breaches_per_min} times a minute; calls are refused for about ${waitMs} ms`, {
+        details: { retryAfterMs: waitMs },
+      });
     }
   }
 
@@ -71,7 +73,11 @@ export class TenantGate {
       const now = Date.now();
       this.#tokens = Math.min(rate * 2, this.#tokens + ((now - this.#refilledAt) / 1000) * rate);
       this.#refilledAt = now;
-      if (this.#tokens < 1) return Promise.reject(new IsohostError('resource_exhausted', `the tenant is over its rate limit of ${rate} calls/s`));
+      if (this.#tokens < 1) {
+        // Time until the bucket holds one token again: what the HTTP layer sends as Retry-After.
+        const retryAfterMs = Math.ceil(((1 - this.#tokens) * 1000) / rate);
+        return Promise.reject(new IsohostError('resource_exhausted', `the tenant is over its rate limit of ${rate} calls/s`, { details: { retryAfterMs } }));
+      }
       this.#tokens -= 1;
     }
     if (this.#running < this.#limits.concurrency) {
