@@ -51,13 +51,7 @@ export class AppRegistry {
     const record: AppRecord = (await this.record(tenant, appId)) ?? { app: appId, active: version, versions: [] };
     let entry = record.versions.find((v) => v.sha256 === bundle.sha256);
     if (entry === undefined) {
-      const chunks = Math.ceil(bundle.source.length / CHUNK_CHARS);
-      const ops: { op: 'set'; key: string; value: string }[] = [];
-      for (let i = 0; i < chunks; i++) {
-        ops.push({ op: 'set', key: `bundle:${bundle.sha256}:${i}`, value: JSON.stringify(bundle.source.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS)) });
-      }
-      ops.push({ op: 'set', key: `bundle:${bundle.sha256}`, value: JSON.stringify({ chunks, size: bundle.size }) });
-      await sys.batch(ops);
+      await sys.batch(bundleOps(bundle));
       entry = { version, sha256: bundle.sha256, size: bundle.size, methods, created_at: new Date().toISOString() };
       record.versions.push(entry);
     }
@@ -104,15 +98,61 @@ export class AppRegistry {
     const cacheKey = `${tenant.id}\u0000${appId}\u0000${v.sha256}`;
     const hit = this.#cache.get(cacheKey);
     if (hit !== undefined) return hit;
-    const sys = tenant.store.system();
-    const metaText = await sys.get(`bundle:${v.sha256}`);
-    if (metaText === undefined) throw new IsohostError('storage_error', `bundle of "${appId}" is missing from the tenant store`);
-    const { chunks } = JSON.parse(metaText) as { chunks: number };
-    let source = '';
-    for (let i = 0; i < chunks; i++) source += JSON.parse((await sys.get(`bundle:${v.sha256}:${i}`)) ?? '""') as string;
+    const source = await this.bundleSource(tenant, v.sha256);
+    if (source === undefined) throw new IsohostError('storage_error', `bundle of "${appId}" is missing from the tenant store`);
     const bundle: AppBundle = Object.freeze({ id: appId, version: v.version, source, sha256: v.sha256 });
     if (this.#cache.size > 256) this.#cache.clear();
     this.#cache.set(cacheKey, bundle);
     return bundle;
   }
+
+  /** The whole source of a stored bundle (any version), or undefined when the store has none with that sha256. */
+  async bundleSource(tenant: TenantContext, sha256: string): Promise<string | undefined> {
+    const sys = tenant.store.system();
+    const metaText = await sys.get(`bundle:${sha256}`);
+    if (metaText === undefined) return undefined;
+    const { chunks } = JSON.parse(metaText) as { chunks: number };
+    let source = '';
+    for (let i = 0; i < chunks; i++) source += JSON.parse((await sys.get(`bundle:${sha256}:${i}`)) ?? '""') as string;
+    return source;
+  }
+
+  /**
+   * Writes an app record and its bundles as they were exported (`isohost tenant import`):
+   * versions keep their upload times; versions the tenant already had and the import
+   * lacks are kept; the imported active version becomes active. Callers have checked
+   * every bundle against its sha256.
+   */
+  async restore(tenant: TenantContext, record: AppRecord, bundles: ReadonlyMap<string, BundleSource>): Promise<void> {
+    checkAppId(record.app);
+    const sys = tenant.store.system();
+    for (const v of record.versions) {
+      const bundle = bundles.get(v.sha256);
+      if (bundle === undefined) throw new IsohostError('invalid_request', `app "${record.app}" version ${v.version} has no bundle`);
+      if ((await sys.get(`bundle:${v.sha256}`)) === undefined) await sys.batch(bundleOps(bundle));
+    }
+    const existing = await this.record(tenant, record.app);
+    const imported = new Set(record.versions.map((v) => v.sha256));
+    const merged: AppRecord = { ...record, versions: [...(existing?.versions.filter((v) => !imported.has(v.sha256)) ?? []), ...record.versions] };
+    await sys.set(`app:${record.app}`, JSON.stringify(merged));
+    this.#records.set(`${tenant.id}\u0000${record.app}`, { record: structuredClone(merged), at: Date.now() });
+  }
+
+  /** Drops this process's cached records and bundles of the tenant (after `tenant purge`). */
+  forget(tenant: TenantContext): void {
+    const prefix = `${tenant.id}\u0000`;
+    for (const key of this.#records.keys()) if (key.startsWith(prefix)) this.#records.delete(key);
+    for (const key of this.#cache.keys()) if (key.startsWith(prefix)) this.#cache.delete(key);
+  }
+}
+
+/** The store writes of one bundle: its chunks, then the entry that says how many there are. */
+function bundleOps(bundle: BundleSource): { op: 'set'; key: string; value: string }[] {
+  const chunks = Math.ceil(bundle.source.length / CHUNK_CHARS);
+  const ops: { op: 'set'; key: string; value: string }[] = [];
+  for (let i = 0; i < chunks; i++) {
+    ops.push({ op: 'set', key: `bundle:${bundle.sha256}:${i}`, value: JSON.stringify(bundle.source.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS)) });
+  }
+  ops.push({ op: 'set', key: `bundle:${bundle.sha256}`, value: JSON.stringify({ chunks, size: bundle.size }) });
+  return ops;
 }
