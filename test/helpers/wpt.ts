@@ -1,12 +1,12 @@
 /**
- * The WHATWG URL web-platform-tests vectors (../shared/wpt, next to this checkout) and
- * the two runners that score a `URL` class against them, one verdict per vector. The
- * runners close over nothing, so they also run inside an isolate as a bundle
+ * The WHATWG URL web-platform-tests vectors (vendored in test/fixtures/wpt/ with their
+ * licence and source, so no test reads outside the checkout) and the two runners that
+ * score a `URL` class against them, one verdict per vector. The runners close over nothing, so they also run inside an isolate as a bundle
  * (helpers/bundle.ts), with the isolate's own `URL` as the default.
  */
 import { readFileSync } from 'node:fs';
 
-const WPT = new URL('../../../shared/wpt/', import.meta.url);
+const WPT = new URL('../fixtures/wpt/', import.meta.url);
 
 /** urltestdata.json without its comment strings. */
 export const parsingVectors = (JSON.parse(readFileSync(new URL('urltestdata.json', WPT), 'utf8')) as unknown[]).filter(

@@ -1,6 +1,6 @@
 /**
- * The WHATWG URL web-platform-tests vectors (shared/wpt) against the guest `URL`,
- * which parses through the host's `url.*` ops. The bar (shared/wpt/README.md): pass
+ * The WHATWG URL web-platform-tests vectors (test/fixtures/wpt) against the guest `URL`,
+ * which parses through the host's `url.*` ops. The bar (test/fixtures/wpt/README.md): pass
  * exactly what Node's own `URL` passes, case for case.
  */
 import { describe, expect, it } from 'vitest';

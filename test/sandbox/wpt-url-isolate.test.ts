@@ -1,5 +1,5 @@
 /**
- * The WPT URL vectors (../shared/wpt) run inside a real isolate against the `URL` a
+ * The WPT URL vectors (test/fixtures/wpt) run inside a real isolate against the `URL` a
  * mini-app gets. The isolate must score exactly what Node's own `URL` scores on the
  * same vectors (CONTRACT §3, issue 2): same passes, same failures.
  */
