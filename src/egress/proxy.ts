@@ -48,7 +48,34 @@ export interface EgressProxyOptions {
 export interface EgressProxy {
   readonly url: string;
   readonly port: number;
+  /**
+   * Replaces every tenant's policy at once (`serve` on SIGHUP). All rules are parsed
+   * first: a bad rule throws `config_invalid` and the policies in force stay as they were.
+   */
+  setTenants(tenants: ReadonlyMap<string, TenantEgressPolicy>): void;
   close(): Promise<void>;
+}
+
+/**
+ * A listen failure as a coded error that names the address (an operator's first
+ * question): `unavailable` with `details.reason` 'address_in_use' or 'listen_failed'.
+ */
+export function listenError(err: NodeJS.ErrnoException, what: string, host: string, port: number): IsohostError {
+  const reason = err.code === 'EADDRINUSE' ? 'address_in_use' : 'listen_failed';
+  const why = err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EACCES' ? 'permission denied' : `${err.code ?? 'error'}`;
+  return new IsohostError('unavailable', `${what} cannot listen on ${host}:${port}: ${why}`, { details: { reason, host, port } });
+}
+
+type CompiledPolicy = { rules: readonly AllowRule[]; maxBytes: number };
+
+function compilePolicies(tenants: ReadonlyMap<string, TenantEgressPolicy>): Map<string, CompiledPolicy> {
+  const policies = new Map<string, CompiledPolicy>();
+  for (const [tenant, policy] of tenants) {
+    const mb = policy.limits?.fetch_response_mb;
+    // Headroom over the binding's own limit: the tunnel also carries TLS framing.
+    policies.set(tenant, { rules: parseRules(policy.rules), maxBytes: mb === undefined ? Infinity : mb * 1024 * 1024 + 1024 * 1024 });
+  }
+  return policies;
 }
 
 interface Caller extends EgressClaims {
@@ -66,12 +93,7 @@ interface Caller extends EgressClaims {
  */
 export async function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy> {
   if (opts.credentialKey.byteLength < MIN_KEY_BYTES) throw new IsohostError('config_invalid', `egress credential key must be at least ${MIN_KEY_BYTES} bytes`);
-  const policies = new Map<string, { rules: readonly AllowRule[]; maxBytes: number }>();
-  for (const [tenant, policy] of opts.tenants) {
-    const mb = policy.limits?.fetch_response_mb;
-    // Headroom over the binding's own limit: the tunnel also carries TLS framing.
-    policies.set(tenant, { rules: parseRules(policy.rules), maxBytes: mb === undefined ? Infinity : mb * 1024 * 1024 + 1024 * 1024 });
-  }
+  const policies = compilePolicies(opts.tenants);
   const audit = createAudit(opts.logger, opts.metrics);
   const resolver = opts.resolver ?? systemResolver;
   const idleMs = opts.idleTimeoutMs ?? 60_000;
@@ -266,14 +288,23 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      void upstreamAgent.destroy();
+      reject(listenError(err, 'the egress proxy', opts.host, opts.port));
+    });
+    server.listen(opts.port, opts.host, () => { server.removeAllListeners('error'); resolve(); });
   });
   const { port } = server.address() as AddressInfo;
   const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   return {
     url: `http://${hostForUrl}:${port}`,
     port,
+    setTenants: (tenants) => {
+      const next = compilePolicies(tenants);
+      policies.clear();
+      for (const [id, p] of next) policies.set(id, p);
+      verified.clear();
+    },
     close: () => new Promise<void>((resolve) => {
       for (const s of tunnels) s.destroy();
       void upstreamAgent.destroy();
