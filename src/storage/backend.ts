@@ -44,6 +44,8 @@ export interface TenantStore {
   usageBytes(): number;
   /** Every entry of every app of this tenant, app by app, key order. */
   exportEntries(): AsyncIterable<{ app: string; key: string; value: JsonText }>;
+  /** Applies a new quota (a config reload changed `storage_mb`); writes already acknowledged stay. */
+  setQuotaBytes(quotaBytes: number): void;
   /** Deletes all of this tenant's data and nothing else. */
   purge(): Promise<void>;
   /** Platform records of the tenant (deployed bundles, realm state), kept apart from app keyspaces. */

@@ -37,7 +37,7 @@ const APP_LIMITS: AppLimits = { maxValueBytes: MAX_VALUE_BYTES, maxBatchBytes: M
 export class LevelTenantStore implements TenantStore {
   readonly isolation: 'schema' | 'database';
   readonly #location: TenantLocation;
-  readonly #quotaBytes: number;
+  #quotaBytes: number;
   readonly #apps = new Map<string, LevelAppStore>();
   readonly #system: LevelAppStore;
   readonly #sublevels = new Map<string, Level>();
@@ -52,6 +52,11 @@ export class LevelTenantStore implements TenantStore {
     this.#location = location;
     this.#quotaBytes = quotaBytes;
     this.#system = new LevelAppStore(this, ['s'], SYSTEM_LIMITS);
+  }
+
+  setQuotaBytes(quotaBytes: number): void {
+    if (!(quotaBytes >= 0)) throw new IsohostError('invalid_request', 'quotaBytes must be a number >= 0');
+    this.#quotaBytes = quotaBytes;
   }
 
   /** Opens the store and computes its usage with one scan of the app keyspace. */

@@ -22,6 +22,7 @@ export function unavailableTenantStore(isolation: 'schema' | 'database', reason:
     app: () => app,
     system: () => app,
     usageBytes: () => 0,
+    setQuotaBytes: () => {},
     purge: fail,
     exportEntries: () => ({
       [Symbol.asyncIterator]: () => ({ next: fail }),
