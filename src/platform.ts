@@ -6,12 +6,14 @@
 import pino, { type Logger } from 'pino';
 import type { PlatformConfig } from './config/schema.ts';
 import { LevelStorageBackend } from './storage/leveldb.ts';
-import { TenantRegistry } from './tenants/registry.ts';
+import { TenantRegistry, type TenantChanges } from './tenants/registry.ts';
+import { IsohostError } from './errors.ts';
 import { IsolatePool } from './sandbox/isolate-pool.ts';
 import { InstanceHost, type FetchBindingFactory } from './sandbox/instance-host.ts';
 import { AppRegistry } from './apps/registry.ts';
 
 export interface Platform {
+  /** The config in force: the one opened with, or the last one `reconfigure` accepted. */
   readonly config: PlatformConfig;
   readonly logger: Logger;
   readonly backend: LevelStorageBackend;
@@ -19,6 +21,13 @@ export interface Platform {
   readonly pool: IsolatePool;
   readonly host: InstanceHost;
   readonly apps: AppRegistry;
+  /**
+   * Moves to a new validated config (`serve` on SIGHUP): tenants added, removed or
+   * changed take effect, unchanged tenants keep their instances and in-flight calls.
+   * Refused with `config_invalid`, changing nothing, when a `deployment` field differs
+   * (listeners, data_dir, proxy: a restart applies those) or a tenant's storage would move.
+   */
+  reconfigure(next: PlatformConfig): Promise<TenantChanges>;
   close(): Promise<void>;
 }
 
@@ -45,14 +54,27 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
   pool.warm(new Set(config.tenants.map((t) => t.limits.memory_mb)));
   const host = new InstanceHost({ pool, fetchBinding: options.fetchBinding });
   const apps = new AppRegistry();
+  let current = config;
   return {
-    config,
+    get config() {
+      return current;
+    },
     logger,
     backend,
     tenants,
     pool,
     host,
     apps,
+    async reconfigure(next) {
+      const moved = Object.keys({ ...current.deployment, ...next.deployment }).filter(
+        (k) => JSON.stringify(current.deployment[k as keyof typeof current.deployment]) !== JSON.stringify(next.deployment[k as keyof typeof next.deployment]),
+      );
+      if (moved.length > 0) throw new IsohostError('config_invalid', `deployment.${moved.join(', deployment.')} changed: a restart applies deployment settings`);
+      const changes = await tenants.reconfigure(next);
+      pool.warm(new Set(next.tenants.map((t) => t.limits.memory_mb)));
+      current = next;
+      return changes;
+    },
     async close() {
       host.disposeAll();
       pool.close();

@@ -56,6 +56,8 @@ export interface EgressProcessOptions {
   readonly resolver?: Resolver;
   /** Listen on an ephemeral port instead of `deployment.egress_proxy.port` (`run`, so it never collides with a running `serve`). */
   readonly ephemeralPort?: boolean;
+  /** Overrides `deployment.egress_proxy.port` (`serve --egress-port N`; 0 = any free port). */
+  readonly port?: number;
 }
 
 /**
@@ -70,7 +72,7 @@ export async function runEgressProxyProcess(config: PlatformConfig, options: Egr
   const { host, port } = config.deployment.egress_proxy;
   const proxy = await startEgressProxy({
     host,
-    port: options.ephemeralPort ? 0 : port,
+    port: options.ephemeralPort ? 0 : (options.port ?? port),
     tenants: egressTenants(config),
     credentialKey: credentialKey ?? (await loadOrCreateEgressKey(config.deployment.data_dir)),
     resolver: options.resolver,

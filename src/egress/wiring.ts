@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { fetchBinding } from '../bindings/fetch/index.ts';
 import type { PlatformConfig } from '../config/schema.ts';
 import type { FetchBindingFactory } from '../sandbox/instance-host.ts';
-import { egressLogger, loadOrCreateEgressKey, runEgressProxyProcess, type EgressProcessOptions } from './main.ts';
+import { egressLogger, egressTenants, loadOrCreateEgressKey, runEgressProxyProcess, type EgressProcessOptions } from './main.ts';
 import { createEgressClient, type EgressClient } from './client.ts';
 import { mintEgressCredential } from './credential.ts';
 import { jwksFetcher } from './jwks-fetch.ts';
@@ -20,6 +20,11 @@ export interface Egress {
   readonly fetchBinding: FetchBindingFactory;
   /** Fetches an external realm's `jwks_uri` through the proxy, as the tenant that names it. */
   readonly fetchJwks: (url: string) => Promise<unknown>;
+  /**
+   * A reloaded config's tenants: the in-process proxy's policies are replaced at once
+   * (a bad rule throws and changes nothing). An external proxy reads its own config.
+   */
+  setTenants(config: PlatformConfig): void;
   close(): Promise<void>;
 }
 
@@ -37,12 +42,17 @@ export async function startEgress(config: PlatformConfig, options: StartEgressOp
   const proxy = settings.external ? null : await runEgressProxyProcess(config, { ...options, logger }, credentialKey);
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const proxyUrl = proxy?.url ?? `http://${host}:${settings.port}`;
+  let jwks = jwksFetcher(config, proxyUrl, credentialKey);
   const shared = new Map<string, () => EgressClient>();
   const rotating: TenantClient[] = [];
   return {
     logger,
     proxyUrl,
-    fetchJwks: jwksFetcher(config, proxyUrl, credentialKey),
+    fetchJwks: (url) => jwks(url),
+    setTenants: (next) => {
+      proxy?.setTenants(egressTenants(next));
+      jwks = jwksFetcher(next, proxyUrl, credentialKey);
+    },
     fetchBinding: (tenant) => {
       let client = shared.get(tenant.id);
       if (client === undefined) {

@@ -98,3 +98,26 @@ export function createIdentity(opts: IdentityOptions): Identity {
     },
   };
 }
+
+/**
+ * An Identity whose realms can be replaced as a whole (`serve` re-reading its config on
+ * SIGHUP): routes hold this one object; `replace` swaps what it delegates to. Tokens
+ * already verified stay verified only in the cache of the identity that verified them.
+ *
+ * @example
+ * const identity = replaceableIdentity(createIdentity(opts));
+ * identity.replace(createIdentity({ ...opts, tenants: next.tenants }));
+ */
+export function replaceableIdentity(initial: Identity): Identity & { replace(next: Identity): void } {
+  let current = initial;
+  return {
+    verifierFor: (tenantId) => current.verifierFor(tenantId),
+    mint: (tenantId, mintOpts) => current.mint(tenantId, mintOpts),
+    rotate: (realm) => current.rotate(realm),
+    retire: (realm, kid) => current.retire(realm, kid),
+    jwks: (realm) => current.jwks(realm),
+    replace(next) {
+      current = next;
+    },
+  };
+}
