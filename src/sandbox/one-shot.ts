@@ -60,7 +60,9 @@ export class OneShotCaller {
     // launched with, so a newer token of the same subject (other roles) gets its own.
     const key = `${tenant.id}\u0000${user.sub}\u0000${app.id}\u0000${app.sha256}\u0000${claimsKey(user)}`;
     let group = this.#byKey.get(key);
-    if (group === undefined) {
+    // A reloaded config gave the tenant a new context: the old group's instances belong to
+    // the old one (not_found under the new), so start afresh; idle eviction ends them.
+    if (group === undefined || group.tenant !== tenant) {
       if (this.#byKey.size >= PRUNE_AT) this.#prune();
       this.#byKey.set(key, (group = { tenant, slots: [], launching: 0, perCallMs: undefined }));
     }
