@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Entry point for `npx isohost` and `npm start`. Node >= 24 runs the TypeScript
-// sources directly (type stripping); there is no build step.
+// Entry point for `npx --no-install isohost` and `npm start`. Node >= 24 runs the
+// TypeScript sources directly (type stripping); there is no build step.
 import { main } from '../src/cli/main.ts';
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// The command is over: whatever a failed start left behind (a socket, a timer, a
+// library's worker) must not keep the process up, or a supervisor waiting for the exit
+// never restarts it. Unref'd: a clean process exits at once without waiting for this.
+setTimeout(() => process.exit(code), 500).unref();

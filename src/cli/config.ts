@@ -1,7 +1,8 @@
 /**
- * `isohost config check [FILE]` (exit 0 when valid; exit 1 and one path-named error per
- * stderr line when not, CONTRACT §5) and `isohost config schema` (the JSON Schema
- * generated from the same zod schema).
+ * `isohost config check [FILE]` (exit 0 when valid; exit 2 and one path-named error per
+ * stderr line when not — every config error exits 2, as usage errors do; CONTRACT §5
+ * said 1 before issue 9) and `isohost config schema` (the JSON Schema generated from
+ * the same zod schema).
  */
 import { configJsonSchema, loadConfig } from '../config/load.ts';
 import { IsohostError } from '../errors.ts';
@@ -24,6 +25,6 @@ export async function configCommand(argv: string[]): Promise<number> {
     if (!(err instanceof IsohostError) || err.code !== 'config_invalid') throw err;
     for (const line of err.message.split('\n')) process.stderr.write(line + '\n');
     process.stderr.write(JSON.stringify(err.toJSON()) + '\n');
-    return 1;
+    return 2;
   }
 }

@@ -3,6 +3,7 @@
  * lines on stderr; on failure the last stderr line is `{"error":{"code","message"}}`
  * and the exit code is 1, or 2 for usage and config errors (CONTRACT §5).
  */
+import { readFileSync } from 'node:fs';
 import { IsohostError, toIsohostError } from '../errors.ts';
 import { UsageError } from './args.ts';
 
@@ -18,24 +19,69 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'egress-proxy': async () => (await import('./egress-proxy.ts')).egressProxyCommand,
 };
 
+/** One usage text per command: `isohost COMMAND --help` prints it and exits 0. */
+export const COMMAND_USAGE: Record<string, string> = {
+  serve: `isohost serve [--port N] [--egress-port N] [--config FILE] [--data DIR]
+  Serves the HTTP API and starts the in-process egress proxy. Without --config: the built-in
+  default config (two tenants, samples deployed, data under ./data).
+  --port N          the API port (default deployment.listen.port; 0 = any free port)
+  --egress-port N   the egress proxy's port (default deployment.egress_proxy.port; 0 = any free port)
+  Signals: SIGTERM/SIGINT drain (readiness 503, in-flight requests finish) and exit 0;
+  SIGHUP re-reads --config (tenants added, removed or changed; an invalid file is refused).
+  Environment: ISOHOST_LOG_LEVEL (trace|debug|info|warn|error|fatal|silent; default info).`,
+  run: `isohost run BUNDLE --tenant ID --call METHOD [--args JSON] [--sub USER] [--app ID]
+  Launches one instance of BUNDLE for the tenant, calls METHOD once, prints the result as one
+  JSON line. --app defaults to the bundle's file name without extension.`,
+  token: `isohost token --tenant ID --sub USER [--scope "apps:call apps:deploy"] [--ttl 1h]
+  Prints a JWT of the tenant's iam-internal realm (tenants with an external identity provider
+  get their tokens from that provider).`,
+  realm: `isohost realm rotate REALM | isohost realm retire REALM KID
+  rotate: a new signing key (older keys verify until retired); retire: a key never verifies again.`,
+  config: `isohost config check [FILE] | isohost config schema
+  check: validates a config (the built-in default without FILE); exit 0 when valid, exit 2 with
+  one path-named error per line when not. schema: the JSON Schema of the config.`,
+  tenant: `isohost tenant export ID [--out FILE] | isohost tenant import FILE --tenant ID | isohost tenant purge ID --yes
+  Works while serve runs (through its admin socket in data_dir) or on a stopped store.`,
+  'egress-proxy': `isohost egress-proxy
+  The egress proxy as its own process (for deployment.egress_proxy.external: true).`,
+};
+
 export const USAGE = `usage: isohost <command> [options]   (every command takes --config FILE and --data DIR)
-  serve [--port N]                                  run the HTTP API and the egress proxy
+  serve [--port N] [--egress-port N]                run the HTTP API and the egress proxy
   run BUNDLE --tenant ID --call METHOD [--args JSON] [--sub USER] [--app ID]
   token --tenant ID --sub USER [--scope "apps:call apps:deploy"] [--ttl 1h]
   realm rotate REALM | realm retire REALM KID
   config check [FILE] | config schema
-  tenant export ID [--out FILE] | tenant purge ID --yes
-  egress-proxy                                      the egress proxy as its own process`;
+  tenant export ID [--out FILE] | tenant import FILE --tenant ID | tenant purge ID --yes
+  egress-proxy                                      the egress proxy as its own process
+  help [COMMAND] | COMMAND --help | --version
+exit codes: 0 ok, 1 failure, 2 usage or config error. Logs: JSON lines on stderr (ISOHOST_LOG_LEVEL).`;
+
+/** The package's version, for `isohost --version`. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `isohost ${pkg.version} (node ${process.versions.node})`;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(version() + '\n');
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(USAGE + '\n');
+    const topic = name === 'help' ? rest[0] : undefined;
+    process.stdout.write((topic !== undefined && COMMAND_USAGE[topic] !== undefined ? COMMAND_USAGE[topic] : USAGE) + '\n');
     return name === undefined ? 2 : 0;
   }
-  const load = COMMANDS[name];
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   try {
-    if (load === undefined) throw new UsageError(`unknown command "${name}"`);
+    if (load === undefined) throw new UsageError(`unknown command "${name}" (isohost help lists them)`);
+    // Help before anything else: no config is read, no required flag is checked.
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(COMMAND_USAGE[name] + '\n');
+      return 0;
+    }
     return await (await load())(rest);
   } catch (err) {
     return reportError(err);

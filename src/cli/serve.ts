@@ -1,17 +1,29 @@
 /**
- * `isohost serve [--port N]` (`npm start`): loads the config (built-in default when
- * none), opens the stores, starts the egress proxy and the HTTP API, deploys the
- * sample mini-apps on first start and prints how to call one. SIGTERM/SIGINT: stop
- * accepting, let in-flight calls finish (bounded), close stores, exit 0.
+ * `isohost serve [--port N] [--egress-port N]` (`npm start`): loads the config (built-in
+ * default when none), starts the egress proxy, opens the stores, deploys the sample
+ * mini-apps where `deployment.samples` asks, and serves the HTTP API.
+ *
+ * Starts and stops an init system can trust (issue 9):
+ * - a fatal start-up error closes everything opened before it and ends the command with
+ *   one coded line (a port in use names the port and the flag that changes it);
+ * - SIGTERM/SIGINT: `/readyz` answers 503 and new API requests get 503 `unavailable`
+ *   while in-flight requests finish (bounded by SHUTDOWN_GRACE_MS); then exit 0;
+ * - SIGHUP re-reads the config file: tenants added, removed or changed take effect, the
+ *   others keep their instances and in-flight calls; an invalid config is refused with
+ *   a log line and the one in force stays.
  */
 import { connect } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { deploySamples } from '../apps/samples.ts';
-import { createIdentity } from '../identity/registry.ts';
-import { startEgress } from '../egress/wiring.ts';
+import type { PlatformConfig } from '../config/schema.ts';
+import { createIdentity, replaceableIdentity } from '../identity/registry.ts';
+import { startEgress, type Egress } from '../egress/wiring.ts';
+import { IsohostError, toIsohostError } from '../errors.ts';
 import { buildServer } from '../http/server.ts';
-import { createLogger, openPlatform } from '../platform.ts';
+import { createLogger, openPlatform, type Platform } from '../platform.ts';
 import { configFrom, parse, UsageError } from './args.ts';
+import type { Logger } from 'pino';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -27,62 +39,227 @@ function probeTcp(url: string): Promise<void> {
   });
 }
 
+function portFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) throw new UsageError(`${flag} must be 0..65535`);
+  return port;
+}
+
+/** A listen failure, with the flag and config key that move it. */
+function withPortHint(err: unknown, flag: string, key: string): never {
+  const e = toIsohostError(err);
+  if (e.code === 'unavailable' && e.details?.reason === 'address_in_use') {
+    throw new IsohostError('unavailable', `${e.message}; choose another port with ${flag} N (or ${key} in the config)`, { details: e.details });
+  }
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    const where = (err as { address?: string; port?: number }).address;
+    const port = (err as { port?: number }).port;
+    const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : 'the address is not available here';
+    throw new IsohostError('unavailable', `the HTTP API cannot listen on ${where}:${port}: ${why}; choose another port with ${flag} N (or ${key} in the config)`, {
+      details: { reason: code === 'EADDRINUSE' ? 'address_in_use' : 'listen_failed', port },
+    });
+  }
+  throw err;
+}
+
+/** What a start opened, closed in reverse order when a later step fails or at shutdown. */
+class Opened {
+  readonly #closers: (() => Promise<unknown>)[] = [];
+
+  add(close: () => Promise<unknown>): void {
+    this.#closers.push(close);
+  }
+
+  async closeAll(): Promise<void> {
+    for (const close of this.#closers.splice(0).reverse()) await close().catch(() => {});
+  }
+}
+
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { port: { type: 'string' } });
+  const { values } = parse(argv, { port: { type: 'string' }, 'egress-port': { type: 'string' } });
+  const port = portFlag(values.port, '--port');
+  const egressPort = portFlag(values['egress-port'], '--egress-port');
   const config = configFrom(values);
-  let port = config.deployment.listen.port;
-  if (values.port !== undefined) {
-    port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0..65535');
+  if (egressPort !== undefined && config.deployment.egress_proxy.external) {
+    throw new UsageError('--egress-port applies to the in-process egress proxy; this config uses an external one (egress_proxy.external)');
   }
   const registry = new Registry();
   const logger = createLogger();
-  const egress = await startEgress(config, { metrics: registry, logger: logger.child({ component: 'egress-proxy' }) });
-  const platform = await openPlatform(config, { logger, fetchBinding: egress.fetchBinding });
-  const identity = createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, fetchJwks: egress.fetchJwks });
-  const deployed = await deploySamples(platform);
-  const app = await buildServer({ platform, identity, registry, readiness: { egress_proxy: () => probeTcp(egress.proxyUrl) } });
-  const address = await app.listen({ host: config.deployment.listen.host, port });
-  const evictor = setInterval(() => platform.host.evictIdle(config.deployment.instance_idle_ms), 10_000);
-  evictor.unref();
-  logger.info({ address, egress_proxy: egress.proxyUrl, data_dir: config.deployment.data_dir, deployed: deployed.length }, 'isohost serving');
-  process.stdout.write(banner(address, config.tenants[0]!.id, values.config));
+  const opened = new Opened();
+  let state: Started;
+  try {
+    state = await start(config, { port, egressPort, registry, logger, opened, configFile: values.config as string | undefined });
+  } catch (err) {
+    await opened.closeAll();
+    throw err;
+  }
+  const { app, platform, egress, identity } = state;
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(() => reloadConfig(values, { platform, egress, identity, logger }));
+  };
+  process.on('SIGHUP', reload);
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
   });
-  clearInterval(evictor);
-  const force = setTimeout(() => {
-    logger.warn('in-flight calls did not finish in time; closing anyway');
-    app.server.closeAllConnections();
-  }, SHUTDOWN_GRACE_MS);
-  await app.close();
-  clearTimeout(force);
-  await platform.close();
-  await egress.close();
+  process.off('SIGHUP', reload);
+  logger.info({ signal, in_flight: state.inFlight() }, 'draining: readiness is 503, new API requests get 503, in-flight requests finish');
+  state.setDraining();
+  await state.drained(SHUTDOWN_GRACE_MS).then((done) => {
+    if (!done) logger.warn({ in_flight: state.inFlight() }, 'in-flight requests did not finish in time; closing anyway');
+  });
+  await reloading;
+  app.server.closeAllConnections();
+  await opened.closeAll();
   logger.info('stopped');
   return 0;
 }
 
-function banner(address: string, tenant: string, configFile: string | undefined): string {
+interface Started {
+  app: FastifyInstance;
+  platform: Platform;
+  egress: Egress;
+  identity: ReturnType<typeof replaceableIdentity>;
+  inFlight(): number;
+  /** Resolves true once no API request is in flight, false at the deadline. */
+  drained(ms: number): Promise<boolean>;
+  setDraining(): void;
+}
+
+async function start(
+  config: PlatformConfig,
+  o: { port: number | undefined; egressPort: number | undefined; registry: Registry; logger: Logger; opened: Opened; configFile: string | undefined },
+): Promise<Started> {
+  const { logger, opened } = o;
+  const egress = await startEgress(config, { metrics: o.registry, logger: logger.child({ component: 'egress-proxy' }), port: o.egressPort }).catch((err) =>
+    withPortHint(err, '--egress-port', 'deployment.egress_proxy.port'),
+  );
+  opened.add(() => egress.close());
+  const platform = await openPlatform(config, { logger, fetchBinding: egress.fetchBinding });
+  opened.add(() => platform.close());
+  const identity = replaceableIdentity(createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, fetchJwks: egress.fetchJwks }));
+  const deployed = config.deployment.samples ? await deploySamples(platform) : [];
+
+  let draining = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const app = await buildServer({
+    platform,
+    identity,
+    registry: o.registry,
+    readiness: {
+      egress_proxy: () => probeTcp(egress.proxyUrl),
+      shutdown: () => (draining ? Promise.reject(new Error('draining')) : Promise.resolve()),
+    },
+  });
+  // While draining, only the ops routes answer as usual; anything else gets 503 so a load
+  // balancer retries it on another node. Counted so shutdown knows when the last one ended.
+  app.addHook('onRequest', (req, reply, done) => {
+    if (draining && !/^\/(healthz|readyz|metrics)(\?|$)/.test(req.url)) {
+      void reply.code(503).header('connection', 'close').send(new IsohostError('unavailable', 'the server is shutting down').toJSON());
+      return;
+    }
+    inFlight++;
+    done();
+  });
+  app.addHook('onResponse', (_req, _reply, done) => {
+    inFlight--;
+    if (inFlight === 0) idle?.();
+    done();
+  });
+  opened.add(() => app.close());
+  const address = await app.listen({ host: config.deployment.listen.host, port: o.port ?? config.deployment.listen.port }).catch((err) =>
+    withPortHint(err, '--port', 'deployment.listen.port'),
+  );
+  const evictor = setInterval(() => platform.host.evictIdle(platform.config.deployment.instance_idle_ms), 10_000);
+  evictor.unref();
+  opened.add(async () => clearInterval(evictor));
+  logger.info({ address, egress_proxy: egress.proxyUrl, data_dir: config.deployment.data_dir, deployed: deployed.length }, 'isohost serving');
+  process.stdout.write(banner(address, config, o.configFile));
+  return {
+    app,
+    platform,
+    egress,
+    identity,
+    inFlight: () => inFlight,
+    drained: (ms) =>
+      new Promise<boolean>((resolve) => {
+        if (inFlight === 0) return resolve(true);
+        const t = setTimeout(() => resolve(false), ms);
+        idle = () => {
+          clearTimeout(t);
+          resolve(true);
+        };
+      }),
+    setDraining: () => {
+      draining = true;
+    },
+  };
+}
+
+/**
+ * SIGHUP: re-reads the config file. Everything that can fail is tried before anything
+ * changes (parse and validate, realms, egress rules, tenant stores); a failure logs one
+ * line with its code and leaves the config in force as it was.
+ */
+async function reloadConfig(
+  values: { config?: unknown; data?: unknown },
+  s: { platform: Platform; egress: Egress; identity: ReturnType<typeof replaceableIdentity>; logger: Logger },
+): Promise<void> {
+  const { platform, egress, identity, logger } = s;
+  if (values.config === undefined) {
+    logger.warn({ evt: 'reload' }, 'SIGHUP: serving the built-in default config; there is no file to re-read');
+    return;
+  }
+  const before = platform.config;
+  try {
+    const next = configFrom(values);
+    const nextIdentity = createIdentity({ dataDir: next.deployment.data_dir, tenants: next.tenants, fetchJwks: egress.fetchJwks });
+    egress.setTenants(next);
+    let changes;
+    try {
+      changes = await platform.reconfigure(next);
+    } catch (err) {
+      egress.setTenants(before);
+      throw err;
+    }
+    identity.replace(nextIdentity);
+    const deployed = next.deployment.samples ? await deploySamples(platform) : [];
+    logger.info({ evt: 'reload', file: values.config, added: changes.added, removed: changes.removed, changed: changes.changed, samples_deployed: deployed.length }, 'config reloaded');
+  } catch (err) {
+    const e = toIsohostError(err);
+    logger.error({ evt: 'reload', file: values.config, code: e.code, reason: e.code === 'internal' ? String(err) : e.message }, 'config reload refused; the config in force stays');
+  }
+}
+
+function banner(address: string, config: PlatformConfig, configFile: string | undefined): string {
   const cfg = configFile === undefined ? '' : ` --config ${configFile}`;
+  const tenant = config.tenants.find((t) => t.identity.provider === 'iam-internal') ?? config.tenants[0]!;
+  const token =
+    tenant.identity.provider === 'iam-internal'
+      ? `  # 1. mint a token in the ${tenant.id} realm (from this checkout)
+  TOKEN=$(node bin/isohost.js token${cfg} --tenant ${tenant.id} --sub alice --scope "apps:call apps:deploy")`
+      : `  # 1. get a token for ${tenant.id} from its identity provider (${tenant.identity.issuer}, audience ${tenant.identity.audience})
+  TOKEN=...`;
+  const samples = config.deployment.samples
+    ? `  # 2. call the sample "notes" app
+  curl -s -X POST ${address}/v1/tenants/${tenant.id}/apps/notes/calls/addNote \\
+       -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"text":"hello"}'
+  curl -s -X POST ${address}/v1/tenants/${tenant.id}/apps/notes/calls/listNotes \\
+       -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{}'
+`
+    : '';
   return `
 isohost is serving on ${address}  (no telemetry, no remote admin; operators use the CLI)
 
-  # 1. mint a token in the ${tenant} realm
-  TOKEN=$(npx isohost token${cfg} --tenant ${tenant} --sub alice --scope "apps:call apps:deploy")
-  # 2. call the sample "notes" app
-  curl -s -X POST ${address}/v1/tenants/${tenant}/apps/notes/calls/addNote \\
-       -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"text":"hello"}'
-  curl -s -X POST ${address}/v1/tenants/${tenant}/apps/notes/calls/listNotes \\
-       -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{}'
-  # 3. upload your own bundle
-  curl -s -X PUT ${address}/v1/tenants/${tenant}/apps/my-app \\
+${token}
+${samples}  # ${samples === '' ? 2 : 3}. upload your own bundle
+  curl -s -X PUT ${address}/v1/tenants/${tenant.id}/apps/my-app \\
        -H "authorization: Bearer $TOKEN" -H 'content-type: application/javascript' --data-binary @my-app.js
 
   health: ${address}/healthz  readiness: ${address}/readyz  metrics: ${address}/metrics  API: ${address}/openapi.json
