@@ -15,6 +15,7 @@
 import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
+import { startAdminSocket } from '../admin/socket.ts';
 import { deploySamples } from '../apps/samples.ts';
 import type { PlatformConfig } from '../config/schema.ts';
 import { createIdentity, replaceableIdentity } from '../identity/registry.ts';
@@ -143,6 +144,8 @@ async function start(
   const platform = await openPlatform(config, { logger, fetchBinding: egress.fetchBinding });
   opened.add(() => platform.close());
   const identity = replaceableIdentity(createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, fetchJwks: egress.fetchJwks }));
+  const admin = await startAdminSocket({ platform, identity, logger: logger.child({ component: 'admin-socket' }) });
+  opened.add(() => admin.close());
   const deployed = config.deployment.samples ? await deploySamples(platform) : [];
 
   let draining = false;
