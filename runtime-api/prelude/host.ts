@@ -83,6 +83,15 @@ export function request(op: string, payload: unknown, bytes?: ArrayBuffer): Prom
 }
 
 /**
+ * Posts a one-way message for the running call: no reply is awaited and it takes no
+ * in-flight slot (id 0 is never pending, so `settle` ignores the host's reply). For
+ * reports that must go out even when the in-flight slots are full (log.ts).
+ */
+export function notify(op: string, payload: unknown): void {
+  postFn!(0, op, JSONStringify(payload), undefined);
+}
+
+/**
  * Hands the host the result of call `index` of a batch before the batch ends (the last
  * call's result is the batch's return value). `$done` cannot be a binding op name: the
  * bridge's op names start with a letter.

@@ -9,9 +9,10 @@
  */
 import { codedError, hostSync, installHostPort, postDone, request, settle } from './host.ts';
 import {
-  ArrayIsArray, ErrorCtor, JSONParse, JSONStringify, MapCtor, mapDelete, mapGet, mapSet, NumberCtor, NumberIsFinite,
+  ArrayIsArray, JSONParse, JSONStringify, MapCtor, mapDelete, mapGet, mapSet, NumberCtor, NumberIsFinite,
   ObjectDefineProperty, ObjectFreeze, ObjectHasOwn, PromiseCtor, promiseThen, regExpExec, StringCtor, TypeErrorCtor,
 } from './intrinsics.ts';
+import { beginCallLog, consoleObj, endCallLog, log } from './log.ts';
 import { fetch as webFetch, installWebGlobals } from './web/index.ts';
 // append() defines the element instead of [[Set]]: a setter a mini-app put on
 // `Array.prototype[i]` never sees the value (THREATS A2).
@@ -102,45 +103,6 @@ const storage = ObjectFreeze({
     }),
 });
 
-function logFn(level: string) {
-  return (message: unknown, fields?: unknown): void => {
-    let f: unknown;
-    try {
-      f = fields === undefined ? undefined : JSONParse(JSONStringify(fields) ?? 'null');
-    } catch {
-      f = { unserializable: true };
-    }
-    // Fire and forget: a log line never fails the call; past the in-flight cap it is dropped.
-    promiseThen(request('log', { level, message: StringCtor(message).slice(0, 8192), fields: f }), undefined, () => undefined);
-  };
-}
-const log = ObjectFreeze({ debug: logFn('debug'), info: logFn('info'), warn: logFn('warn'), error: logFn('error') });
-
-function formatArgs(args: unknown[]): string {
-  let out = '';
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    let s: string;
-    if (typeof a === 'string') s = a;
-    else {
-      try {
-        s = typeof a === 'object' && a !== null && !(a instanceof ErrorCtor) ? (JSONStringify(a) ?? StringCtor(a)) : StringCtor(a);
-      } catch {
-        s = '[unprintable]';
-      }
-    }
-    out += i === 0 ? s : ' ' + s;
-  }
-  return out;
-}
-const consoleObj = ObjectFreeze({
-  log: (...a: unknown[]) => log.info(formatArgs(a)),
-  info: (...a: unknown[]) => log.info(formatArgs(a)),
-  debug: (...a: unknown[]) => log.debug(formatArgs(a)),
-  warn: (...a: unknown[]) => log.warn(formatArgs(a)),
-  error: (...a: unknown[]) => log.error(formatArgs(a)),
-});
-
 // Timers are host sleeps owned by the current call: when the call ends, the host drops
 // them, so no guest code runs outside a call's deadline (THREATS B16).
 const timers = new MapCtor<number, boolean>();
@@ -211,7 +173,17 @@ function errorEnvelope(err: unknown): string {
   return 'e' + JSONStringify({ code, message, line, col });
 }
 
+/** One call: its log budget (log.ts) starts with it and its drop report goes out before its result. */
 async function call(method: string, argsJson: string): Promise<string> {
+  beginCallLog();
+  try {
+    return await runMethod(method, argsJson);
+  } finally {
+    endCallLog();
+  }
+}
+
+async function runMethod(method: string, argsJson: string): Promise<string> {
   const ns = exportsNs;
   if (ns === undefined || !ObjectHasOwn(ns, method) || typeof ns[method] !== 'function') {
     return 'e' + JSONStringify({ code: 'not_found', message: `the app exports no method "${method}"` });

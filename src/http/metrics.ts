@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Platform } from '../platform.ts';
+import { droppedLogLines } from '../bindings/log/index.ts';
 
 export interface HttpMetrics {
   registry: Registry;
@@ -48,6 +49,16 @@ export function createMetrics(platform: Platform, registry = new Registry()): Ht
     registers: [registry],
     collect() {
       for (const t of platform.tenants.all()) this.set({ tenant: t.id }, t.store.usageBytes());
+    },
+  });
+  new Counter({
+    name: 'isohost_log_lines_dropped_total',
+    help: 'Mini-app log lines dropped by the per-call limit or the tenant log rate, by tenant',
+    labelNames: ['tenant'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of platform.tenants.all()) this.inc({ tenant: t.id }, droppedLogLines(t));
     },
   });
   return { registry, calls, latency };

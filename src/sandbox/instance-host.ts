@@ -200,7 +200,7 @@ export class InstanceHost {
 
   #bindingsFor(tenant: TenantContext, app: AppBundle, instanceId: string): Map<string, Binding> {
     const logger = tenant.logger.child({ app: app.id, version: app.version, instance: instanceId });
-    const list: Binding[] = [storageBinding(tenant.store.app(app.id)), logBinding(logger), timerBinding()];
+    const list: Binding[] = [storageBinding(tenant.store.app(app.id)), logBinding(tenant, logger), timerBinding()];
     if (this.#fetchBinding) list.push(this.#fetchBinding(tenant));
     const byOp = new Map<string, Binding>();
     for (const b of list) for (const op of b.ops) byOp.set(op, b);

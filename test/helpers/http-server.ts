@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { SignJWT, type JWTPayload } from 'jose';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { expect } from 'vitest';
 import { validateConfig } from '../../src/config/load.ts';
 import type { ErrorCode } from '../../src/errors.ts';
@@ -26,6 +26,8 @@ export interface TestServerOptions {
   deployment?: Record<string, unknown>;
   /** buildServer's JSON args body limit. */
   maxArgsBytes?: number;
+  /** The platform's logger (default: silent), e.g. to read the lines mini-apps write. */
+  logger?: Logger;
 }
 
 export interface TestServer {
@@ -84,7 +86,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   const dir = await tempDir('isohost-http-');
   const raw = testConfigObject(dir.path, options.tenants);
   const config = validateConfig({ ...raw, deployment: { ...raw.deployment, ...options.deployment } }, dir.path);
-  const platform = await openPlatform(config, { logger: pino({ level: 'silent' }) });
+  const platform = await openPlatform(config, { logger: options.logger ?? pino({ level: 'silent' }) });
   const identity = createIdentity({ dataDir: dir.path, tenants: config.tenants });
   const app = await buildServer({ platform, identity, ...(options.maxArgsBytes === undefined ? {} : { maxArgsBytes: options.maxArgsBytes }) });
   // A second view of the same key files, to sign tokens the minter will not produce.

@@ -2,30 +2,88 @@
  * Host half of `fc.log` and `console`. The guest's message and fields go under
  * `msg` and `fields`; tenant, app and instance come from the host-side child logger,
  * so a guest cannot forge them (issue 2, item 6).
+ *
+ * Output is bounded (THREATS F46; numbers in runtime-api/prelude/log-limits.ts): a line's
+ * message and fields are capped, a call writes at most 256 KiB, and a tenant's lines and
+ * bytes per second are token buckets (budget.ts). A dropped line's reply tells the guest
+ * why, so it stops sending for the rest of the call; the guest reports the lines it
+ * dropped itself (`log.dropped`). A call that dropped lines ends with one summary line,
+ * and every dropped line counts in `isohost_log_lines_dropped_total{tenant}`.
  */
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { IsohostError } from '../../errors.ts';
-import type { Binding, Reply } from '../types.ts';
+import type { TenantContext } from '../../tenants/context.ts';
+import type { Binding, CallScope, Reply } from '../types.ts';
+import { type CallLog, type TenantLogBudget, tenantLogBudget } from './budget.ts';
+import { LOG_FIELDS_MAX_CHARS, LOG_MESSAGE_MAX_CHARS, type LogDropReason } from '../../../runtime-api/prelude/log-limits.ts';
 
 const logPayload = z.strictObject({
   level: z.enum(['debug', 'info', 'warn', 'error']),
-  message: z.string().max(8192),
+  message: z.string().max(LOG_MESSAGE_MAX_CHARS),
   fields: z.unknown().optional(),
 });
+/** Lines the guest dropped before they crossed; bounded so a forged report cannot run the counter up without limit. */
+const droppedReport = z.strictObject({
+  call: z.number().int().min(0).max(10_000_000),
+  rate: z.number().int().min(0).max(10_000_000),
+});
 const EMPTY: Reply = { json: '' };
-const MAX_FIELDS_CHARS = 16 * 1024;
+const DROPPED: Record<LogDropReason, Reply> = { call: { json: '{"dropped":"call"}' }, rate: { json: '{"dropped":"rate"}' } };
+const REASON_TEXT: Record<LogDropReason, string> = { call: 'per-call log limit', rate: 'tenant log rate' };
 
-export function logBinding(logger: Logger): Binding {
+/** The log binding of one instance of `tenant`; `logger` already names tenant, app and instance. */
+export function logBinding(tenant: TenantContext, logger: Logger): Binding {
+  const budget = tenantLogBudget(tenant);
   return {
-    ops: ['log'],
-    async handle(_op, payload) {
+    ops: ['log', 'log.dropped'],
+    async handle(op, payload, _bytes, scope) {
+      const call = budget.callLog(scope);
+      if (op === 'log.dropped') {
+        const r = droppedReport.safeParse(payload);
+        if (!r.success) throw new IsohostError('invalid_request', 'bad log.dropped report');
+        if (r.data.call > 0) budget.noteDropped(call, 'call', r.data.call);
+        if (r.data.rate > 0) budget.noteDropped(call, 'rate', r.data.rate);
+        watchCallEnd(call, scope, logger);
+        return EMPTY;
+      }
       const p = logPayload.safeParse(payload);
       if (!p.success) throw new IsohostError('invalid_request', 'bad log call');
       let fields = p.data.fields;
-      if (fields !== undefined && JSON.stringify(fields).length > MAX_FIELDS_CHARS) fields = { truncated: true };
+      let fieldsText = fields === undefined ? '' : JSON.stringify(fields);
+      if (fieldsText.length > LOG_FIELDS_MAX_CHARS) {
+        fields = { truncated: true };
+        fieldsText = '{"truncated":true}';
+      }
+      const bytes = Buffer.byteLength(p.data.message) + Buffer.byteLength(fieldsText);
+      const refused = budget.admit(call, bytes);
+      if (refused !== undefined) {
+        watchCallEnd(call, scope, logger);
+        return DROPPED[refused];
+      }
       logger[p.data.level]({ source: 'miniapp', fields }, p.data.message);
       return EMPTY;
     },
   };
 }
+
+/** Writes the call's one summary line when it ends, if it dropped lines. */
+function watchCallEnd(call: CallLog, scope: CallScope, logger: Logger): void {
+  if (call.watched) return;
+  call.watched = true;
+  const summary = () => {
+    const total = call.dropped.call + call.dropped.rate;
+    if (total === 0) return;
+    const reasons = (['call', 'rate'] as const).filter((r) => call.dropped[r] > 0).map((r) => REASON_TEXT[r]);
+    logger.warn({ source: 'isohost', dropped: { per_call: call.dropped.call, tenant_rate: call.dropped.rate } }, `${total} lines dropped: ${reasons.join(', ')}`);
+  };
+  if (scope.signal.aborted) summary();
+  else scope.signal.addEventListener('abort', summary, { once: true });
+}
+
+/** Lines of `tenant` dropped so far, for `isohost_log_lines_dropped_total`. */
+export function droppedLogLines(tenant: TenantContext): number {
+  return tenantLogBudget(tenant).dropped;
+}
+
+export type { TenantLogBudget };

@@ -1,0 +1,140 @@
+/**
+ * Mini-app log output is bounded per call and per tenant (THREATS F46; issue 10,
+ * deliverable 4): a line's message and fields are capped, a call writes at most 256 KiB,
+ * a tenant's lines per second are a token bucket, and every dropped line is counted in
+ * `isohost_log_lines_dropped_total{tenant}` with one summary line per call. Driven
+ * through the HTTP API with the platform's real logger writing into this test.
+ */
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOG_TENANT_LINES_BURST, LOG_TENANT_LINES_PER_SEC } from '../../runtime-api/prelude/log-limits.ts';
+import { bundleOf } from '../helpers/bundle.ts';
+import { resultOf, startTestServer, type TestServer } from '../helpers/http-server.ts';
+
+declare const fc: any;
+
+interface LogLine {
+  tenant?: string;
+  instance?: string;
+  source?: string;
+  msg: string;
+  fields?: unknown;
+  dropped?: { per_call: number; tenant_rate: number };
+}
+
+const lines: LogLine[] = [];
+const sink = new Writable({
+  write(chunk, _enc, done) {
+    for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l) as LogLine);
+    done();
+  },
+});
+
+const APP = bundleOf({
+  wide(args: { n: number; size: number }) {
+    const s = 'z'.repeat(args.size);
+    for (let i = 0; i < args.n; i++) console.log(s);
+    return args.n;
+  },
+  many(args: { n: number }) {
+    for (let i = 0; i < args.n; i++) fc.log.info('line ' + i);
+    return args.n;
+  },
+  oversized() {
+    fc.log.warn('m'.repeat(20_000), { big: 'f'.repeat(20_000) });
+    fc.log.info('small', { ok: 1 });
+    return 'done';
+  },
+});
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startTestServer({
+    tenants: [{ id: 'wordy' }, { id: 'spiky' }, { id: 'flood' }, { id: 'quiet', isolation: 'database' }, { id: 'shaped' }],
+    logger: pino({ level: 'debug' }, sink),
+  });
+  for (const t of ['wordy', 'spiky', 'flood', 'quiet', 'shaped']) await s.deploy(t, 'app', APP);
+});
+afterAll(() => s?.dispose());
+
+const appLines = (instance: string) => lines.filter((l) => l.instance === instance && l.source === 'miniapp');
+const summaries = (instance: string) => lines.filter((l) => l.instance === instance && l.source === 'isohost' && l.dropped !== undefined);
+
+async function droppedMetric(tenant: string): Promise<number> {
+  const body = (await s.inject({ method: 'GET', url: '/metrics' })).body;
+  const m = body.match(new RegExp(`^isohost_log_lines_dropped_total\\{tenant="${tenant}"\\} (\\d+)$`, 'm'));
+  expect(m, 'the counter has a series for the tenant').not.toBeNull();
+  return Number(m![1]);
+}
+
+describe('mini-app log limits', () => {
+  it('should write at most 256 KiB of log text per call and drop the rest with one summary line', async () => {
+    const id = await s.launch('wordy', 'app');
+    // 100 lines of 8,000 bytes: 32 fit in 262,144 bytes, the 33rd does not.
+    expect(resultOf(await s.call('wordy', id, 'wide', { n: 100, size: 8000 }))).toBe(100);
+    expect(appLines(id)).toHaveLength(32);
+    const summary = summaries(id);
+    expect(summary).toHaveLength(1);
+    expect(summary[0]!.msg).toBe('68 lines dropped: per-call log limit');
+    expect(summary[0]!.dropped).toEqual({ per_call: 68, tenant_rate: 0 });
+    expect(await droppedMetric('wordy')).toBe(68);
+
+    // The budget is per call: the next call of the same instance writes again.
+    expect(resultOf(await s.call('wordy', id, 'wide', { n: 3, size: 100 }))).toBe(3);
+    expect(appLines(id)).toHaveLength(35);
+    expect(summaries(id)).toHaveLength(1);
+    expect(await droppedMetric('wordy')).toBe(68);
+  });
+
+  it('should count lines refused past the in-flight cap as dropped', async () => {
+    const id = await s.launch('spiky', 'app');
+    // 600 lines in one synchronous stretch: more than the guest may have in flight.
+    expect(resultOf(await s.call('spiky', id, 'many', { n: 600 }))).toBe(600);
+    const written = appLines(id).length;
+    const summary = summaries(id);
+    expect(summary).toHaveLength(1);
+    expect(written).toBeGreaterThan(0);
+    expect(written + summary[0]!.dropped!.per_call).toBe(600);
+    expect(summary[0]!.msg).toBe(`${600 - written} lines dropped: per-call log limit`);
+    expect(await droppedMetric('spiky')).toBe(600 - written);
+  });
+
+  it('should cap one line: message cut at 8 KiB, oversized fields replaced', async () => {
+    const id = await s.launch('shaped', 'app');
+    expect(resultOf(await s.call('shaped', id, 'oversized', {}))).toBe('done');
+    const [big, small] = appLines(id);
+    expect(big!.msg).toBe('m'.repeat(8192));
+    expect(big!.fields).toEqual({ truncated: true });
+    expect(small).toMatchObject({ msg: 'small', fields: { ok: 1 } });
+    expect(await droppedMetric('shaped')).toBe(0);
+  });
+
+  it("should rate-limit a tenant's lines while another tenant logs every line", async () => {
+    const started = Date.now();
+    const ids = [await s.launch('flood', 'app', 'a'), await s.launch('flood', 'app', 'b')];
+    const calm = await s.launch('quiet', 'app');
+    const CALLS = 40;
+    const PER_CALL = 200; // under the in-flight cap, so only the tenant rate drops lines
+    for (let i = 0; i < CALLS; i++) {
+      expect(resultOf(await s.call('flood', ids[i % 2]!, 'many', { n: PER_CALL }, i % 2 ? 'b' : 'a'))).toBe(PER_CALL);
+      if (i % 10 === 0) expect(resultOf(await s.call('quiet', calm, 'many', { n: 20 }))).toBe(20);
+    }
+    const elapsedS = (Date.now() - started) / 1000;
+    const written = ids.reduce((n, id) => n + appLines(id).length, 0);
+    const dropped = ids.flatMap((id) => summaries(id)).reduce((n, l) => n + l.dropped!.per_call + l.dropped!.tenant_rate, 0);
+    // Every line is either written or counted as dropped.
+    expect(written + dropped).toBe(CALLS * PER_CALL);
+    // No more than the bucket's burst plus what it refilled meanwhile.
+    expect(written).toBeLessThanOrEqual(LOG_TENANT_LINES_BURST + Math.ceil(elapsedS * LOG_TENANT_LINES_PER_SEC) + 1);
+    expect(dropped).toBeGreaterThan(0);
+    const rated = ids.flatMap((id) => summaries(id)).filter((l) => l.dropped!.tenant_rate > 0);
+    expect(rated.length).toBeGreaterThan(0);
+    expect(rated[0]!.msg).toMatch(/^\d+ lines dropped: tenant log rate$/);
+    expect(await droppedMetric('flood')).toBe(dropped);
+    // The other tenant's lines were all written.
+    expect(appLines(calm)).toHaveLength(4 * 20);
+    expect(summaries(calm)).toHaveLength(0);
+    expect(await droppedMetric('quiet')).toBe(0);
+  });
+});
