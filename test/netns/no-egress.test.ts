@@ -292,6 +292,7 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
 
   it('should stop on SIGTERM with exit code 0', async () => {
     client!.close();
+    await client!.proc.waitExit(5_000);
     signal(serve!.pid, 'SIGTERM');
     serveExit = await serve!.proc.waitExit(20_000);
     expect(serveExit, serve!.proc.stderr().slice(-3000)).toBe(0);

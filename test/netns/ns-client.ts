@@ -37,8 +37,12 @@ async function handle(ask: Ask): Promise<void> {
   }
 }
 
+const inFlight = new Set<Promise<void>>();
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
   if (line.trim() === '') return;
-  void handle(JSON.parse(line) as Ask);
+  const done = handle(JSON.parse(line) as Ask).finally(() => inFlight.delete(done));
+  inFlight.add(done);
 });
+// Idle keep-alive sockets must not hold the process (or serve's shutdown) open.
+lines.on('close', () => void Promise.allSettled([...inFlight]).then(() => process.exit(0)));
