@@ -1,0 +1,233 @@
+/**
+ * The process tier (issue 10, "cordons"): the SandboxTier of ONE `compute: process`
+ * tenant. Its isolates run only in sandbox processes that hold this tenant alone
+ * (process/sandbox-main.ts), each under the protections this machine allows
+ * (process/protections.ts), and the host serves their platform ops with the bindings
+ * of each instance (process/supervised-process.ts). docs/SECURITY.md, "The process tier".
+ *
+ * Supervision:
+ * - One process is started with the platform (`start`) so the first launch finds a warm
+ *   pool; more are started when every live one holds INSTANCES_PER_PROCESS instances.
+ * - When a process dies (SIGSEGV, fatal OOM abort, SIGKILL, "failed to terminate"), its
+ *   in-flight calls and launches have already failed with `unavailable` and its
+ *   instances have ended (their onEnded fires, so InstanceHost forgets them: later
+ *   calls are `not_found`). The tier logs one line naming the tenant, the apps in flight
+ *   and the cause, counts it (`isohost_sandbox_crashes_total`), and starts a new one:
+ *   at once after a first crash, then after 250 ms, 500 ms, 1 s.
+ * - A crash loop — CRASH_LOOP_COUNT crashes within CRASH_WINDOW_MS — marks the tenant
+ *   unavailable: launches fail with `unavailable` ("keeps crashing; retry after N s")
+ *   until the oldest of those crashes leaves the window, then one process is started again.
+ * Nothing of another tenant is in these processes, so none of this touches them.
+ */
+import type { Logger } from 'pino';
+import type { TenantLimits } from '../config/schema.ts';
+import { IsohostError } from '../errors.ts';
+import type { MessageHandler, SandboxTier, TierInstance, TierLaunchSpec } from './tier.ts';
+import { hostCapabilities, INSTANCES_PER_PROCESS, planFor, privateDir, type SandboxPlan } from './process/protections.ts';
+import { SandboxProcess, type ExitCause } from './process/supervised-process.ts';
+
+export const CRASH_LOOP_COUNT = 5;
+export const CRASH_WINDOW_MS = 60_000;
+/** Delay before the restart that follows the Nth crash in the window (index N-1). */
+const BACKOFF_MS = [0, 250, 500, 1000];
+
+export interface ProcessTierOptions {
+  tenantId: string;
+  /** The tenant's index in the config: its sandbox uid is SANDBOX_UID_BASE + index. */
+  index: number;
+  limits: Pick<TenantLimits, 'memory_mb' | 'instances'>;
+  /** Blank isolates each sandbox process keeps warm. */
+  warm: number;
+  /** The platform's data_dir (reported: is it unreadable by the sandbox uid?). */
+  dataDir: string;
+  logger: Logger;
+}
+
+/** What /readyz shows for one process tenant. */
+export interface ProcessTierStatus {
+  state: 'starting' | 'ready' | 'restarting' | 'unavailable' | 'closed';
+  processes: number[];
+  protections: {
+    uid: number | null;
+    network_namespace: boolean;
+    memory_limit: SandboxPlan['memoryLimit'];
+    memory_limit_mb: number;
+    heap_cap_mb: number;
+    data_dir_private: boolean;
+    missing: Record<string, string>;
+  };
+  crashes_last_minute: number;
+  retry_after_s?: number;
+}
+
+export class ProcessTier implements SandboxTier {
+  readonly kind = 'process' as const;
+  readonly plan: SandboxPlan;
+  readonly #o: ProcessTierOptions;
+  readonly #procs: SandboxProcess[] = [];
+  /** A process being started (or waiting out a backoff); launches wait for it. */
+  #starting: Promise<SandboxProcess> | undefined;
+  #crashTimes: number[] = [];
+  readonly #crashCounts = new Map<string, number>();
+  #unavailableUntil = 0;
+  #closed = false;
+  #restartTimer: NodeJS.Timeout | undefined;
+  /** Ends a backoff wait early (close). */
+  #wake: (() => void) | undefined;
+  /** The process `#starting` is waiting on, once created. */
+  #startingProc: SandboxProcess | undefined;
+
+  constructor(options: ProcessTierOptions) {
+    this.#o = options;
+    this.plan = planFor(options.index, options.limits, options.warm);
+  }
+
+  /** Starts the first sandbox process (at platform open) and logs, once, which protections are active. */
+  start(): void {
+    const s = this.status().protections;
+    const line = { tenant: this.#o.tenantId, sandbox: { ...s, missing: undefined } };
+    if (Object.keys(s.missing).length === 0) this.#o.logger.info(line, 'sandbox: every protection is active for this process tenant');
+    else this.#o.logger.warn({ ...line, missing: s.missing }, `sandbox: not active for this process tenant: ${Object.keys(s.missing).join(', ')}`);
+    this.#spawnAfter(0).catch(() => {});
+  }
+
+  async launch(spec: TierLaunchSpec, onMessage: MessageHandler): Promise<TierInstance> {
+    const proc = await this.#pick();
+    return proc.launch(spec, onMessage);
+  }
+
+  /** Crashes so far by cause (for `isohost_sandbox_crashes_total`). */
+  crashes(): ReadonlyMap<string, number> {
+    return this.#crashCounts;
+  }
+
+  /** Pids of the live sandbox processes (ops and tests read /proc with them). */
+  pids(): number[] {
+    return this.#procs.filter((p) => p.alive && p.pid !== undefined).map((p) => p.pid!);
+  }
+
+  status(): ProcessTierStatus {
+    const caps = hostCapabilities();
+    const missing: Record<string, string> = { ...caps.missing };
+    const dataDirPrivate = privateDir(this.#o.dataDir);
+    if (!dataDirPrivate) missing.data_dir = 'data_dir can be read by other uids (chmod 700 it)';
+    const now = Date.now();
+    const recent = this.#crashTimes.filter((t) => t > now - CRASH_WINDOW_MS).length;
+    const state = this.#closed
+      ? 'closed'
+      : now < this.#unavailableUntil
+        ? 'unavailable'
+        : this.#procs.some((p) => p.isReady)
+          ? 'ready'
+          : recent > 0
+            ? 'restarting'
+            : 'starting';
+    return {
+      state,
+      processes: this.pids(),
+      protections: {
+        uid: this.plan.uid ?? null,
+        network_namespace: this.plan.networkNamespace,
+        memory_limit: this.plan.memoryLimit,
+        memory_limit_mb: this.plan.memoryLimitMb,
+        heap_cap_mb: this.plan.heapMb,
+        data_dir_private: dataDirPrivate,
+        missing,
+      },
+      crashes_last_minute: recent,
+      ...(state === 'unavailable' ? { retry_after_s: Math.ceil((this.#unavailableUntil - now) / 1000) } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#restartTimer);
+    this.#wake?.();
+    const procs = this.#procs.splice(0);
+    for (const p of procs) p.kill();
+    await Promise.all(procs.map((p) => p.exited()));
+  }
+
+  /** A ready process with room; waits for one being started; starts one when all are full. */
+  async #pick(): Promise<SandboxProcess> {
+    for (;;) {
+      if (this.#closed) throw new IsohostError('unavailable', 'the host is shutting down');
+      this.#checkLoop();
+      const room = this.#procs.find((p) => p.isReady && p.load < INSTANCES_PER_PROCESS);
+      if (room !== undefined) return room;
+      const starting = this.#starting ?? this.#spawnAfter(0);
+      try {
+        await starting;
+      } catch (err) {
+        // The process died before it was ready: a crash like any other (counted on exit).
+        if (err instanceof IsohostError) this.#checkLoop();
+        throw err instanceof IsohostError ? err : new IsohostError('unavailable', "the tenant's sandbox process could not start");
+      }
+    }
+  }
+
+  #checkLoop(): void {
+    const wait = this.#unavailableUntil - Date.now();
+    if (wait > 0) throw new IsohostError('unavailable', `the tenant's sandbox keeps crashing; retry after ${Math.ceil(wait / 1000)} s`);
+  }
+
+  /** Starts one process after `delayMs`; launches meanwhile wait on the returned promise. */
+  #spawnAfter(delayMs: number): Promise<SandboxProcess> {
+    const started = new Promise<void>((resolve) => {
+      if (delayMs <= 0) return resolve();
+      this.#wake = resolve;
+      this.#restartTimer = setTimeout(resolve, delayMs);
+    }).then(async () => {
+      this.#wake = undefined;
+      if (this.#closed) throw new IsohostError('unavailable', 'the host is shutting down');
+      const proc = new SandboxProcess({
+        tenantId: this.#o.tenantId,
+        plan: this.plan,
+        memoryMb: this.#o.limits.memory_mb,
+        warm: this.#o.warm,
+        logger: this.#o.logger,
+        onExit: (p, cause, apps, said) => this.#exited(p, cause, apps, said),
+      });
+      this.#procs.push(proc);
+      this.#startingProc = proc;
+      await proc.ready;
+      return proc;
+    });
+    const tracked = started.finally(() => {
+      if (this.#starting === tracked) {
+        this.#starting = undefined;
+        this.#startingProc = undefined;
+      }
+    });
+    tracked.catch(() => {});
+    this.#starting = tracked;
+    return tracked;
+  }
+
+  #exited(proc: SandboxProcess, cause: ExitCause, apps: string[], childSaid: string): void {
+    const i = this.#procs.indexOf(proc);
+    if (i >= 0) this.#procs.splice(i, 1);
+    if (proc === this.#startingProc) {
+      // It died before it was ready: the launches waiting on it fail now, and a restart may be scheduled below.
+      this.#starting = undefined;
+      this.#startingProc = undefined;
+    }
+    if (this.#closed || cause === 'stopped') return;
+    const now = Date.now();
+    this.#crashTimes = this.#crashTimes.filter((t) => t > now - CRASH_WINDOW_MS);
+    this.#crashTimes.push(now);
+    this.#crashCounts.set(cause, (this.#crashCounts.get(cause) ?? 0) + 1);
+    const n = this.#crashTimes.length;
+    const line = { tenant: this.#o.tenantId, apps, cause, sandbox_pid: proc.pid, crashes_last_minute: n, child_said: childSaid.slice(0, 1000) || undefined };
+    if (n >= CRASH_LOOP_COUNT) {
+      this.#unavailableUntil = this.#crashTimes[n - CRASH_LOOP_COUNT]! + CRASH_WINDOW_MS;
+      const wait = this.#unavailableUntil - now;
+      this.#o.logger.error(line, `sandbox process crashed (${cause}); the tenant's sandbox keeps crashing, its launches are refused for ${Math.ceil(wait / 1000)} s`);
+      if (this.#procs.length === 0 && this.#starting === undefined) this.#spawnAfter(wait).catch(() => {});
+      return;
+    }
+    this.#o.logger.error(line, `sandbox process crashed (${cause}); restarting it`);
+    // Keep one process warm: restart when none is left (extra processes are started on demand).
+    if (this.#procs.length === 0 && this.#starting === undefined) this.#spawnAfter(BACKOFF_MS[Math.min(n, BACKOFF_MS.length) - 1]!).catch(() => {});
+  }
+}

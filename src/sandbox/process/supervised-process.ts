@@ -1,0 +1,351 @@
+/**
+ * One sandbox process, host side: starts the child with its protections, routes launches,
+ * calls and platform ops over IPC, and ends everything it holds the moment the child
+ * dies. Supervision policy (restart, backoff, crash loops) is the tier's
+ * (process-tier.ts); this file only reports how the child ended.
+ *
+ * The child is untrusted. Every message from it goes through parseChildMessage; a
+ * message that fails the check, or names a launch or call the host never sent, is a
+ * protocol violation and the child is killed at once (cause `protocol`). Platform ops
+ * are served only for a call that is in flight in this process, with that call's tag
+ * and the bindings of that call's instance, so a child can reach nothing its own
+ * calls could not. A child that stops answering pings is killed (`unresponsive`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { IsohostError } from '../../errors.ts';
+import type { CallLimits, CallTag, MessageHandler, TierInstance, TierLaunchSpec } from '../tier.ts';
+import { childCommand, enterCgroup, hostCapabilities, removeCgroup, type SandboxPlan } from './protections.ts';
+import { parseChildMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
+
+const ENTRY = fileURLToPath(new URL('./sandbox-main.ts', import.meta.url));
+/** Ping period, and silence after which the child counts as hung and is killed. */
+const PING_MS = 1000;
+const UNRESPONSIVE_MS = 10_000;
+/** Bytes of the child's stderr kept for the crash log line (it is untrusted text). */
+const STDERR_KEEP = 4096;
+
+/** Why a child ended: a signal name (lower case), `exit_N`, or what the host killed it for. */
+export type ExitCause = string;
+
+export interface SandboxProcessOptions {
+  tenantId: string;
+  plan: SandboxPlan;
+  memoryMb: number;
+  warm: number;
+  logger: Logger;
+  /** Called once, when the child has ended and everything it held has been failed. */
+  onExit(proc: SandboxProcess, cause: ExitCause, apps: string[], childSaid: string): void;
+}
+
+interface PendingLaunch {
+  spec: TierLaunchSpec;
+  onMessage: MessageHandler;
+  resolve(i: ProcessInstance): void;
+  reject(e: unknown): void;
+}
+
+interface PendingCall {
+  instance: ProcessInstance;
+  tag: CallTag | undefined;
+  wallMs: number;
+  wallEnd: number;
+  /** Settled on the host (result, failure, or its instance ended); the child's reply is still awaited. */
+  settled: boolean;
+  resolve(json: string): void;
+  reject(e: unknown): void;
+}
+
+export class SandboxProcess {
+  /** Resolves when the child said `ready`; rejects if it ended first. */
+  readonly ready: Promise<void>;
+  readonly #o: SandboxProcessOptions;
+  readonly #child: ChildProcess;
+  readonly #launches = new Map<number, PendingLaunch>();
+  readonly #calls = new Map<number, PendingCall>();
+  readonly #instances = new Map<number, ProcessInstance>();
+  #nextId = 1;
+  #alive = true;
+  #isReady = false;
+  #killedFor: string | undefined;
+  #lastPong = Date.now();
+  #pinger: NodeJS.Timeout;
+  #cgroup: string | undefined;
+  #stderr = '';
+  #readyResolve!: () => void;
+  #readyReject!: (e: unknown) => void;
+
+  constructor(options: SandboxProcessOptions) {
+    this.#o = options;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#readyResolve = resolve;
+      this.#readyReject = reject;
+    });
+    this.ready.catch(() => {}); // observed by the tier; never an unhandled rejection
+    const { file, args } = childCommand(options.plan, ENTRY, options.memoryMb, options.warm);
+    // A clean environment: nothing of the host's (tokens, proxy settings, NODE_OPTIONS) reaches the child.
+    this.#child = spawn(file, args, { cwd: '/', env: {}, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+    const pid = this.#child.pid;
+    const caps = hostCapabilities();
+    if (pid !== undefined && options.plan.memoryLimit === 'cgroup' && caps.cgroupParent !== undefined) {
+      // Before `ready`: no launch reaches the child until it is in its cgroup.
+      this.#cgroup = enterCgroup(caps.cgroupParent, `isohost-${options.tenantId}-${pid}`, options.plan.memoryLimitMb, pid);
+      if (this.#cgroup === undefined) options.logger.warn({ tenant: options.tenantId, sandbox_pid: pid }, 'sandbox: could not put the process into a cgroup; it runs without memory.max');
+    }
+    this.#child.stderr!.on('data', (d: Buffer) => {
+      if (this.#stderr.length < STDERR_KEEP) this.#stderr += d.toString('utf8').slice(0, STDERR_KEEP - this.#stderr.length);
+    });
+    this.#child.on('message', (raw) => this.#onMessage(raw));
+    this.#child.on('error', () => this.#ended(null, null));
+    this.#child.on('exit', (code, signal) => this.#ended(code, signal));
+    this.#pinger = setInterval(() => this.#ping(), PING_MS);
+    this.#pinger.unref();
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  get isReady(): boolean {
+    return this.#isReady && this.#alive;
+  }
+
+  /** Instances live or launching here (the tier's measure of room). */
+  get load(): number {
+    return this.#instances.size + this.#launches.size;
+  }
+
+  launch(spec: TierLaunchSpec, onMessage: MessageHandler): Promise<TierInstance> {
+    if (!this.#alive) return Promise.reject(gone());
+    const id = this.#nextId++;
+    return new Promise<TierInstance>((resolve, reject) => {
+      this.#launches.set(id, { spec, onMessage, resolve, reject });
+      this.#send({ t: 'launch', id, spec: { ...spec } });
+    });
+  }
+
+  /** @internal ProcessInstance.call */
+  _call(instance: ProcessInstance, method: string, argsJson: string, limits: CallLimits, tag: CallTag | undefined): Promise<string> {
+    if (!this.#alive) return Promise.reject(gone());
+    const id = this.#nextId++;
+    return new Promise<string>((resolve, reject) => {
+      const pending: PendingCall = { instance, tag, wallMs: limits.wallMs, wallEnd: 0, settled: false, resolve, reject };
+      this.#calls.set(id, pending);
+      instance._pending.add(pending);
+      this.#send({ t: 'call', id, instance: instance.id, method, args: argsJson, cpuMs: limits.cpuMs, wallMs: limits.wallMs });
+    });
+  }
+
+  /** @internal ProcessInstance.dispose: the child ends the isolate. */
+  _dispose(instance: ProcessInstance): void {
+    if (this.#alive) this.#send({ t: 'dispose', instance: instance.id });
+  }
+
+  /** @internal the instance has ended, whatever ended it. */
+  _forget(instance: ProcessInstance): void {
+    this.#instances.delete(instance.id);
+  }
+
+  /** Kills the child; `why` becomes the exit cause (undefined: a deliberate stop, not a crash). */
+  kill(why?: string): void {
+    if (!this.#alive) return;
+    this.#killedFor ??= why ?? 'stopped';
+    this.#child.kill('SIGKILL');
+  }
+
+  /** Resolves once the child is gone (after kill). */
+  exited(): Promise<void> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null || !this.#alive) return Promise.resolve();
+    return new Promise((resolve) => this.#child.once('exit', () => resolve()));
+  }
+
+  #send(m: HostMessage): void {
+    if (!this.#alive || !this.#child.connected) return;
+    try {
+      this.#child.send(m);
+    } catch {
+      // the channel closed under us; 'exit' follows and fails what is pending
+    }
+  }
+
+  #ping(): void {
+    if (!this.#alive) return;
+    if (Date.now() - this.#lastPong > UNRESPONSIVE_MS) return this.kill('unresponsive');
+    this.#send({ t: 'ping', id: this.#nextId++ });
+  }
+
+  #violation(what: string): void {
+    this.#o.logger.error({ tenant: this.#o.tenantId, sandbox_pid: this.pid, violation: what }, 'sandbox process broke the protocol; killing it');
+    this.kill('protocol');
+  }
+
+  #onMessage(raw: unknown): void {
+    if (!this.#alive) return;
+    const m: ChildMessage | undefined = parseChildMessage(raw);
+    if (m === undefined) return this.#violation('malformed message');
+    switch (m.t) {
+      case 'ready':
+        this.#isReady = true;
+        this.#lastPong = Date.now();
+        return this.#readyResolve();
+      case 'pong':
+        this.#lastPong = Date.now();
+        return;
+      case 'launched':
+      case 'launch_failed': {
+        const pending = this.#launches.get(m.id);
+        if (pending === undefined) return this.#violation('reply to an unknown launch');
+        this.#launches.delete(m.id);
+        if (m.t === 'launch_failed') return pending.reject(coded(m.error));
+        const inst = new ProcessInstance(this, m.id, m.methods, m.warm, pending.onMessage, pending.spec.label);
+        this.#instances.set(m.id, inst);
+        return pending.resolve(inst);
+      }
+      case 'result':
+      case 'call_failed': {
+        const pending = this.#calls.get(m.id);
+        if (pending === undefined) return this.#violation('reply to an unknown call');
+        this.#calls.delete(m.id);
+        pending.instance._pending.delete(pending);
+        if (m.t === 'call_failed' && m.ended) pending.instance._end(coded(m.error));
+        if (pending.settled) return;
+        pending.settled = true;
+        return m.t === 'result' ? pending.resolve(m.json) : pending.reject(coded(m.error));
+      }
+      case 'op':
+        return this.#serveOp(m);
+    }
+  }
+
+  /** One platform op of an in-flight call, served with that call's instance bindings and tag. */
+  #serveOp(m: Extract<ChildMessage, { t: 'op' }>): void {
+    if (m.call >= this.#nextId) return this.#violation('op for a call never sent');
+    const call = this.#calls.get(m.call);
+    const reply = (r: { json: string; bytes?: ArrayBuffer } | WireError) =>
+      this.#send('code' in r ? { t: 'reply', id: m.id, ok: false, error: r } : r.bytes === undefined ? { t: 'reply', id: m.id, ok: true, json: r.json } : { t: 'reply', id: m.id, ok: true, json: r.json, bytes: r.bytes });
+    if (call === undefined || call.settled) return reply({ code: 'invalid_request', message: 'platform calls are only served while a call is running' });
+    // The call has started by now, so its wall budget ends within wallMs from now; a child cannot stretch it.
+    const wallEnd = Math.min(m.wallEnd, Date.now() + call.wallMs);
+    if (wallEnd !== call.wallEnd) {
+      call.wallEnd = wallEnd;
+      call.tag?.started(wallEnd);
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(m.payload);
+    } catch {
+      return reply({ code: 'invalid_request', message: 'platform call payload is not JSON' });
+    }
+    call.instance._onMessage(m.op, payload, m.bytes, call.tag).then(reply, (e: unknown) =>
+      reply(e instanceof IsohostError ? { code: e.code, message: e.message } : { code: 'internal', message: 'internal error' }),
+    );
+  }
+
+  #ended(code: number | null, signal: NodeJS.Signals | null): void {
+    if (!this.#alive) return;
+    this.#alive = false;
+    clearInterval(this.#pinger);
+    if (this.#cgroup !== undefined) removeCgroup(this.#cgroup);
+    const cause = this.#killedFor ?? (signal !== null ? signal.toLowerCase() : code !== null ? `exit_${code}` : 'spawn_failed');
+    const apps = new Set<string>();
+    const err = new IsohostError('unavailable', `the tenant's sandbox process ended (${cause}); the instance is gone`);
+    for (const l of this.#launches.values()) {
+      apps.add(appOf(l.spec.label));
+      l.reject(err);
+    }
+    this.#launches.clear();
+    for (const c of this.#calls.values()) {
+      if (c.settled) continue;
+      apps.add(appOf(c.instance.label));
+      c.settled = true;
+      c.reject(err);
+    }
+    this.#calls.clear();
+    for (const inst of this.#instances.values()) inst._end(err);
+    this.#instances.clear();
+    this.#readyReject(err);
+    this.#o.onExit(this, cause, [...apps], this.#stderr);
+  }
+}
+
+/** `tenant/app@version/instance` → `app@version` (labels are host-made, never guest text). */
+function appOf(label: string): string {
+  return label.split('/')[1] ?? label;
+}
+
+function coded(e: WireError): IsohostError {
+  return new IsohostError(e.code, e.message);
+}
+
+function gone(): IsohostError {
+  return new IsohostError('unavailable', "the tenant's sandbox process has ended");
+}
+
+/** One instance in a sandbox process; its isolate lives in the child, its bindings here. */
+export class ProcessInstance implements TierInstance {
+  readonly id: number;
+  readonly methods: readonly string[];
+  readonly label: string;
+  /** Whether the isolate came from the child's warm pool. */
+  readonly warm: boolean;
+  /** @internal calls sent and not yet answered by the child */
+  readonly _pending = new Set<PendingCall>();
+  readonly #proc: SandboxProcess;
+  readonly #onMessage: MessageHandler;
+  #ended = false;
+  #reason: IsohostError | undefined;
+  readonly #listeners: ((r: IsohostError | undefined) => void)[] = [];
+
+  constructor(proc: SandboxProcess, id: number, methods: string[], warm: boolean, onMessage: MessageHandler, label: string) {
+    this.#proc = proc;
+    this.warm = warm;
+    this.id = id;
+    this.methods = Object.freeze(methods);
+    this.#onMessage = onMessage;
+    this.label = label;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  call(method: string, argsJson: string, limits: CallLimits, tag?: CallTag): Promise<string> {
+    if (this.#ended) return Promise.reject(this.#reason ?? new IsohostError('not_found', 'the instance has ended'));
+    return this.#proc._call(this, method, argsJson, limits, tag);
+  }
+
+  dispose(reason?: IsohostError): void {
+    if (this.#ended) return;
+    this.#proc._dispose(this);
+    this._end(reason ?? new IsohostError('not_found', 'the instance has ended'));
+  }
+
+  onEnded(listener: (reason: IsohostError | undefined) => void): void {
+    if (this.#ended) queueMicrotask(() => listener(this.#reason));
+    else this.#listeners.push(listener);
+  }
+
+  /** @internal a platform op of one of this instance's calls */
+  _onMessage(op: string, payload: unknown, bytes: ArrayBuffer | undefined, tag: CallTag | undefined): ReturnType<MessageHandler> {
+    return this.#onMessage(op, payload, bytes, tag);
+  }
+
+  /** @internal ends the instance: its calls in flight reject with `reason` at once. */
+  _end(reason: IsohostError): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#reason = reason;
+    this.#proc._forget(this);
+    for (const c of this._pending) {
+      if (c.settled) continue;
+      c.settled = true;
+      c.reject(reason);
+    }
+    for (const l of this.#listeners.splice(0)) l(reason);
+  }
+}
