@@ -6,8 +6,8 @@
  * Starts and stops an init system can trust (issue 9):
  * - a fatal start-up error closes everything opened before it and ends the command with
  *   one coded line (a port in use names the port and the flag that changes it);
- * - SIGTERM/SIGINT: `/readyz` answers 503 and new API requests get 503 `unavailable`
- *   while in-flight requests finish (bounded by SHUTDOWN_GRACE_MS); then exit 0;
+ * - SIGTERM/SIGINT: `/readyz` answers 503 (so a load balancer stops routing here) while
+ *   in-flight requests finish, bounded by SHUTDOWN_GRACE_MS; then exit 0;
  * - SIGHUP re-reads the config file: tenants added, removed or changed take effect, the
  *   others keep their instances and in-flight calls; an invalid config is refused with
  *   a log line and the one in force stays.
@@ -109,7 +109,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   process.off('SIGHUP', reload);
-  logger.info({ signal, in_flight: state.inFlight() }, 'draining: readiness is 503, new API requests get 503, in-flight requests finish');
+  logger.info({ signal, in_flight: state.inFlight() }, 'draining: readiness is 503 while in-flight requests finish');
   state.setDraining();
   await state.drained(SHUTDOWN_GRACE_MS).then((done) => {
     if (!done) logger.warn({ in_flight: state.inFlight() }, 'in-flight requests did not finish in time; closing anyway');
@@ -160,20 +160,14 @@ async function start(
       shutdown: () => (draining ? Promise.reject(new Error('draining')) : Promise.resolve()),
     },
   });
-  // While draining, only the ops routes answer as usual; anything else gets 503 so a load
-  // balancer retries it on another node. Counted so shutdown knows when the last one ended.
-  app.addHook('onRequest', (req, reply, done) => {
-    if (draining && !/^\/(healthz|readyz|metrics)(\?|$)/.test(req.url)) {
-      void reply.code(503).header('connection', 'close').send(new IsohostError('unavailable', 'the server is shutting down').toJSON());
-      return;
-    }
+  // In-flight requests, counted on the raw server (every route, whatever its plugin), so
+  // shutdown knows when the last one ended.
+  app.server.on('request', (_req: unknown, res: import('node:http').ServerResponse) => {
     inFlight++;
-    done();
-  });
-  app.addHook('onResponse', (_req, _reply, done) => {
-    inFlight--;
-    if (inFlight === 0) idle?.();
-    done();
+    res.once('close', () => {
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    });
   });
   opened.add(() => app.close());
   const address = await app.listen({ host: config.deployment.listen.host, port: o.port ?? config.deployment.listen.port }).catch((err) =>
