@@ -1,0 +1,104 @@
+/**
+ * The process tiers of one platform: one ProcessTier per `compute: process` tenant,
+ * started with the platform (so each has a warm sandbox before its first launch), moved
+ * along on a config reload, closed with the platform. Also the two things ops reads from
+ * them: the `sandbox` field of /readyz and `isohost_sandbox_crashes_total`.
+ */
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { PlatformConfig } from '../../config/schema.ts';
+import { IsohostError } from '../../errors.ts';
+import type { TenantContext } from '../../tenants/context.ts';
+import { ProcessTier, type ProcessTierStatus } from '../process-tier.ts';
+import type { SandboxTier } from '../tier.ts';
+
+export interface ProcessTierRegistryOptions {
+  logger: Logger;
+  /** Blank isolates each sandbox process keeps warm (deployment.warm_pool, at least 1). */
+  warm: number;
+  dataDir: string;
+}
+
+export class ProcessTierRegistry {
+  readonly #o: ProcessTierRegistryOptions;
+  readonly #tiers = new Map<string, ProcessTier>();
+  /** uid slots: a tenant keeps the slot it got first, so two tenants never share a uid across reloads. */
+  readonly #slots = new Map<string, number>();
+
+  constructor(config: PlatformConfig, options: ProcessTierRegistryOptions) {
+    this.#o = options;
+    config.tenants.forEach((t, i) => this.#slots.set(t.id, i));
+    this.#sync(config);
+  }
+
+  /**
+   * The process tier of `tenant`, or undefined when it runs in the shared tier. A
+   * process tenant never falls back to the shared tier: without its tier it is refused.
+   */
+  tierFor(tenant: TenantContext): SandboxTier | undefined {
+    if (tenant.config.compute.isolation !== 'process') return undefined;
+    const tier = this.#tiers.get(tenant.id);
+    if (tier === undefined) throw new IsohostError('unavailable', "the tenant's sandbox is not running");
+    return tier;
+  }
+
+  /** The tier of a process tenant by id (tests, bench, ops). */
+  get(tenantId: string): ProcessTier | undefined {
+    return this.#tiers.get(tenantId);
+  }
+
+  /** After a config reload: tiers for new process tenants, closed tiers for the ones gone or moved to `shared`. */
+  async reconfigure(next: PlatformConfig): Promise<void> {
+    for (const t of next.tenants) if (!this.#slots.has(t.id)) this.#slots.set(t.id, Math.max(-1, ...this.#slots.values()) + 1);
+    await this.#sync(next);
+  }
+
+  /** Per process tenant: state, pids, active and missing protections (`/readyz`). */
+  status(): Record<string, ProcessTierStatus> {
+    const out: Record<string, ProcessTierStatus> = {};
+    for (const [id, tier] of this.#tiers) out[id] = tier.status();
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const tiers = [...this.#tiers.values()];
+    this.#tiers.clear();
+    await Promise.all(tiers.map((t) => t.close()));
+  }
+
+  /**
+   * Registers `isohost_sandbox_crashes_total{tenant,cause}` on a server's registry.
+   * Cause: the signal (`sigkill`, `sigsegv`, `sigabrt` — a fatal V8 OOM aborts), `exit_N`,
+   * `unresponsive` or `protocol` (killed by the host).
+   */
+  registerMetrics(registry: Registry): void {
+    const tiers = this.#tiers;
+    new Counter({
+      name: 'isohost_sandbox_crashes_total',
+      help: 'Sandbox processes of process tenants that ended unasked, by tenant and cause',
+      labelNames: ['tenant', 'cause'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [tenant, tier] of tiers) for (const [cause, n] of tier.crashes()) this.inc({ tenant, cause }, n);
+      },
+    });
+  }
+
+  #sync(config: PlatformConfig): Promise<void> {
+    const wanted = new Map(config.tenants.filter((t) => t.compute.isolation === 'process').map((t) => [t.id, t]));
+    const closing: Promise<void>[] = [];
+    for (const [id, tier] of this.#tiers) {
+      if (wanted.has(id)) continue;
+      this.#tiers.delete(id);
+      closing.push(tier.close());
+    }
+    for (const [id, t] of wanted) {
+      if (this.#tiers.has(id)) continue;
+      const tier = new ProcessTier({ tenantId: id, index: this.#slots.get(id)!, limits: t.limits, warm: this.#o.warm, dataDir: this.#o.dataDir, logger: this.#o.logger.child({ component: 'sandbox' }) });
+      this.#tiers.set(id, tier);
+      tier.start();
+    }
+    return Promise.all(closing).then(() => {});
+  }
+}
