@@ -109,6 +109,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   process.off('SIGHUP', reload);
+  // A second signal while draining (a supervisor repeating itself, or ^C twice) must not
+  // fall back to the default action and kill in-flight calls: the grace bound ends the drain.
+  const again = (sig: string) => logger.warn({ signal: sig }, 'already draining; exiting once in-flight requests finish');
+  process.on('SIGTERM', again);
+  process.on('SIGINT', again);
   logger.info({ signal, in_flight: state.inFlight() }, 'draining: readiness is 503 while in-flight requests finish');
   state.setDraining();
   await state.drained(SHUTDOWN_GRACE_MS).then((done) => {
@@ -118,6 +123,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   app.server.closeAllConnections();
   await opened.closeAll();
   logger.info('stopped');
+  process.off('SIGTERM', again);
+  process.off('SIGINT', again);
   return 0;
 }
 
