@@ -128,7 +128,7 @@ describe('isohost tenant export|import|purge while serve runs', () => {
     expect(keys.map(({ kind: _, realm: __, ...jwk }) => jwk)).toEqual(jwks.keys);
     for (const k of keys) expect(k).not.toHaveProperty('d');
 
-    const [app] = lines.filter((l) => l.kind === 'app') as { record: { active: string; versions: { sha256: string; version: string }[] } }[];
+    const [app] = lines.filter((l) => l.kind === 'app') as unknown as { record: { active: string; versions: { sha256: string; version: string }[] } }[];
     expect(app!.record.versions.map((v) => v.sha256)).toEqual([sha256(v1), sha256(v2)]);
     expect(app!.record.active).toBe(sha256(v2).slice(0, 16));
     const bundles = lines.filter((l) => l.kind === 'bundle');
