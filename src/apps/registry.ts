@@ -2,7 +2,8 @@
  * Deployed apps of one tenant, kept in that tenant's own store (its `system()`
  * keyspace, apart from every app's data): versions are content-addressed by sha256,
  * the newest is active. Bundles are stored in chunks so a 5 MiB bundle fits the
- * store's value size limit.
+ * store's value size limit. Every stored version counts against the tenant's
+ * `storage_mb`, like its apps' data.
  */
 import { IsohostError } from '../errors.ts';
 import type { TenantContext } from '../tenants/context.ts';
@@ -50,13 +51,18 @@ export class AppRegistry {
     const version = versionOf(bundle.sha256);
     const record: AppRecord = (await this.record(tenant, appId)) ?? { app: appId, active: version, versions: [] };
     let entry = record.versions.find((v) => v.sha256 === bundle.sha256);
+    const ops: { op: 'set'; key: string; value: string }[] = [];
     if (entry === undefined) {
-      await sys.batch(bundleOps(bundle));
+      // Another app of the tenant may hold the same bytes: a bundle is stored (and counted) once.
+      if ((await sys.get(`bundle:${bundle.sha256}`)) === undefined) ops.push(...bundleOps(bundle));
       entry = { version, sha256: bundle.sha256, size: bundle.size, methods, created_at: new Date().toISOString() };
       record.versions.push(entry);
     }
     record.active = entry.version;
-    await sys.set(`app:${appId}`, JSON.stringify(record));
+    ops.push({ op: 'set', key: `app:${appId}`, value: JSON.stringify(record) });
+    // One atomic write, charged against the tenant's storage_mb as a whole (THREATS F47):
+    // an upload over quota stores nothing, not a bundle without the record that names it.
+    await sys.batch(ops);
     this.#records.set(`${tenant.id}\u0000${appId}`, { record: structuredClone(record), at: Date.now() });
     return entry;
   }

@@ -25,8 +25,6 @@ import type { Level } from './level-tenant-store.ts';
 export interface AppLimits {
   readonly maxValueBytes: number;
   readonly maxBatchBytes: number;
-  /** Counted against the tenant quota (apps) or not (system records). */
-  readonly metered: boolean;
 }
 
 /** What an app store needs from its tenant store (kept narrow to avoid a cycle of knowledge). */
@@ -88,8 +86,8 @@ export class LevelAppStore implements AppStore {
     assertKey(key);
     await this.#write([key], async (db) => {
       const old = await this.#sizeOf(db, key);
-      if (this.#limits.metered && old === undefined) return; // nothing stored: nothing to write
-      await this.#commit(-(old ?? 0), () => level(db.del(key, SYNC)));
+      if (old === undefined) return; // nothing stored: nothing to write
+      await this.#commit(-old, () => level(db.del(key, SYNC)));
     });
   }
 
@@ -100,7 +98,7 @@ export class LevelAppStore implements AppStore {
     await this.#write(keys, async (db) => {
       // Net change: final size of every touched key minus its size before the batch.
       const unique = [...new Set(keys)];
-      const olds = this.#limits.metered ? await level(db.getMany(unique)) : [];
+      const olds = await level(db.getMany(unique));
       const before = new Map<string, number>();
       const after = new Map<string, number>();
       unique.forEach((key, i) => before.set(key, olds[i] === undefined ? 0 : utf8Bytes(key) + utf8Bytes(olds[i])));
@@ -142,14 +140,13 @@ export class LevelAppStore implements AppStore {
     });
   }
 
-  /** Runs a write, charging the quota only for app keyspaces. */
+  /** Runs a write, charged against the tenant's quota (app data and platform records alike). */
   #commit(delta: number, write: () => Promise<void>): Promise<void> {
-    return this.#limits.metered ? this.#host.charge(delta, write) : write();
+    return this.#host.charge(delta, write);
   }
 
-  /** Key + value bytes of a stored entry, or undefined; not read for unmetered stores. */
+  /** Key + value bytes of a stored entry, or undefined. */
   async #sizeOf(db: Level, key: string): Promise<number | undefined> {
-    if (!this.#limits.metered) return 0;
     const value = await level(db.get(key));
     return value === undefined ? undefined : utf8Bytes(key) + utf8Bytes(value);
   }

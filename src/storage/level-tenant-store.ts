@@ -2,8 +2,12 @@
  * One tenant's store on LevelDB. Layout inside the tenant's keyspace (which is a
  * sublevel of the shared DB, or the root of the tenant's own DB):
  *
- *   !a!!<appId>!<key>   app entries (counted against the quota)
- *   !s!<key>            platform records (`system()`), never reachable by an app id
+ *   !a!!<appId>!<key>   app entries
+ *   !s!<key>            platform records (`system()`: deployed bundles, app records),
+ *                       never reachable by an app id
+ *
+ * Both count against the tenant's quota (`storage_mb`): every uploaded version's bundle
+ * is stored data of the tenant, so uploads cannot grow the disk past it (THREATS F47).
  *
  * App ids cannot contain `!`, so the prefix of every stored key parses one way only.
  */
@@ -30,9 +34,9 @@ export interface TenantLocation {
 }
 
 const UTF8 = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const;
-/** Platform records hold bundles (5 MiB by default, configurable), hence a larger cap. */
-const SYSTEM_LIMITS: AppLimits = { maxValueBytes: 64 * 1_048_576, maxBatchBytes: 128 * 1_048_576, metered: false };
-const APP_LIMITS: AppLimits = { maxValueBytes: MAX_VALUE_BYTES, maxBatchBytes: MAX_BATCH_BYTES, metered: true };
+/** Platform records hold bundles (5 MiB by default, configurable), hence a larger cap; metered like app data. */
+const SYSTEM_LIMITS: AppLimits = { maxValueBytes: 64 * 1_048_576, maxBatchBytes: 128 * 1_048_576 };
+const APP_LIMITS: AppLimits = { maxValueBytes: MAX_VALUE_BYTES, maxBatchBytes: MAX_BATCH_BYTES };
 
 export class LevelTenantStore implements TenantStore {
   readonly isolation: 'schema' | 'database';
@@ -59,10 +63,10 @@ export class LevelTenantStore implements TenantStore {
     this.#quotaBytes = quotaBytes;
   }
 
-  /** Opens the store and computes its usage with one scan of the app keyspace. */
+  /** Opens the store and computes its usage with one scan of the app keyspace and one of the platform records. */
   static async open(isolation: 'schema' | 'database', location: TenantLocation, quotaBytes: number): Promise<LevelTenantStore> {
     const store = new LevelTenantStore(isolation, location, quotaBytes);
-    store.#usage = await store.#scanUsage();
+    store.#usage = (await store.#scanUsage(['a'], true)) + (await store.#scanUsage(['s'], false));
     return store;
   }
 
@@ -112,7 +116,7 @@ export class LevelTenantStore implements TenantStore {
     if (delta > 0 && this.#usage + delta > this.#quotaBytes) {
       throw new IsohostError(
         'resource_exhausted',
-        `storage quota exceeded: ${this.#usage} of ${this.#quotaBytes} bytes used; this write needs ${delta} more`,
+        `storage quota exceeded (storage_mb): ${this.#usage} of ${this.#quotaBytes} bytes used; this write needs ${delta} more`,
       );
     }
     if (delta > 0) this.#usage += delta;
@@ -178,17 +182,20 @@ export class LevelTenantStore implements TenantStore {
     return this.#location.close();
   }
 
-  /** Sum of key and value bytes of every app entry (keys without the app prefix). */
-  async #scanUsage(): Promise<number> {
-    const iterator = levelSync(() => this.sublevel(['a']).iterator<Buffer, Buffer>({ keyEncoding: 'buffer', valueEncoding: 'buffer' }));
+  /**
+   * Sum of key and value bytes below `path`, as the stores charge them: app keys without
+   * their `!<appId>!` prefix (`appPrefixed`), platform record keys as they are.
+   */
+  async #scanUsage(path: readonly string[], appPrefixed: boolean): Promise<number> {
+    const iterator = levelSync(() => this.sublevel(path).iterator<Buffer, Buffer>({ keyEncoding: 'buffer', valueEncoding: 'buffer' }));
     let total = 0;
     try {
       for (;;) {
         const entries = await level(iterator.nextv(1000));
         if (entries.length === 0) return total;
         for (const [key, value] of entries) {
-          // Buffer keys are `!<appId>!<key>`; drop the prefix up to the second '!'.
-          total += key.length - (key.indexOf(0x21, 1) + 1) + value.length;
+          // App keys are `!<appId>!<key>`; drop the prefix up to the second '!'.
+          total += (appPrefixed ? key.length - (key.indexOf(0x21, 1) + 1) : key.length) + value.length;
         }
       }
     } finally {

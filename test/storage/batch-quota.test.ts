@@ -74,8 +74,8 @@ describe.each(['schema', 'database'] as const)('quota (%s)', (isolation) => {
     await expect(one.set('key-0000', value + ' ')).rejects.toMatchObject({ code: 'resource_exhausted' });
     expect(await one.get('x')).toBeUndefined();
     expect(tenant.usageBytes()).toBe(quota);
-    // System records are platform data: not counted.
-    await tenant.system().set('bundle', JSON.stringify('b'.repeat(50_000)));
+    // Platform records (uploaded bundles) count against the same quota (THREATS F47).
+    await expect(tenant.system().set('bundle', JSON.stringify('b'.repeat(50_000)))).rejects.toMatchObject({ code: 'resource_exhausted' });
     expect(tenant.usageBytes()).toBe(quota);
 
     await two.delete('key-0009');
@@ -94,12 +94,34 @@ describe.each(['schema', 'database'] as const)('quota (%s)', (isolation) => {
     await tenant.app('one').set('é!', '"ü"');
     await tenant.app('two').batch([{ op: 'set', key: 'a', value: '[1,2]' }, { op: 'set', key: 'b', value: 'null' }]);
     await tenant.app('two').delete('b');
-    await tenant.system().set('s', '"not counted"');
+    // Platform records (deployed bundles) count too (THREATS F47).
+    await tenant.system().set('bundle:s', '"counted"');
     const usage = tenant.usageBytes();
-    expect(usage).toBe(size('é!', '"ü"') + size('a', '[1,2]'));
+    expect(usage).toBe(size('é!', '"ü"') + size('a', '[1,2]') + size('bundle:s', '"counted"'));
     await first.close();
     const reopened = await fx.backend().open(tenantSpec('q', isolation, quota));
     expect(reopened.usageBytes()).toBe(usage);
+  });
+
+  it('should charge platform records against the same quota, in one atomic write', async () => {
+    fx = await storageFixture();
+    const tenant = await fx.backend().open(tenantSpec('q', isolation, quota));
+    await tenant.app('app').set('data', JSON.stringify('d'.repeat(3000)));
+    const sys = tenant.system();
+    const chunk = JSON.stringify('b'.repeat(2000));
+    await sys.batch([{ op: 'set', key: 'bundle:1:0', value: chunk }, { op: 'set', key: 'bundle:1', value: '{"chunks":1}' }]);
+    const before = tenant.usageBytes();
+    expect(before).toBe(size('data', JSON.stringify('d'.repeat(3000))) + size('bundle:1:0', chunk) + size('bundle:1', '{"chunks":1}'));
+    // A second bundle of three chunks does not fit: none of its chunks is written.
+    const ops = [0, 1, 2].map((i) => ({ op: 'set' as const, key: `bundle:2:${i}`, value: chunk }));
+    await expect(sys.batch(ops)).rejects.toMatchObject({ code: 'resource_exhausted', message: expect.stringContaining('storage_mb') });
+    expect(await listAll(sys, 'bundle:2')).toEqual([]);
+    expect(tenant.usageBytes()).toBe(before);
+    // And app data cannot use the room the bundles took.
+    await expect(tenant.app('app').set('more', JSON.stringify('m'.repeat(5000)))).rejects.toMatchObject({ code: 'resource_exhausted' });
+    // Deleting a platform record gives its bytes back.
+    await sys.delete('bundle:1:0');
+    expect(tenant.usageBytes()).toBe(before - size('bundle:1:0', chunk));
   });
 
   it('should keep the counter exact under concurrent writes of one key', async () => {
