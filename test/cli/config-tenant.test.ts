@@ -70,13 +70,16 @@ describe('isohost tenant export and purge', () => {
     const out = join(dir.path, 'acme.ndjson');
     expect((await cli(['tenant', 'export', 'partner-acme', '--data', dir.path, '--out', out])).code).toBe(0);
     const lines = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ app: 'notes', value: { text: 'note of partner-acme' } });
+    const data = lines.filter((l) => l.kind === 'data');
+    expect(data).toHaveLength(1);
+    expect(data[0]).toMatchObject({ app: 'notes', value: { text: 'note of partner-acme' } });
+    expect(lines[0]).toMatchObject({ kind: 'isohost-tenant-export', format: 1, tenant: 'partner-acme' });
 
     expect((await cli(['tenant', 'purge', 'partner-acme', '--data', dir.path])).code).toBe(2);
     expect((await cli(['tenant', 'purge', 'partner-acme', '--data', dir.path, '--yes'])).code).toBe(0);
     const acme = await cli(['tenant', 'export', 'partner-acme', '--data', dir.path]);
-    expect(acme.stdout).toBe('');
+    expect(acme.stdout).not.toMatch(/"kind":"(app|bundle|data)"/);
+    expect(acme.stdout).toMatch(/\{"kind":"end","entries":\d+\}\n$/);
     const bu = await cli(['tenant', 'export', 'business-unit-a', '--data', dir.path]);
     expect(bu.stdout).toContain('note of business-unit-a');
   });
