@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   not_found: { status: 404, doc: 'No such app, method or instance for this tenant and subject.' },
   invalid_request: { status: 400, doc: 'Bad input: arguments, bundle, key, value, config, URL.' },
   payload_too_large: { status: 413, doc: 'Body, bundle, value or batch over its size limit.' },
+  unsupported_media_type: { status: 415, doc: 'A request body of a content type the route does not take (calls: application/json; uploads: application/javascript).' },
   miniapp_error: { status: 422, doc: 'The mini-app threw; message and bundle line included.' },
   timeout: { status: 504, doc: 'Wall-clock or CPU limit of a call reached; the instance is disposed.' },
   resource_exhausted: { status: 429, doc: 'Memory, storage quota, instance cap, concurrency or rate limit.' },

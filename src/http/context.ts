@@ -13,4 +13,10 @@ export interface ServerContext {
   readiness: Record<string, () => Promise<void>>;
   /** Largest JSON args body for a call, in bytes. */
   maxArgsBytes: number;
+  /**
+   * True once the server is shutting down (SIGTERM/SIGINT): `/readyz` answers 503
+   * `{"status":"draining"}` so load balancers stop routing while in-flight calls finish.
+   * Flipped by `serve` through `app.isohost.draining = true`.
+   */
+  draining: boolean;
 }

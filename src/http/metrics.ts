@@ -1,6 +1,8 @@
 /**
  * Prometheus metrics (prom-client), one registry per server: calls and errors by
- * tenant and code, call latency, live instances, warm pool size, storage bytes.
+ * tenant, app and code, call latency by tenant and app, live instances, warm pool size,
+ * storage bytes. App ids are bounded per tenant by the operator's deployments, so the
+ * label set stays small.
  * Egress decisions are counted on the same registry by the egress audit.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -9,17 +11,17 @@ import { droppedLogLines } from '../bindings/log/index.ts';
 
 export interface HttpMetrics {
   registry: Registry;
-  calls: Counter<'tenant' | 'code'>;
-  latency: Histogram<'tenant'>;
+  calls: Counter<'tenant' | 'app' | 'code'>;
+  latency: Histogram<'tenant' | 'app'>;
 }
 
 export function createMetrics(platform: Platform, registry = new Registry()): HttpMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'isohost_process_' });
-  const calls = new Counter({ name: 'isohost_calls_total', help: 'Mini-app calls by tenant and result code', labelNames: ['tenant', 'code'], registers: [registry] });
+  const calls = new Counter({ name: 'isohost_calls_total', help: 'Mini-app calls by tenant, app and result code', labelNames: ['tenant', 'app', 'code'], registers: [registry] });
   const latency = new Histogram({
     name: 'isohost_call_duration_seconds',
     help: 'Mini-app call latency (HTTP, including launch for one-shot calls)',
-    labelNames: ['tenant'],
+    labelNames: ['tenant', 'app'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     registers: [registry],
   });
@@ -61,5 +63,6 @@ export function createMetrics(platform: Platform, registry = new Registry()): Ht
       for (const t of platform.tenants.all()) this.inc({ tenant: t.id }, droppedLogLines(t));
     },
   });
+  platform.sandboxes.registerMetrics(registry);
   return { registry, calls, latency };
 }

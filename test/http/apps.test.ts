@@ -48,17 +48,17 @@ describe('PUT /v1/tenants/:tenant/apps/:app rejects', () => {
     expect(expectError(await put('bad', '', undefined), 400, 'invalid_request')).toMatch(/empty/);
   });
 
-  it('should answer 400 invalid_request for a content type it does not take', async () => {
+  it('should answer 415 unsupported_media_type for a content type it does not take', async () => {
     for (const type of ['text/plain', 'application/json', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
-      expectError(await put('bad', 'export const f = () => 1;', type), 400, 'invalid_request');
+      expectError(await put('bad', 'export const f = () => 1;', type), 415, 'unsupported_media_type');
     }
   });
 
   it('should not let text/plain decode invalid UTF-8 lossily past the UTF-8 check (regression)', async () => {
     // Before the fix, fastify's text/plain parser turned 0xff into U+FFFD and the upload was 201 with another sha256.
     const bytes = Buffer.concat([Buffer.from('export const f = () => "'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('";')]);
-    expectError(await put('bad', bytes, 'text/plain'), 400, 'invalid_request');
-    expectError(await put('bad', JSON.stringify('export const g = () => 2;'), 'application/json'), 400, 'invalid_request');
+    expectError(await put('bad', bytes, 'text/plain'), 415, 'unsupported_media_type');
+    expectError(await put('bad', JSON.stringify('export const g = () => 2;'), 'application/json'), 415, 'unsupported_media_type');
   });
 
   it('should take the bundle as text/javascript and application/octet-stream too', async () => {

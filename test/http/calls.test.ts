@@ -116,8 +116,8 @@ describe('POST calls', () => {
     expectError(res, 400, 'invalid_request');
   });
 
-  it('should answer 400 invalid_request for a body that is not JSON', async () => {
-    expectError(await raw('/v1/tenants/alpha/apps/calc/calls/echo', 'a=1', 'application/x-www-form-urlencoded'), 400, 'invalid_request');
+  it('should answer 415 unsupported_media_type for a body that is not JSON', async () => {
+    expectError(await raw('/v1/tenants/alpha/apps/calc/calls/echo', 'a=1', 'application/x-www-form-urlencoded'), 415, 'unsupported_media_type');
   });
 
   it('should answer 404 not_found for a one-shot call of an app the tenant does not have', async () => {

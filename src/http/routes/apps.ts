@@ -3,8 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { readBundle } from '../../apps/bundle.ts';
 import { checkAppId } from '../../apps/registry.ts';
 import { validateBundle } from '../../apps/validate.ts';
-import { authenticate } from '../auth.ts';
+import { callerOf, requireScope } from '../auth.ts';
 import type { ServerContext } from '../context.ts';
+import { BODY_ERRORS, errorResponses, V1_ERRORS } from '../schemas.ts';
 
 const tenantApp = { type: 'object', properties: { tenant: { type: 'string', maxLength: 63 }, app: { type: 'string', maxLength: 63 } } } as const;
 const versionSchema = {
@@ -14,6 +15,7 @@ const versionSchema = {
 
 export function appRoutes(ctx: ServerContext) {
   const { platform } = ctx;
+  const deployer = requireScope(ctx.identity, platform.tenants, 'apps:deploy');
   return async (app: FastifyInstance) => {
     // Bundles are bytes: fastify's default parsers would decode text/plain lossily (bypassing the UTF-8 check) or accept a JSON string.
     app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -27,23 +29,28 @@ export function appRoutes(ctx: ServerContext) {
       '/v1/tenants/:tenant/apps/:app',
       {
         bodyLimit: platform.config.deployment.max_bundle_bytes,
+        onRequest: deployer,
         schema: {
+          operationId: 'uploadApp',
           summary: 'Upload a bundle as the newest version of an app',
           tags: ['apps'],
           consumes: ['application/javascript'],
           params: tenantApp,
           // Documented only (the bytes are checked by readBundle + validateBundle, not by ajv).
           'x-body': { type: 'string', format: 'binary', description: 'the bundle: one self-contained ES module' },
-          response: { 201: { type: 'object', properties: { app: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' }, size: { type: 'integer' }, methods: { type: 'array', items: { type: 'string' } } } } },
+          response: {
+            201: { description: 'the new version', type: 'object', properties: { app: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' }, size: { type: 'integer' }, methods: { type: 'array', items: { type: 'string' } } } },
+            ...errorResponses(V1_ERRORS, BODY_ERRORS, ['miniapp_error', 'timeout']),
+          },
         },
       },
       async (req, reply) => {
-        const caller = await authenticate(req, ctx.identity, platform.tenants, 'apps:deploy');
+        const caller = callerOf(req);
         const appId = checkAppId(req.params.app);
         const body = req.body;
         const bytes = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : '');
         const bundle = readBundle(bytes, platform.config.deployment.max_bundle_bytes);
-        const methods = await validateBundle(platform.pool, bundle, caller.tenant.limits);
+        const methods = await validateBundle(platform.host, caller.tenant, bundle);
         const v = await platform.apps.deploy(caller.tenant, appId, bundle, methods);
         req.log.info({ tenant: caller.tenant.id, app: appId, version: v.version, sub: caller.user.sub }, 'app deployed');
         return reply.status(201).send({ app: appId, version: v.version, sha256: v.sha256, size: v.size, methods: v.methods });
@@ -53,14 +60,19 @@ export function appRoutes(ctx: ServerContext) {
     app.get<{ Params: { tenant: string } }>(
       '/v1/tenants/:tenant/apps',
       {
+        onRequest: deployer,
         schema: {
+          operationId: 'listApps',
           summary: 'List apps with their versions',
           tags: ['apps'],
-          response: { 200: { type: 'object', properties: { apps: { type: 'array', items: { type: 'object', properties: { app: { type: 'string' }, active: { type: 'string' }, versions: { type: 'array', items: versionSchema } } } } } } },
+          response: {
+            200: { description: 'the tenant\'s apps', type: 'object', properties: { apps: { type: 'array', items: { type: 'object', properties: { app: { type: 'string' }, active: { type: 'string' }, versions: { type: 'array', items: versionSchema } } } } } },
+            ...errorResponses(V1_ERRORS),
+          },
         },
       },
       async (req) => {
-        const caller = await authenticate(req, ctx.identity, platform.tenants, 'apps:deploy');
+        const caller = callerOf(req);
         return { apps: await platform.apps.list(caller.tenant) };
       },
     );

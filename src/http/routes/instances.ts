@@ -4,9 +4,11 @@
  * Call results are passed through as the JSON text the isolate produced (no re-parse).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import { IsohostError } from '../../errors.ts';
-import { authenticate, type Caller } from '../auth.ts';
+import { callerOf, requireScope, type Caller } from '../auth.ts';
 import type { ServerContext } from '../context.ts';
+import { BODY_ERRORS, CALL_ERRORS, callResult, errorResponses, jsonArgs, V1_ERRORS } from '../schemas.ts';
 
 const METHOD_RE = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
 
@@ -33,60 +35,115 @@ export function instanceRoutes(ctx: ServerContext) {
   const { platform, metrics } = ctx;
   const limit = { bodyLimit: ctx.maxArgsBytes };
 
-  async function timed(caller: Caller, reply: FastifyReply, work: () => Promise<string>) {
-    const end = metrics.latency.startTimer({ tenant: caller.tenant.id });
+  /**
+   * The app of each instance launched here, for the `app` label of its calls. Bounded:
+   * an instance evicted from this map is still callable, its calls then labelled app="".
+   */
+  const instanceApps = new LRUCache<string, string>({ max: 100_000 });
+
+  async function timed(caller: Caller, app: string, reply: FastifyReply, work: () => Promise<string>) {
+    const labels = { tenant: caller.tenant.id, app };
+    const end = metrics.latency.startTimer(labels);
     try {
       const result = await work();
-      metrics.calls.inc({ tenant: caller.tenant.id, code: 'ok' });
+      metrics.calls.inc({ ...labels, code: 'ok' });
       return reply.type('application/json').send(`{"result":${result}}`);
     } catch (err) {
-      metrics.calls.inc({ tenant: caller.tenant.id, code: err instanceof IsohostError ? err.code : 'internal' });
+      metrics.calls.inc({ ...labels, code: err instanceof IsohostError ? err.code : 'internal' });
       throw err;
     } finally {
       end();
     }
   }
 
+  const onRequest = requireScope(ctx.identity, platform.tenants, 'apps:call');
+  const instanceCreated = { description: 'the new instance', type: 'object', properties: { instance: { type: 'string' }, app: { type: 'string' }, version: { type: 'string' } } };
+  // The JSON args body: documented for OpenAPI; parsed (and refused when not JSON) by fastify's JSON parser.
+  const args = { consumes: ['application/json'], 'x-body': jsonArgs };
+
   return async (app: FastifyInstance) => {
+    // Call routes take application/json only: fastify's default text/plain parser would hand a string to the mini-app.
+    app.removeContentTypeParser('text/plain');
+
     app.post<{ Params: { tenant: string; app: string } }>(
       '/v1/tenants/:tenant/apps/:app/instances',
-      { ...limit, schema: { summary: 'Launch an instance of the active version for the caller', tags: ['instances'], response: { 201: { type: 'object', properties: { instance: { type: 'string' }, app: { type: 'string' }, version: { type: 'string' } } } } } },
+      {
+        ...limit,
+        onRequest,
+        schema: {
+          operationId: 'launchInstance',
+          summary: 'Launch an instance of the active version for the caller',
+          tags: ['instances'],
+          response: { 201: instanceCreated, ...errorResponses(V1_ERRORS, BODY_ERRORS, CALL_ERRORS) },
+        },
+      },
       async (req, reply) => {
-        const caller = await authenticate(req, ctx.identity, platform.tenants, 'apps:call');
+        const caller = callerOf(req);
         const bundle = await platform.apps.active(caller.tenant, req.params.app);
         const { info } = await platform.host.launch(caller.tenant, bundle, caller.user);
+        instanceApps.set(info.id, info.app);
         return reply.status(201).send({ instance: info.id, app: info.app, version: info.version });
       },
     );
 
     app.post<{ Params: { tenant: string; instance: string; method: string } }>(
       '/v1/tenants/:tenant/instances/:instance/calls/:method',
-      { ...limit, schema: { summary: 'Call a method of an instance; body = JSON args', tags: ['instances'], response: { 200: { type: 'object', properties: { result: {} } } } } },
+      {
+        ...limit,
+        onRequest,
+        schema: {
+          operationId: 'callInstance',
+          summary: 'Call a method of an instance; body = JSON args',
+          tags: ['instances'],
+          ...args,
+          response: { 200: callResult, ...errorResponses(V1_ERRORS, BODY_ERRORS, CALL_ERRORS) },
+        },
+      },
       async (req, reply) => {
-        const caller = await authenticate(req, ctx.identity, platform.tenants, 'apps:call');
+        const caller = callerOf(req);
         const method = checkMethod(req.params.method);
-        return timed(caller, reply, () => platform.host.call(caller.tenant, caller.user.sub, req.params.instance, method, argsText(req.body)));
+        const instance = req.params.instance;
+        return timed(caller, instanceApps.get(instance) ?? '', reply, () => platform.host.call(caller.tenant, caller.user.sub, instance, method, argsText(req.body)));
       },
     );
 
     app.delete<{ Params: { tenant: string; instance: string } }>(
       '/v1/tenants/:tenant/instances/:instance',
-      { schema: { summary: 'End an instance', tags: ['instances'] } },
+      {
+        onRequest,
+        schema: {
+          operationId: 'endInstance',
+          summary: 'End an instance',
+          tags: ['instances'],
+          response: { 204: { description: 'the instance is ended', type: 'null' }, ...errorResponses(V1_ERRORS) },
+        },
+      },
       async (req, reply) => {
-        const caller = await authenticate(req, ctx.identity, platform.tenants, 'apps:call');
+        const caller = callerOf(req);
         platform.host.dispose(caller.tenant, caller.user.sub, req.params.instance);
+        instanceApps.delete(req.params.instance);
         return reply.status(204).send();
       },
     );
 
     app.post<{ Params: { tenant: string; app: string; method: string } }>(
       '/v1/tenants/:tenant/apps/:app/calls/:method',
-      { ...limit, schema: { summary: 'One-shot call of the active version (reuses an idle instance of the same tenant, subject and version)', tags: ['instances'], response: { 200: { type: 'object', properties: { result: {} } } } } },
+      {
+        ...limit,
+        onRequest,
+        schema: {
+          operationId: 'callApp',
+          summary: 'One-shot call of the active version (reuses an idle instance of the same tenant, subject and version)',
+          tags: ['instances'],
+          ...args,
+          response: { 200: callResult, ...errorResponses(V1_ERRORS, BODY_ERRORS, CALL_ERRORS) },
+        },
+      },
       async (req, reply) => {
-        const caller = await authenticate(req, ctx.identity, platform.tenants, 'apps:call');
+        const caller = callerOf(req);
         const method = checkMethod(req.params.method);
         const bundle = await platform.apps.active(caller.tenant, req.params.app);
-        return timed(caller, reply, () => ctx.oneShot.call(caller.tenant, bundle, caller.user, method, argsText(req.body)));
+        return timed(caller, bundle.id, reply, () => ctx.oneShot.call(caller.tenant, bundle, caller.user, method, argsText(req.body)));
       },
     );
   };
