@@ -13,6 +13,12 @@
  * `resource_exhausted` or `timeout` escape fails the call with that code; any other
  * escaping error fails the call with `miniapp_error` (HTTP 422) and the bundle line.
  *
+ * Beside `fc`, the usual web globals exist (`console`, `URL`, `TextEncoder`, `fetch`,
+ * `Response`, timers, …; see README). **`WebAssembly` is not offered**:
+ * `typeof WebAssembly === "undefined"`. A Wasm memory lives outside the isolate's heap,
+ * where the tenant's `memory_mb` cannot count it, so a bundle cannot use Wasm until it
+ * can be counted; a bundle that touches `WebAssembly` at load time fails its upload.
+ *
  * @example
  * export async function getProfile() {
  *   const user = fc.session.user;
@@ -79,8 +85,16 @@ export interface FcStorage {
 
 /**
  * Structured log lines (pino JSON on the host), tagged by the host with tenant, app,
- * version and instance; the mini-app cannot set or forge those. Messages are cut at
- * 8 KiB, fields at 16 KiB. `console.*` writes here too.
+ * version and instance; the mini-app cannot set or forge those. `console.*` writes
+ * here too. Logging never throws and never fails a call; output is bounded instead:
+ * - a message is cut at 8 KiB; fields over 16 KiB of JSON become `{ truncated: true }`;
+ * - one call writes at most 256 KiB of log text (message + fields, UTF-8); later lines
+ *   of that call are dropped;
+ * - a tenant writes at most 1,000 lines/s (burst 5,000) and 1 MiB/s (burst 5 MiB)
+ *   across all its instances; lines past that are dropped.
+ * A call that dropped lines ends with one host line `N lines dropped: per-call log
+ * limit` (or `tenant log rate`), and the operator's `isohost_log_lines_dropped_total`
+ * counts them.
  */
 export interface FcLog {
   debug(message: string, fields?: Record<string, Json>): void;

@@ -14,6 +14,7 @@ import {
 } from './intrinsics.ts';
 import { beginCallLog, consoleObj, endCallLog, log } from './log.ts';
 import { fetch as webFetch, installWebGlobals } from './web/index.ts';
+import { withholdGlobals } from './withheld.ts';
 // append() defines the element instead of [[Set]]: a setter a mini-app put on
 // `Array.prototype[i]` never sees the value (THREATS A2).
 import { append } from './web/saved.ts';
@@ -261,6 +262,8 @@ ObjectDefineProperty(globalThis, '__isohost', {
   value: ObjectFreeze({
     attach(sync: Parameters<typeof installHostPort>[0], post: Parameters<typeof installHostPort>[1]) {
       installHostPort(sync, post);
+      // Per context: V8 installs WebAssembly again in every context made from the snapshot.
+      withholdGlobals(globalThis);
       return ObjectFreeze({ bind, exports: setExports, call, batch, settle });
     },
   }),
