@@ -27,7 +27,27 @@
  * }
  */
 
-/** Any value `JSON.stringify` round-trips. */
+/**
+ * A value that JSON carries unchanged. Every value the platform serialises for a
+ * mini-app — `fc.storage.set` and `batch` values, a method's return value,
+ * `Response.json` data — must be one; `JSON.stringify` alone would silently reshape it
+ * (a function property vanishes, a `Map` becomes `{}`, `NaN` becomes `null`), so isohost
+ * refuses instead, with a `TypeError` (code `invalid_request`) that names the path inside
+ * the value: `value.f: functions cannot be stored`, `result[0]: Map objects cannot be
+ * returned` (a method's result fails the call as `miniapp_error`).
+ *
+ * Accepted: `null`, booleans, strings, finite numbers, arrays, plain objects (prototype
+ * `Object.prototype` or `null`), and `Date`, whose `toJSON` stores its ISO string (read
+ * back as a string). A property whose value is `undefined` is left out (reading it gives
+ * `undefined` either way); a method returning `undefined` answers `null`. Refused
+ * anywhere in the value: functions, symbols, bigints, `NaN`/`±Infinity`, `undefined` (or
+ * a hole) in an array, `Map`, `Set`, typed arrays, `ArrayBuffer`, class instances, boxed
+ * primitives and cycles. A shared (acyclic) object is stored once per place it occurs.
+ *
+ * @example
+ * await fc.storage.set('k', { at: new Date() });   // stored as { at: "2026-…Z" }
+ * await fc.storage.set('k', { tags: new Set() });  // TypeError: value.tags: Set objects cannot be stored …
+ */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export interface FcApp {
@@ -68,7 +88,7 @@ export type FcBatchOp = { op: 'set'; key: string; value: Json } | { op: 'delete'
 export interface FcStorage {
   /** The value, or `null` when the key is absent. @example await fc.storage.get("user:1") */
   get(key: string): Promise<Json>;
-  /** Stores a JSON value. Rejects with a `TypeError` (code `invalid_request` / `payload_too_large`) on a bad key or value. */
+  /** Stores a JSON value (see {@link Json}: refused, not reshaped). Rejects with a `TypeError` (code `invalid_request` / `payload_too_large`) on a bad key or value. */
   set(key: string, value: Json): Promise<void>;
   /** Deletes the key (no error when absent). */
   delete(key: string): Promise<void>;
