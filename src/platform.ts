@@ -8,8 +8,9 @@ import type { PlatformConfig } from './config/schema.ts';
 import { LevelStorageBackend } from './storage/leveldb.ts';
 import { TenantRegistry, type TenantChanges } from './tenants/registry.ts';
 import { IsohostError } from './errors.ts';
-import { IsolatePool } from './sandbox/isolate-pool.ts';
+import type { IsolatePool } from './sandbox/isolate-pool.ts';
 import { InstanceHost, type FetchBindingFactory } from './sandbox/instance-host.ts';
+import { InProcessTier } from './sandbox/in-process-tier.ts';
 import { AppRegistry } from './apps/registry.ts';
 
 export interface Platform {
@@ -50,9 +51,11 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
     await backend.close();
     throw err;
   });
-  const pool = new IsolatePool(options.warmPool ?? config.deployment.warm_pool);
-  pool.warm(new Set(config.tenants.map((t) => t.limits.memory_mb)));
-  const host = new InstanceHost({ pool, fetchBinding: options.fetchBinding });
+  const shared = new InProcessTier({ warmPool: options.warmPool ?? config.deployment.warm_pool, memoryLimits: new Set(config.tenants.map((t) => t.limits.memory_mb)) });
+  const pool = shared.pool;
+  // Every tenant runs in the in-process tier for now; `tierFor` is where the process
+  // tier plugs in for `tenants[].compute.isolation === 'process'` (issue 10).
+  const host = new InstanceHost({ tierFor: () => shared, fetchBinding: options.fetchBinding });
   const apps = new AppRegistry();
   let current = config;
   return {
@@ -77,7 +80,7 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
     },
     async close() {
       host.disposeAll();
-      pool.close();
+      await shared.close();
       await backend.close();
     },
   };

@@ -4,7 +4,7 @@
  * `__isohost`, whose `attach(hostSync, post)` the bridge calls when it creates a
  * context; the bridge deletes `__isohost` right after, so mini-app code never sees it.
  * `attach` returns the control functions the host holds as References:
- * `bind(metaJson)` (define `fc` for one tenant's app and user), `exports(ns)`,
+ * `bind(metaJson)` (define `fc` for one tenant's app and user), `load(main)` (run the bundle, read its exports),
  * `call(method, argsJson)`, `batch([method, argsJson, …])` and `settle(...)`.
  */
 import { codedError, hostSync, installHostPort, postDone, request, settle } from './host.ts';
@@ -14,6 +14,7 @@ import {
 } from './intrinsics.ts';
 import { checkJsonValue } from './json-value.ts';
 import { beginCallLog, consoleObj, endCallLog, log } from './log.ts';
+import { loadExports } from './exports.ts';
 import { fetch as webFetch, installWebGlobals } from './web/index.ts';
 import { withholdGlobals } from './withheld.ts';
 // append() defines the element instead of [[Set]]: a setter a mini-app put on
@@ -255,11 +256,11 @@ function bind(metaJson: string): void {
   defineGlobal('fc', fc, true);
 }
 
-function setExports(ns: Record<string, unknown>): string {
-  exportsNs = ns;
-  const names: string[] = [];
-  for (const k in ns) if (typeof ns[k] === 'function') append(names, k);
-  return JSONStringify(names);
+/** Runs the bundle's top-level code and reads its exports (exports.ts); the host times it. */
+function load(main: () => unknown): string {
+  const loaded = loadExports(main, errorEnvelope);
+  if (loaded.ns !== undefined) exportsNs = loaded.ns;
+  return loaded.envelope;
 }
 
 ObjectDefineProperty(globalThis, '__isohost', {
@@ -268,7 +269,7 @@ ObjectDefineProperty(globalThis, '__isohost', {
       installHostPort(sync, post);
       // Per context: V8 installs WebAssembly again in every context made from the snapshot.
       withholdGlobals(globalThis);
-      return ObjectFreeze({ bind, exports: setExports, call, batch, settle });
+      return ObjectFreeze({ bind, load, call, batch, settle });
     },
   }),
   writable: false,

@@ -27,7 +27,7 @@ export async function deploySamples(platform: Platform): Promise<{ tenant: strin
     for (const tenant of platform.tenants.all()) {
       try {
         if ((await platform.apps.record(tenant, name)) !== undefined) continue;
-        const methods = await validateBundle(platform.pool, bundle, tenant.limits);
+        const methods = await validateBundle(platform.host, tenant, bundle);
         const v = await platform.apps.deploy(tenant, name, bundle, methods);
         deployed.push({ tenant: tenant.id, app: name, version: v.version });
       } catch (err) {

@@ -11,11 +11,23 @@
  *   mini-app code runs.
  * - Every value coming out of the guest is type-checked here before it reaches a binding.
  *
- * Limits: `memoryLimit` per isolate. A bundle's top-level code runs synchronously under
- * isolated-vm's `timeout`. Method calls run asynchronously under the host's own CPU and
- * wall deadline per call, kept on the isolate's live `cpuTime` (isolated-vm's timeout
- * does not cover promise-returning calls, #518/#318); when either passes, the host
- * disposes the isolate. A disposed isolate is never reused.
+ * Limits: `memoryLimit` per isolate. No tenant code runs on the host's main thread: a
+ * bundle's top-level code, the exports step and every method call run asynchronously on
+ * the isolate's own thread, under the host's own CPU and wall deadline, kept on the
+ * isolate's live `cpuTime`; when either passes, the host disposes the isolate and ends
+ * the launch or call at once. isolated-vm's `timeout` option is not used anywhere: it
+ * does not cover promise-returning calls (#518/#318), and when it cannot stop a script
+ * (a built-in that does not check for interrupts, e.g. a 60 M-char regexp replace) its
+ * "Script failed to terminate" path suspends the isolate's thread and raises a
+ * catastrophic error that crashed the host in `UvScheduler::IncrementUvRef` (THREATS
+ * F42). `dispose()` of a running isolate only requests termination (it never waits on
+ * the isolate's thread): such a built-in keeps its pool thread busy until it returns,
+ * off the event loop, and the isolate is gone then. A disposed isolate is never reused.
+ *
+ * Failures are classified by state the host owns, never by error text a guest can
+ * write (issue 11): the host's deadline fired or the host disposed the instance (its
+ * recorded reason), or isolated-vm disposed the isolate itself, which it does only for
+ * its memory limit (`isDisposed` without a host reason).
  *
  * Longer than the 250-line habit on purpose: the rule that one file holds every
  * isolated-vm handle (checked by the before-stop hook and test/security) wins over
@@ -23,11 +35,9 @@
  */
 import ivm from 'isolated-vm';
 import { IsohostError, isErrorCode, type ErrorCode } from '../errors.ts';
-import type { Reply } from '../bindings/types.ts';
 import { toScriptForm, type ScriptForm } from './script-form.ts';
+import type { CallLimits, CallTag, MessageHandler, TierInstance, TierLaunchSpec } from './tier.ts';
 
-/** Handles one guest message for the instance that owns this isolate. */
-export type MessageHandler = (op: string, payload: unknown, bytes: ArrayBuffer | undefined, tag: CallTag | undefined) => Promise<Reply>;
 export type SyncHandler = (op: string, payloadJson: string) => string | ArrayBuffer;
 
 const MAX_MESSAGE_CHARS = 16 * 1024 * 1024;
@@ -47,7 +57,7 @@ let snapshot: ivm.ExternalCopy<ArrayBuffer> | undefined;
 const SNAPSHOT_WARMUP = `(() => {
   const c = globalThis.__isohost.attach(() => '{"ok":null}', () => {});
   c.bind('{"app":{"id":"w","version":"1"},"user":{"sub":"u","claims":{"scope":["a"]}}}');
-  c.exports({ f(a) { return a; } });
+  c.load(function () { return { f(a) { return a; } }; });
   c.call('f', '{"a":[1,"x",{"b":null}]}');
   c.call('missing', 'null');
   c.batch(['f', '1', 'missing', 'null', 'f', '2']);
@@ -67,7 +77,7 @@ interface BlankState {
   isolate: ivm.Isolate;
   context: ivm.Context;
   bind: ivm.Reference<(meta: string) => void>;
-  exports: ivm.Reference<(ns: unknown) => string>;
+  load: ivm.Reference<(main: unknown) => string>;
   call: ivm.Reference<(method: string, args: string) => Promise<string>>;
   batch: ivm.Reference<(flat: string[]) => Promise<string>>;
   settle: ivm.Reference<(id: number, ok: boolean, json: string, bytes: ArrayBuffer | undefined) => void>;
@@ -80,21 +90,11 @@ interface BlankState {
   used: boolean;
 }
 
-/** Creates a blank isolate synchronously (new Isolate from the snapshot + context + attach): the cold path. */
-export function createBlank(memoryMb: number, syncHandler: SyncHandler): BlankIsolate {
-  const { isolate, owner } = newIsolate(memoryMb);
-  try {
-    return attachBlank(isolate, isolate.createContextSync(), memoryMb, owner, syncHandler);
-  } catch (err) {
-    if (!isolate.isDisposed) isolate.dispose();
-    throw err;
-  }
-}
-
 /**
- * The same, for the warm pool's refills: the context is deserialised on the isolate's
- * own thread, so a refill holds the host's event loop only for `new Isolate` and the
- * attach (a breached isolate's replacement is the main-thread cost a noisy tenant
+ * Creates a blank isolate (new Isolate from the snapshot + context + attach), for the
+ * warm pool's refills and cold launches alike: the context is deserialised on the
+ * isolate's own thread, so it holds the host's event loop only for `new Isolate` and
+ * the attach (a breached isolate's replacement is the main-thread cost a noisy tenant
  * imposes on its neighbours, THREATS B17).
  */
 export async function createBlankAsync(memoryMb: number, syncHandler: SyncHandler): Promise<BlankIsolate> {
@@ -139,7 +139,7 @@ function attachBlank(isolate: ivm.Isolate, context: ivm.Context, memoryMb: numbe
   attach.release();
   isohost.release();
   state.bind = control.getSync('bind', { reference: true }) as BlankState['bind'];
-  state.exports = control.getSync('exports', { reference: true }) as BlankState['exports'];
+  state.load = control.getSync('load', { reference: true }) as BlankState['load'];
   state.call = control.getSync('call', { reference: true }) as BlankState['call'];
   state.batch = control.getSync('batch', { reference: true }) as BlankState['batch'];
   state.settle = control.getSync('settle', { reference: true }) as BlankState['settle'];
@@ -169,36 +169,46 @@ export function disposeBlank(blank: BlankIsolate): void {
 /**
  * Per bundle sha256: its script form and the V8 code cache produced by compiling it
  * here — in memory only, never read from anywhere a tenant can write (THREATS A6,
- * isolated-vm CVE-2022-39266).
+ * isolated-vm CVE-2022-39266). Bounded in bytes, not entries (THREATS F44: a tenant
+ * uploading many large bundles must not grow the host without limit); least recently
+ * launched first out. A form larger than the whole budget is not kept.
  */
 interface Compiled {
   form: ScriptForm;
-  cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+  cachedData: ivm.ExternalCopy<ArrayBuffer>;
+  /** The form's bytes plus the code cache's. */
+  bytes: number;
 }
 const compiled = new Map<string, Compiled>();
-const COMPILED_MAX = 512;
+/** Host memory the compile cache may hold (script forms and V8 code caches together). */
+export const COMPILED_MAX_BYTES = 64 * 1024 * 1024;
+let compiledBytes = 0;
 
-export interface LaunchSpec {
-  source: string;
-  sha256: string;
-  /** JSON text `{ app: {id, version}, user }` given to the prelude's `bind`. */
-  metaJson: string;
-  /** Names the instance (tenant/app@version/instance) in host logs only; never enters the isolate. */
-  label?: string;
-  /** CPU budget of the bundle's top-level code (evaluated synchronously). */
-  cpuMs: number;
-  onMessage: MessageHandler;
+function remember(sha256: string, entry: Compiled): void {
+  if (entry.bytes > COMPILED_MAX_BYTES || compiled.has(sha256)) return;
+  while (compiledBytes + entry.bytes > COMPILED_MAX_BYTES) {
+    const [oldest, old] = compiled.entries().next().value!;
+    compiled.delete(oldest);
+    compiledBytes -= old.bytes;
+    old.cachedData.release();
+  }
+  compiled.set(sha256, entry);
+  compiledBytes += entry.bytes;
 }
 
-export interface CallLimits {
-  cpuMs: number;
-  wallMs: number;
+function recall(sha256: string): Compiled | undefined {
+  const entry = compiled.get(sha256);
+  if (entry !== undefined) {
+    // Map order is insertion order: re-inserting makes it the most recently used.
+    compiled.delete(sha256);
+    compiled.set(sha256, entry);
+  }
+  return entry;
 }
 
-/** What the host attaches to one call: handed to every message of that call, and told when the call starts running. */
-export interface CallTag {
-  /** The call starts running in the isolate now; its wall budget ends at `wallEnd` (epoch ms). */
-  started(wallEnd: number): void;
+/** What the compile cache holds now (for tests and /metrics). */
+export function compiledCacheBytes(): number {
+  return compiledBytes;
 }
 
 /** Calls sent to an isolate in one round trip, at most (see SandboxInstance.call). */
@@ -227,7 +237,8 @@ interface Batch {
 }
 
 /**
- * A bound, running instance: one tenant's app in one isolate, for its whole life.
+ * A bound, running instance: one tenant's app in one isolate, for its whole life (the
+ * in-process tier's TierInstance).
  *
  * Calls run one at a time, in order. Calls that arrive while the isolate is busy wait
  * here and go in together, up to MAX_BATCH, as one `batch` apply: one host↔isolate round
@@ -238,20 +249,25 @@ interface Batch {
  * still run strictly one after another, so each platform message belongs to the one
  * call running, and each call has its own CPU and wall budget, started when it starts.
  */
-export class SandboxInstance {
+export class SandboxInstance implements TierInstance {
   #methods: readonly string[] = [];
   #s: BlankState;
   #queue: QueuedCall[] = [];
   #batch: Batch | undefined;
-  #disposedReason: IsohostError | undefined;
+  /** Why the host ended the instance (its deadline, a memory breach it saw, or a dispose); set once. */
+  #endReason: IsohostError | undefined;
+  #ended = false;
+  #listeners: ((reason: IsohostError | undefined) => void)[] = [];
+  #form: ScriptForm | undefined;
 
-  readonly #form: ScriptForm;
   readonly #onMessage: MessageHandler;
+  /** Whether the isolate came from the warm pool. */
+  readonly warm: boolean;
 
-  constructor(state: BlankState, form: ScriptForm, onMessage: MessageHandler) {
+  constructor(state: BlankState, onMessage: MessageHandler, warm: boolean) {
     this.#s = state;
-    this.#form = form;
     this.#onMessage = onMessage;
+    this.warm = warm;
   }
 
   /** Names of the functions the bundle exports. */
@@ -260,12 +276,18 @@ export class SandboxInstance {
   }
 
   /** @internal set once by launch. */
-  _setMethods(names: string[]): void {
+  _loaded(form: ScriptForm, names: string[]): void {
+    this.#form = form;
     this.#methods = Object.freeze(names);
   }
 
-  get disposed(): boolean {
-    return this.#s.isolate.isDisposed;
+  get ended(): boolean {
+    return this.#ended || this.#s.isolate.isDisposed;
+  }
+
+  onEnded(listener: (reason: IsohostError | undefined) => void): void {
+    if (this.#ended) listener(this.#endReason);
+    else this.#listeners.push(listener);
   }
 
   /**
@@ -273,7 +295,7 @@ export class SandboxInstance {
    * handed to the message handler with every platform message the call sends.
    */
   call(method: string, argsJson: string, limits: CallLimits, tag?: CallTag): Promise<string> {
-    if (this.disposed) return Promise.reject(this.#disposedReason ?? new IsohostError('not_found', 'the instance has ended'));
+    if (this.ended) return Promise.reject(this.#endReason ?? new IsohostError('not_found', 'the instance has ended'));
     return new Promise<string>((resolve, reject) => {
       this.#queue.push({ method, argsJson, limits, tag, resolve, reject });
       if (this.#batch === undefined) this.#dispatch();
@@ -308,7 +330,7 @@ export class SandboxInstance {
         if (typeof envelope === 'string') this.#result(batch, calls.length - 1, envelope);
         else if (this.#batch === batch) this.#breach(new IsohostError('internal', 'malformed reply from the isolate'));
       },
-      (e) => this.#fail(batch, this.#isolateError(e, calls[batch.cur]?.limits ?? calls[0]!.limits)),
+      () => this.#failed(batch),
     );
   }
 
@@ -335,7 +357,7 @@ export class SandboxInstance {
 
   /** Fires when the current call's CPU budget could first be spent (CPU time never outruns wall time); re-arms with what is left. */
   #check(batch: Batch): void {
-    if (this.#batch !== batch || this.disposed) return;
+    if (this.#batch !== batch || this.ended) return;
     const limits = batch.calls[batch.cur]!.limits;
     const cpuLeft = Number(batch.cpuBudgetEnd - this.#s.isolate.cpuTime) / 1e6;
     const wallLeft = batch.wallEnd - Date.now();
@@ -360,7 +382,7 @@ export class SandboxInstance {
     while (next !== undefined) {
       const c = batch.calls[batch.cur]!;
       try {
-        c.resolve(decodeEnvelope(next, this.#form));
+        c.resolve(decodeEnvelope(next, this.#form!));
       } catch (err) {
         c.reject(err);
       }
@@ -377,47 +399,31 @@ export class SandboxInstance {
     if (this.#queue.length > 0) this.#dispatch();
   }
 
-  /** Ends the batch's calls that have no result, and every queued call if the isolate is gone. */
-  #fail(batch: Batch, err: IsohostError): void {
-    if (this.#batch !== batch) return;
-    clearTimeout(batch.timer);
-    this.#batch = undefined;
-    for (let i = batch.cur; i < batch.calls.length; i++) batch.calls[i]!.reject(err);
-    if (this.disposed) {
-      const queued = this.#queue;
-      this.#queue = [];
-      for (const c of queued) c.reject(this.#disposedReason ?? err);
-    } else if (this.#queue.length > 0) {
-      this.#dispatch();
+  /** Rejects the batch's calls that have no result yet, and every queued call. */
+  #rejectAll(batch: Batch | undefined, err: IsohostError): void {
+    if (batch !== undefined) {
+      clearTimeout(batch.timer);
+      for (let i = batch.cur; i < batch.calls.length; i++) batch.calls[i]!.reject(err);
     }
-  }
-
-  #breach(err: IsohostError): void {
-    const batch = this.#batch;
-    this.dispose(err);
-    if (batch !== undefined) this.#fail(batch, err);
-  }
-
-  /** Maps an isolated-vm failure of the apply to a coded error; the isolate is disposed either way. */
-  #isolateError(e: unknown, limits: CallLimits): IsohostError {
-    const msg = e instanceof Error ? e.message : String(e);
-    let err: IsohostError;
-    if (this.#disposedReason) err = this.#disposedReason;
-    else if (/memory limit/i.test(msg)) err = new IsohostError('resource_exhausted', `the instance exceeded its memory limit of ${this.#memoryMb()} MB`);
-    else if (/timed out/i.test(msg)) err = new IsohostError('timeout', `the call used more than its CPU limit of ${limits.cpuMs} ms`);
-    else if (/disposed/i.test(msg)) err = new IsohostError('not_found', 'the instance has ended');
-    else err = new IsohostError('internal', 'the isolate failed', { cause: e });
-    this.dispose(err);
-    return err;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const c of queued) c.reject(err);
   }
 
   /**
-   * The limit as configured. Not read from the isolate: after a memory breach isolated-vm
-   * has already disposed it, and asking a disposed isolate throws a raw "Isolated is
-   * disposed" error (THREATS B13: the breach must still end as resource_exhausted).
+   * The apply of `batch` rejected. That happens only when the isolate could not finish
+   * it: the guest's own errors come back as envelopes. Classified by state, never by the
+   * rejection's text (which guest code can choose): the host had ended the instance (its
+   * reason stands), or isolated-vm disposed the isolate — which it does only for its
+   * memory limit — or something else broke, and the instance ends as `internal`.
    */
-  #memoryMb(): number {
-    return this.#s.memoryMb;
+  #failed(batch: Batch): void {
+    if (this.#batch !== batch || this.#ended) return;
+    this.#breach(isolateFailure(this.#s));
+  }
+
+  #breach(err: IsohostError): void {
+    this.dispose(err);
   }
 
   /**
@@ -455,17 +461,35 @@ export class SandboxInstance {
   /** Delivers a binding reply into the isolate, within the remaining CPU budget of the call that sent the op. */
   #settle(owner: QueuedCall | undefined, id: number, ok: boolean, json: string, bytes: ArrayBuffer | undefined): void {
     const batch = this.#batch;
-    if (batch === undefined || owner === undefined || batch.calls[batch.cur] !== owner || this.disposed) return;
+    if (batch === undefined || owner === undefined || batch.calls[batch.cur] !== owner || this.ended) return;
     // Under the call's budget like the rest of it (host timer; no isolated-vm timeout, see #dispatch).
-    this.#s.settle.apply(undefined, [id, ok, json, bytes], { arguments: { copy: true } }).catch((e) => {
-      if (this.#batch === batch) this.#fail(batch, this.#isolateError(e, owner.limits));
-    });
+    this.#s.settle.apply(undefined, [id, ok, json, bytes], { arguments: { copy: true } }).catch(() => this.#failed(batch));
   }
 
+  /**
+   * Ends the instance; idempotent. Calls in flight and queued reject at once with
+   * `reason` (default `not_found`) — they do not wait for the isolate's thread, which
+   * may still be inside a built-in that ignores termination.
+   */
   dispose(reason?: IsohostError): void {
-    this.#disposedReason ??= reason;
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#endReason = reason ?? new IsohostError('not_found', 'the instance has ended');
     if (!this.#s.isolate.isDisposed) this.#s.isolate.dispose();
+    const batch = this.#batch;
+    this.#batch = undefined;
+    this.#rejectAll(batch, this.#endReason);
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const l of listeners) l(this.#endReason);
   }
+}
+
+/** The coded error for an isolate that failed under the host, from state only (see SandboxInstance.#failed). */
+function isolateFailure(s: BlankState): IsohostError {
+  // A disposed isolate can no longer report its limit: the configured one is kept in the state.
+  if (s.isolate.isDisposed) return new IsohostError('resource_exhausted', `the instance exceeded its memory limit of ${s.memoryMb} MB`);
+  return new IsohostError('internal', 'the isolate failed');
 }
 
 function decodeEnvelope(envelope: unknown, form: ScriptForm): string {
@@ -488,67 +512,148 @@ function decodeEnvelope(envelope: unknown, form: ScriptForm): string {
 }
 
 /**
- * Binds a blank isolate to one app of one tenant and evaluates the bundle in it.
- * The blank is consumed: it is never bound again, even if launch fails.
+ * First sight of a bundle in this process: V8's module parser decides syntax and
+ * imports, esbuild makes the script form, and V8 compiles it once to produce the code
+ * cache — all off the main thread (async isolated-vm compiles run on the isolate's
+ * thread, esbuild in its own service).
  */
-export function launch(blank: BlankIsolate, spec: LaunchSpec): SandboxInstance {
+async function compileFirst(isolate: ivm.Isolate, spec: TierLaunchSpec): Promise<{ form: ScriptForm; script: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> } }> {
+  let module: ivm.Module;
+  try {
+    module = await isolate.compileModule(spec.source, { filename: 'app.js' });
+  } catch (e) {
+    if (isolate.isDisposed) throw e;
+    throw new IsohostError('invalid_request', `bundle does not compile: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const deps = module.dependencySpecifiers;
+  module.release();
+  if (deps.length > 0) throw new IsohostError('invalid_request', `bundle must be self-contained; it imports "${deps[0]}"`);
+  const form = await toScriptForm(spec.source);
+  // `cachedData` is set on the result when produceCachedData is given (isolated-vm README).
+  const script: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> } = await isolate.compileScript(form.script, { filename: 'app.js', produceCachedData: true });
+  if (script.cachedData !== undefined) {
+    // Copied once to learn its size: ExternalCopy does not report it (first sight only).
+    const cacheBytes = script.cachedData.copy().byteLength;
+    remember(spec.sha256, { form, cachedData: script.cachedData, bytes: form.bytes + cacheBytes });
+  }
+  return { form, script };
+}
+
+/**
+ * Binds a blank isolate to one app of one tenant and evaluates the bundle in it: its
+ * top-level code and the exports step run on the isolate's thread, under `spec.cpuMs`
+ * and `spec.wallMs` kept by the host (see the file comment). The blank is consumed: it
+ * is never bound again, even if launch fails. Rejects with a coded IsohostError.
+ */
+export async function launch(blank: BlankIsolate, spec: TierLaunchSpec, onMessage: MessageHandler, warm = true): Promise<SandboxInstance> {
   const s = blank._state;
   if (s.used) throw new IsohostError('internal', 'blank isolate reused');
   s.used = true;
-  if (spec.label !== undefined) s.owner.label = spec.label;
+  s.owner.label = spec.label;
+  const instance = new SandboxInstance(s, onMessage, warm);
+  s.onMessage = (id, op, payload, bytes) => instance._message(id, op, payload, bytes);
+  let deadline: LaunchDeadline | undefined;
   try {
     s.bind.applySync(undefined, [spec.metaJson], { arguments: { copy: true } });
-    let entry = compiled.get(spec.sha256);
-    if (entry === undefined) {
-      // First sight of this bundle in this process: V8's module parser decides syntax and imports.
-      let module: ivm.Module;
-      try {
-        module = s.isolate.compileModuleSync(spec.source, { filename: 'app.js' });
-      } catch (e) {
-        throw new IsohostError('invalid_request', `bundle does not compile: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      const deps = module.dependencySpecifiers;
-      module.release();
-      if (deps.length > 0) throw new IsohostError('invalid_request', `bundle must be self-contained; it imports "${deps[0]}"`);
-      entry = { form: toScriptForm(spec.source), cachedData: undefined };
-    }
-    // `cachedData` is set on the result when produceCachedData is given (isolated-vm README).
-    const script: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> } = s.isolate.compileScriptSync(entry.form.script, {
-      filename: 'app.js',
-      ...(entry.cachedData ? { cachedData: entry.cachedData } : { produceCachedData: true }),
-    });
-    if (entry.cachedData === undefined && script.cachedData !== undefined) {
-      if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
-      compiled.set(spec.sha256, (entry = { form: entry.form, cachedData: script.cachedData }));
-    }
-    const instance = new SandboxInstance(s, entry.form, spec.onMessage);
-    s.onMessage = (id, op, payload, bytes) => instance._message(id, op, payload, bytes);
-    // Synchronous on purpose: launch never yields to the event loop, so nothing (a pool
-    // refill, another request) runs inside it. Top-level code runs under `timeout`;
-    // platform calls are served only during method calls, so a top-level `await fc.…`
-    // is refused (SandboxInstance._message) rather than left unbounded.
-    let exportsRef: ivm.Reference<unknown>;
-    try {
-      exportsRef = script.runSync(s.context, { reference: true, timeout: spec.cpuMs }) as ivm.Reference<unknown>;
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      if (s.isolate.isDisposed || /memory limit/i.test(msg)) throw new IsohostError('resource_exhausted', 'the bundle exceeded its memory limit while loading');
-      if (/timed out/i.test(msg)) throw new IsohostError('timeout', `the bundle's top-level code ran longer than the CPU limit of ${spec.cpuMs} ms`);
-      throw new IsohostError('invalid_request', `bundle failed while loading: ${msg.slice(0, 2000)}`);
-    }
-    const names = JSON.parse(s.exports.applySync(undefined, [exportsRef.derefInto()], { result: { copy: true } }) as string);
-    exportsRef.release();
+    // Compiling is not timed: it runs no mini-app code, the bundle's size is bounded
+    // before it gets here, and a first sight happens once per bundle per process.
+    const cached = recall(spec.sha256);
+    const { form, script } = cached
+      ? { form: cached.form, script: s.isolate.compileScriptSync(cached.form.script, { filename: 'app.js', cachedData: cached.cachedData }) }
+      : await compileFirst(s.isolate, spec);
+    // Runs no mini-app code: the script only creates the wrapper function (script-form.ts).
+    const main = script.runSync(s.context, { reference: true }) as ivm.Reference<unknown>;
     script.release();
-    if (!Array.isArray(names) || names.length === 0) {
-      throw new IsohostError('invalid_request', 'bundle exports no function');
+    let envelope: unknown;
+    try {
+      // Platform calls are served only during method calls (SandboxInstance._message), so a
+      // top-level `fc.…` is refused rather than left unbounded.
+      deadline = new LaunchDeadline(s.isolate, spec, instance);
+      envelope = await deadline.race(s.load.apply(undefined, [main.derefInto()], { result: { copy: true } }));
+    } finally {
+      main.release();
     }
-    instance._setMethods(names.filter((n) => typeof n === 'string'));
+    if (typeof envelope !== 'string' || envelope.length === 0) throw new IsohostError('invalid_request', 'bundle failed while loading');
+    if (envelope[0] !== 'r') {
+      try {
+        decodeEnvelope(envelope, form);
+      } catch (err) {
+        const message = err instanceof IsohostError ? err.message : 'the bundle threw';
+        throw new IsohostError('invalid_request', `bundle failed while loading: ${message}`);
+      }
+    }
+    const names = JSON.parse(envelope.slice(1)) as unknown;
+    if (!Array.isArray(names) || names.length === 0) throw new IsohostError('invalid_request', 'bundle exports no function');
+    instance._loaded(form, names.filter((n): n is string => typeof n === 'string'));
     return instance;
   } catch (err) {
-    if (!s.isolate.isDisposed) s.isolate.dispose();
-    if (err instanceof IsohostError) throw err;
-    const msg = err instanceof Error ? err.message : String(err);
-    if (/memory limit/i.test(msg)) throw new IsohostError('resource_exhausted', 'the bundle exceeded its memory limit while loading');
-    throw new IsohostError('invalid_request', `bundle failed while loading: ${msg}`);
+    const coded = deadline?.reason ?? (err instanceof IsohostError ? err : loadFailure(s));
+    instance.dispose(coded);
+    throw coded;
+  } finally {
+    deadline?.cancel();
+  }
+}
+
+/** A failure of the launch steps that is not the guest's envelope: classified by state. */
+function loadFailure(s: BlankState): IsohostError {
+  if (s.isolate.isDisposed) return new IsohostError('resource_exhausted', `the bundle exceeded its memory limit of ${s.memoryMb} MB while loading`);
+  return new IsohostError('invalid_request', 'bundle failed while loading');
+}
+
+/**
+ * The host's deadline for a launch: the isolate's CPU time and the wall clock from now,
+ * checked by one timer that re-arms for the earliest moment either could be spent.
+ * When one is, it ends the instance (disposing the isolate) and settles the launch at
+ * once, without waiting for the isolate's thread to return.
+ */
+class LaunchDeadline {
+  /** Set when the host's deadline fired: the launch failed for time, whatever the isolate reports. */
+  reason: IsohostError | undefined;
+  readonly #isolate: ivm.Isolate;
+  readonly #spec: TierLaunchSpec;
+  readonly #instance: SandboxInstance;
+  readonly #cpuEnd: bigint;
+  readonly #wallEnd: number;
+  #timer: NodeJS.Timeout | undefined;
+  #fire: ((err: IsohostError) => void) | undefined;
+
+  constructor(isolate: ivm.Isolate, spec: TierLaunchSpec, instance: SandboxInstance) {
+    this.#isolate = isolate;
+    this.#spec = spec;
+    this.#instance = instance;
+    this.#cpuEnd = isolate.cpuTime + BigInt(spec.cpuMs) * 1_000_000n;
+    this.#wallEnd = Date.now() + spec.wallMs;
+    this.#arm(Math.max(1, Math.min(spec.cpuMs, spec.wallMs)));
+  }
+
+  /** `work`, or the deadline's error as soon as the deadline fires. */
+  race<T>(work: Promise<T>): Promise<T> {
+    if (this.reason) return Promise.reject(this.reason);
+    return new Promise<T>((resolve, reject) => {
+      this.#fire = reject;
+      work.then(resolve, reject);
+    });
+  }
+
+  cancel(): void {
+    clearTimeout(this.#timer);
+    this.#fire = undefined;
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => this.#check(), ms);
+  }
+
+  #check(): void {
+    if (this.#instance.ended) return;
+    const cpuLeft = Number(this.#cpuEnd - this.#isolate.cpuTime) / 1e6;
+    const wallLeft = this.#wallEnd - Date.now();
+    if (cpuLeft > 0 && wallLeft > 0) return this.#arm(Math.max(1, Math.min(cpuLeft, wallLeft)));
+    this.reason = cpuLeft <= 0
+      ? new IsohostError('timeout', `the bundle's top-level code ran longer than the CPU limit of ${this.#spec.cpuMs} ms`)
+      : new IsohostError('timeout', `the bundle's top-level code ran longer than the wall limit of ${this.#spec.wallMs} ms`);
+    this.#instance.dispose(this.reason);
+    this.#fire?.(this.reason);
   }
 }

@@ -1,9 +1,13 @@
 /**
- * Launches and calls instances. Its surface is message-shaped on purpose — `launch`,
- * `call(instanceId, method, argsJson)`, `dispose(instanceId)`, plain data in and out —
- * so that untrusted partners' instances can later live in a supervised sandbox process
- * behind the same interface. Host-side bindings are built here per instance, closed
- * over that instance's TenantContext; the guest never names a tenant.
+ * Launches and calls instances, through a SandboxTier only (tier.ts): the host asks
+ * `tierFor(tenant)` which tier runs a tenant's isolates, and everything that crosses is
+ * plain data. Host-side bindings are built here per instance, closed over that
+ * instance's TenantContext; the guest never names a tenant, and a tier (even one in
+ * another process) only forwards the running call's platform messages back here.
+ *
+ * Every launch — an instance, or an upload's validation — goes through the tenant's
+ * gate like a call does: the instance cap, a rate token, a concurrency slot and the
+ * breach budget (THREATS F45).
  */
 import { randomBytes } from 'node:crypto';
 import { IsohostError } from '../errors.ts';
@@ -12,8 +16,7 @@ import { storageBinding } from '../bindings/storage/index.ts';
 import { logBinding } from '../bindings/log/index.ts';
 import { timerBinding } from '../bindings/timers/index.ts';
 import type { TenantContext } from '../tenants/context.ts';
-import { type CallTag, launch, type SandboxInstance } from './bridge.ts';
-import type { IsolatePool } from './isolate-pool.ts';
+import type { CallTag, MessageHandler, SandboxTier, TierInstance, TierLaunchSpec } from './tier.ts';
 import { TenantGate } from './tenant-gate.ts';
 
 export interface SessionUser {
@@ -48,26 +51,43 @@ export interface InstanceInfo {
 interface Live {
   info: InstanceInfo;
   tenant: TenantContext;
-  sandbox: SandboxInstance;
+  sandbox: TierInstance;
   /** Calls accepted and not yet ended (running or queued in the sandbox). */
   calls: number;
-  /** Set once the instance was lost to a limit breach, so the tenant's budget counts it once. */
-  breached: boolean;
+}
+
+/** The source and identity of a bundle to validate (an upload). */
+export interface BundleToValidate {
+  source: string;
+  sha256: string;
 }
 
 export interface InstanceHostOptions {
-  pool: IsolatePool;
+  /**
+   * The sandbox tier that runs `tenant`'s isolates, asked at every launch. The hook for
+   * cordons: `compute.isolation: shared` tenants get the in-process tier
+   * (in-process-tier.ts); the process tier (process-tier.ts) plugs in here for
+   * `tenants[].compute.isolation === 'process'`.
+   */
+  tierFor: (tenant: TenantContext) => SandboxTier;
   fetchBinding?: FetchBindingFactory;
 }
 
+/** Failures that are limit breaches: they count against the tenant's breach budget wherever they happen. */
+function isLimitBreach(reason: unknown): boolean {
+  return reason instanceof IsohostError && (reason.code === 'timeout' || reason.code === 'resource_exhausted');
+}
+
+const refuseMessages: MessageHandler = () => Promise.reject(new IsohostError('unavailable', 'platform calls are not available while a bundle is validated'));
+
 export class InstanceHost {
-  readonly #pool: IsolatePool;
+  readonly #tierFor: (tenant: TenantContext) => SandboxTier;
   readonly #fetchBinding: FetchBindingFactory | undefined;
   readonly #live = new Map<string, Live>();
   readonly #gates = new WeakMap<TenantContext, TenantGate>();
 
   constructor(options: InstanceHostOptions) {
-    this.#pool = options.pool;
+    this.#tierFor = options.tierFor;
     this.#fetchBinding = options.fetchBinding;
   }
 
@@ -79,33 +99,71 @@ export class InstanceHost {
 
   /** Launches `app` for `tenant` and `user`; the isolate is bound to them for its whole life. */
   async launch(tenant: TenantContext, app: AppBundle, user: SessionUser | null): Promise<{ info: InstanceInfo; warm: boolean }> {
+    const id = 'i_' + randomBytes(18).toString('base64url');
+    const bindings = this.#bindingsFor(tenant, app, id);
+    const spec = this.#spec(tenant, app, JSON.stringify({ app: { id: app.id, version: app.version }, user }), `${tenant.id}/${app.id}@${app.version}/${id}`);
+    // Every failed launch counts as a breach: top-level spin or a bundle that throws costs
+    // the host an isolate each time, and a tenant must not churn them for free (THREATS F45).
+    const sandbox = await this.#start(tenant, spec, (op, payload, bytes, tag) => this.#dispatch(bindings, op, payload, bytes, tag as Scope | undefined), () => true);
+    const info: InstanceInfo = { id, tenantId: tenant.id, app: app.id, version: app.version, sub: user?.sub ?? null, methods: sandbox.methods, lastUsed: Date.now() };
+    const live: Live = { info, tenant, sandbox, calls: 0 };
+    this.#live.set(id, live);
+    // A limit breach ended it (the calls queued behind the culprit fail with the same
+    // error): counted against the tenant's breach budget once, here.
+    sandbox.onEnded((reason) => {
+      if (isLimitBreach(reason)) this.#gate(tenant).noteBreach();
+      this.#forget(live);
+    });
+    return { info, warm: sandbox.warm ?? false };
+  }
+
+  /**
+   * Proves an uploaded bundle loads — it compiles, imports nothing, its top-level code
+   * runs within the tenant's limits and it exports at least one function — by launching
+   * it through the tenant's own tier and gate, in an isolate whose platform calls are
+   * all refused, disposed right after. Returns the exported method names. Only limit
+   * breaches count against the breach budget here: a rejected upload is the answer the
+   * upload asked for (the rate and concurrency still count it).
+   */
+  async validate(tenant: TenantContext, bundle: BundleToValidate): Promise<string[]> {
+    const meta = JSON.stringify({ app: { id: 'validation', version: 'validation' }, user: null });
+    const spec = this.#spec(tenant, { id: 'validation', version: bundle.sha256.slice(0, 16), ...bundle }, meta, `${tenant.id}/validation@${bundle.sha256.slice(0, 16)}`);
+    const sandbox = await this.#start(tenant, spec, refuseMessages, isLimitBreach);
+    const methods = [...sandbox.methods];
+    sandbox.dispose();
+    this.#gate(tenant).releaseInstance();
+    return methods;
+  }
+
+  #spec(tenant: TenantContext, app: AppBundle, metaJson: string, label: string): TierLaunchSpec {
+    const limits = tenant.limits;
+    return { source: app.source, sha256: app.sha256, metaJson, label, memoryMb: limits.memory_mb, cpuMs: limits.cpu_ms, wallMs: limits.wall_ms };
+  }
+
+  /**
+   * Admits one launch through the tenant's gate and starts it in the tenant's tier. On
+   * success the instance holds one of the tenant's instance slots (released by #forget
+   * or by the caller); a failure gives it back and counts as a breach if `isBreach` says so.
+   */
+  async #start(tenant: TenantContext, spec: TierLaunchSpec, onMessage: MessageHandler, isBreach: (err: unknown) => boolean): Promise<TierInstance> {
     const gate = this.#gate(tenant);
     gate.reserveInstance();
-    const id = 'i_' + randomBytes(18).toString('base64url');
-    const live = { calls: 0, breached: false } as Live;
-    let sandbox: SandboxInstance;
-    let warm: boolean;
     try {
-      // Inside the try: a failed cold isolate creation must give the reserved slot back too.
-      const taken = this.#pool.take(tenant.limits.memory_mb);
-      warm = taken.warm;
-      const bindings = this.#bindingsFor(tenant, app, id);
-      sandbox = launch(taken.blank, {
-        source: app.source,
-        sha256: app.sha256,
-        metaJson: JSON.stringify({ app: { id: app.id, version: app.version }, user }),
-        label: `${tenant.id}/${app.id}@${app.version}/${id}`,
-        cpuMs: tenant.limits.cpu_ms,
-        onMessage: (op, payload, bytes, tag) => this.#dispatch(bindings, op, payload, bytes, tag as Scope | undefined),
-      });
+      await gate.enterCall();
     } catch (err) {
       gate.releaseInstance();
       throw err;
     }
-    const info: InstanceInfo = { id, tenantId: tenant.id, app: app.id, version: app.version, sub: user?.sub ?? null, methods: sandbox.methods, lastUsed: Date.now() };
-    Object.assign(live, { info, tenant, sandbox });
-    this.#live.set(id, live);
-    return { info, warm };
+    try {
+      return await this.#tierFor(tenant).launch(spec, onMessage);
+    } catch (err) {
+      gate.releaseInstance();
+      // `unavailable` is the tier's own failure (its sandbox process is down), not the tenant's.
+      if (isBreach(err) && !(err instanceof IsohostError && err.code === 'unavailable')) gate.noteBreach();
+      throw err;
+    } finally {
+      gate.leaveCall();
+    }
   }
 
   /**
@@ -125,19 +183,10 @@ export class InstanceHost {
     live.info.lastUsed = Date.now();
     try {
       return await live.sandbox.call(method, argsJson, { cpuMs: limits.cpu_ms, wallMs: limits.wall_ms }, scope);
-    } catch (err) {
-      // A breach disposed the isolate: count it against the tenant's breach budget, once
-      // (the calls queued behind the culprit fail with the same error).
-      if (live.sandbox.disposed && !live.breached && err instanceof IsohostError && (err.code === 'timeout' || err.code === 'resource_exhausted')) {
-        live.breached = true;
-        gate.noteBreach();
-      }
-      throw err;
     } finally {
       scope.end();
       live.calls--;
       gate.leaveCall();
-      if (live.sandbox.disposed) this.#forget(live);
     }
   }
 
@@ -151,7 +200,7 @@ export class InstanceHost {
 
   isLive(instanceId: string): boolean {
     const live = this.#live.get(instanceId);
-    return live !== undefined && !live.sandbox.disposed;
+    return live !== undefined && !live.sandbox.ended;
   }
 
   /** Host-internal: ends an instance by id (one-shot reuse, eviction). */

@@ -4,7 +4,7 @@
  * binds it for good; the pool refills off the launch path, one isolate at a time, with
  * the context deserialised off the main thread (createBlankAsync).
  */
-import { createBlank, createBlankAsync, disposeBlank, prepareSnapshot, type BlankIsolate } from './bridge.ts';
+import { createBlankAsync, disposeBlank, prepareSnapshot, type BlankIsolate } from './bridge.ts';
 import { handleSyncOp } from './host-utilities.ts';
 import { preludeSource } from './prelude-build.ts';
 
@@ -27,14 +27,17 @@ export class IsolatePool {
     this.#scheduleRefill();
   }
 
-  /** A blank isolate for `memoryMb`: from the pool when one is ready, else created now (cold). */
-  take(memoryMb: number): { blank: BlankIsolate; warm: boolean } {
+  /**
+   * A blank isolate for `memoryMb`: from the pool when one is ready, else created now
+   * (cold; its context is deserialised on the isolate's thread, not the event loop's).
+   */
+  async take(memoryMb: number): Promise<{ blank: BlankIsolate; warm: boolean }> {
     let list = this.#free.get(memoryMb);
     if (list === undefined) this.#free.set(memoryMb, (list = []));
     const blank = list.pop();
     this.#scheduleRefill();
     if (blank !== undefined) return { blank, warm: true };
-    return { blank: createBlank(memoryMb, handleSyncOp), warm: false };
+    return { blank: await createBlankAsync(memoryMb, handleSyncOp), warm: false };
   }
 
   /** Blank isolates ready now, all limits together (for /metrics). */

@@ -9,27 +9,35 @@
  * the bundle through esbuild's source map, so a mini-app error names the line the
  * author wrote. Bundles are still compiled as modules once (on first sight) to reject
  * imports with V8's own parser; top-level await has no script form and is rejected.
+ *
+ * The script's completion value is the wrapper function itself, not its result:
+ * running the script only creates a function (no mini-app code runs), so the host can
+ * run it synchronously; the prelude's `load` then calls it on the isolate's own thread
+ * under the launch deadline (THREATS F41/F42).
  */
-import { transformSync } from 'esbuild';
+import { transform } from 'esbuild';
 import { SourceMap } from 'node:module';
 import { IsohostError } from '../errors.ts';
 
 export interface ScriptForm {
-  /** A script whose completion value is the bundle's exports object. */
+  /** A script whose completion value is a function that runs the bundle and returns its exports object. */
   readonly script: string;
+  /** Host memory this form holds, about (UTF-16 script text and source map), for the compile cache's byte bound. */
+  readonly bytes: number;
   /** 1-based line in the bundle for a 1-based line and column of the script, if known. */
   originalLine(line: number, column: number): number | undefined;
 }
 
 const WRAP_HEAD = '(function () {"use strict"; const module = { exports: {} }; const exports = module.exports;\n';
-const WRAP_TAIL = '\nreturn module.exports; })()';
+const WRAP_TAIL = '\nreturn module.exports; })';
 /** Lines the wrapper puts before the converted code. */
 const HEAD_LINES = 1;
 
-export function toScriptForm(source: string): ScriptForm {
+/** Converts a bundle (off the main thread: esbuild's service does the work). */
+export async function toScriptForm(source: string): Promise<ScriptForm> {
   let out;
   try {
-    out = transformSync(source, { format: 'cjs', loader: 'js', target: 'es2024', sourcemap: 'external', sourcefile: 'app.js', logLevel: 'silent', charset: 'utf8' });
+    out = await transform(source, { format: 'cjs', loader: 'js', target: 'es2024', sourcemap: 'external', sourcefile: 'app.js', logLevel: 'silent', charset: 'utf8' });
   } catch (err) {
     const text = (err as { errors?: { text: string; location?: { line: number } }[] }).errors?.[0];
     if (text?.text.startsWith('Top-level await')) {
@@ -45,6 +53,7 @@ export function toScriptForm(source: string): ScriptForm {
   }
   return Object.freeze({
     script: WRAP_HEAD + out.code + WRAP_TAIL,
+    bytes: 2 * (WRAP_HEAD.length + out.code.length + WRAP_TAIL.length + out.map.length),
     originalLine(line: number, column: number) {
       const entry = map?.findEntry(line - 1 - HEAD_LINES, Math.max(0, column - 1));
       return entry && 'originalLine' in entry && typeof entry.originalLine === 'number' ? entry.originalLine + 1 : undefined;

@@ -58,6 +58,8 @@ export interface TierInstance {
   readonly methods: readonly string[];
   /** True once the instance has ended (disposed, breached, or its process died). */
   readonly ended: boolean;
+  /** Whether its isolate came ready from a warm pool (launch.warm vs launch.cold); unknown if absent. */
+  readonly warm?: boolean;
   /**
    * Calls a method with JSON text args; resolves with the result JSON text. Rejects with
    * an IsohostError: `miniapp_error` (the guest threw), `timeout` / `resource_exhausted`

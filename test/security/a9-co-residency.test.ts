@@ -80,11 +80,12 @@ describe('isolates and tenants', () => {
   });
 
   it('should refuse to bind a blank isolate a second time', async () => {
-    const { blank } = p.pool.take(p.tenants.get('tenant-a').limits.memory_mb);
-    const spec = { source: app, sha256: appBundle('x', app).sha256, metaJson: JSON.stringify({ app: { id: 'x', version: 'v' }, user: null }), cpuMs: 1000, onMessage: async () => ({ json: '' }) };
-    const first = launch(blank, spec);
-    expect(() => launch(blank, spec)).toThrow(IsohostError);
-    expect(() => launch(blank, spec)).toThrow(/reused/);
+    const { blank } = await p.pool.take(p.tenants.get('tenant-a').limits.memory_mb);
+    const spec = { source: app, sha256: appBundle('x', app).sha256, metaJson: JSON.stringify({ app: { id: 'x', version: 'v' }, user: null }), label: 'a9', memoryMb: 128, cpuMs: 1000, wallMs: 1000 };
+    const onMessage = async () => ({ json: '' });
+    const first = await launch(blank, spec, onMessage);
+    await expect(launch(blank, spec, onMessage)).rejects.toThrow(IsohostError);
+    await expect(launch(blank, spec, onMessage)).rejects.toThrow(/reused/);
     first.dispose();
   });
 });
