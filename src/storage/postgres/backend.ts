@@ -1,0 +1,322 @@
+/**
+ * The PostgreSQL `StorageBackend` (`deployment.storage.engine: postgres`).
+ *
+ * The URL names the platform user and the platform database. Each tenant has a role of its
+ * own (NOLOGIN) and a schema of its own, in the platform database (`isolation: schema`) or
+ * in a database of its own (`isolation: database`); see names.ts and ddl.ts.
+ *
+ * How the tenant's queries run under its role: one pool per tenant whose sessions connect as
+ * the platform user and switch to the tenant role in the startup packet
+ * (`options: -c role=… -c search_path=…`). That costs nothing per query (a `SET LOCAL ROLE`
+ * inside each transaction costs three more round trips per write: BEGIN, SET, COMMIT), and
+ * there are no passwords to generate or keep. The role is the isolation: a statement of
+ * tenant A naming B's schema fails with "permission denied". isohost sends only its own fixed,
+ * parameterised statements; no tenant-supplied SQL is ever run, so nothing can `RESET ROLE`.
+ *
+ * Roles, schemas and databases are created at start-up when the platform user may
+ * (superuser, or CREATEROLE, and CREATEDB for database tenants); otherwise `provision()`
+ * fails with a `storage_error` naming what is missing and `isohost storage init --print-sql`
+ * prints the statements to run by hand.
+ */
+import pg from 'pg';
+import { IsohostError } from '../../errors.ts';
+import type { StorageBackend, TenantStore } from '../backend.ts';
+import { assertName } from '../key-codec.ts';
+import { dropStatements, provisionStatements, tenantObjects, type Statement } from './ddl.ts';
+import { tenantIdent, urlParts, urlWithDatabase } from './names.ts';
+import { isAlreadyThere, isPermissionError, pgCall, wrapPgError } from './pg-errors.ts';
+import { PgTenantStore } from './pg-tenant-store.ts';
+
+type Isolation = 'schema' | 'database';
+
+export interface PostgresBackendOptions {
+  /** `deployment.storage.url`: the platform user and database. */
+  readonly url: string;
+  /** Connections per tenant pool (`deployment.storage.pool_max`); default 10. */
+  readonly poolMax?: number | undefined;
+}
+
+interface TenantSpec {
+  namespace: string;
+  isolation: Isolation;
+  quotaBytes: number;
+}
+
+/** How long a query waits for a connection before failing with storage_error (PostgreSQL down). */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** An idle tenant gives its connections back: many tenants must not hold max_connections. */
+const IDLE_TIMEOUT_MS = 30_000;
+
+/** What the platform user may do on the server. */
+interface Privileges {
+  superuser: boolean;
+  createRole: boolean;
+  createDb: boolean;
+}
+
+/**
+ * @example
+ * const backend = new PostgresStorageBackend({ url: 'postgres://isohost@db/isohost' });
+ * await backend.provision([{ namespace: 'acme', isolation: 'schema' }]);
+ * const store = await backend.open({ namespace: 'acme', isolation: 'schema', quotaBytes: 100 * 1048576 });
+ */
+export class PostgresStorageBackend implements StorageBackend {
+  readonly #url: string;
+  readonly #user: string;
+  readonly #database: string;
+  readonly #poolMax: number;
+  /** The platform user on the platform database: probes and provisioning only, never a tenant's data. */
+  readonly #admin: pg.Pool;
+  readonly #tenants = new Map<string, { isolation: Isolation; store: Promise<PgTenantStore>; pool: pg.Pool | null }>();
+  #privileges: Promise<Privileges> | null = null;
+  #closed = false;
+
+  constructor(options: PostgresBackendOptions) {
+    if (typeof options?.url !== 'string' || options.url === '') throw new TypeError('PostgresStorageBackend: options.url must be a postgres:// URL');
+    const { user, database } = urlParts(options.url);
+    this.#url = options.url;
+    this.#user = user;
+    this.#database = database;
+    this.#poolMax = options.poolMax ?? 10;
+    this.#admin = this.#pool(options.url, 2, null);
+  }
+
+  /** The role, schema and database name of a tenant of this platform. */
+  identOf(namespace: string): string {
+    return tenantIdent(this.#database, namespace);
+  }
+
+  /**
+   * Creates what is missing for these tenants (roles, schemas, databases), or fails with
+   * one storage_error naming everything the platform user may not create.
+   */
+  async provision(tenants: readonly { namespace: string; isolation: Isolation }[]): Promise<void> {
+    const missing: string[] = [];
+    for (const t of tenants) missing.push(...(await this.#ensure(t.namespace, t.isolation)));
+    if (missing.length > 0) throw this.#missingError(missing);
+  }
+
+  async open(tenant: TenantSpec): Promise<TenantStore> {
+    const { namespace, isolation, quotaBytes } = tenant;
+    assertName(namespace, 'namespace');
+    if (isolation !== 'schema' && isolation !== 'database') {
+      throw new IsohostError('invalid_request', 'isolation must be "schema" or "database"');
+    }
+    if (typeof quotaBytes !== 'number' || !(quotaBytes >= 0)) {
+      throw new IsohostError('invalid_request', 'quotaBytes must be a number >= 0');
+    }
+    if (this.#closed) throw new IsohostError('unavailable', 'storage is closed');
+    const cached = this.#tenants.get(namespace);
+    if (cached !== undefined) {
+      if (cached.isolation !== isolation) {
+        throw new IsohostError('invalid_request', 'a store for this namespace is already open with another isolation level');
+      }
+      return cached.store;
+    }
+    const entry: { isolation: Isolation; store: Promise<PgTenantStore>; pool: pg.Pool | null } = { isolation, store: Promise.resolve(null as never), pool: null };
+    entry.store = this.#openTenant(namespace, isolation, quotaBytes, entry);
+    this.#tenants.set(namespace, entry);
+    // A failed open is not cached: the next open retries (e.g. once PostgreSQL is back).
+    entry.store.catch(() => {
+      if (this.#tenants.get(namespace) === entry) this.#tenants.delete(namespace);
+      void entry.pool?.end().catch(() => {});
+    });
+    return entry.store;
+  }
+
+  async #openTenant(namespace: string, isolation: Isolation, quotaBytes: number, entry: { pool: pg.Pool | null }): Promise<PgTenantStore> {
+    const missing = await this.#ensure(namespace, isolation);
+    if (missing.length > 0) throw this.#missingError(missing);
+    const ident = this.identOf(namespace);
+    entry.pool = this.#tenantPool(ident, isolation);
+    await this.#createObjects(entry.pool, ident);
+    return PgTenantStore.open(
+      isolation,
+      {
+        pool: () => entry.pool!,
+        wipe: async () => {
+          const old = entry.pool!;
+          await old.end().catch(() => {});
+          entry.pool = await this.#wipe(namespace, isolation);
+        },
+      },
+      quotaBytes,
+    );
+  }
+
+  /** The platform database answers; throws storage_error otherwise. */
+  async check(): Promise<void> {
+    if (this.#closed) throw new IsohostError('unavailable', 'storage is closed');
+    await pgCall(this.#admin.query('SELECT 1'));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closing: Promise<unknown>[] = [];
+    for (const entry of this.#tenants.values()) closing.push(entry.store.then(() => entry.pool?.end(), () => undefined));
+    this.#tenants.clear();
+    await Promise.allSettled(closing);
+    await this.#admin.end().catch(() => {});
+  }
+
+  /**
+   * A pool; `role` set → its sessions run as that role with its schema first on the path.
+   * `synchronous_commit = on` whatever the server default: a commit returns once its WAL is flushed.
+   */
+  #pool(url: string, max: number, role: string | null): pg.Pool {
+    const options = ['-c synchronous_commit=on', ...(role === null ? [] : [`-c role=${role}`, `-c search_path=${role}`])].join(' ');
+    const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: IDLE_TIMEOUT_MS, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, options });
+    // An idle session dies when PostgreSQL restarts; the pool drops it and the next query reconnects.
+    pool.on('error', () => {});
+    return pool;
+  }
+
+  #tenantPool(ident: string, isolation: Isolation): pg.Pool {
+    const url = isolation === 'database' ? urlWithDatabase(this.#url, ident) : this.#url;
+    return this.#pool(url, this.#poolMax, ident);
+  }
+
+  /** Tables and the write function, created by the tenant role itself (it owns them). */
+  async #createObjects(pool: pg.Pool, ident: string): Promise<void> {
+    try {
+      await pgCall(pool.query(tenantObjects(ident)));
+    } catch (err) {
+      // Two nodes starting at once may race on CREATE … IF NOT EXISTS; the second try sees the first's.
+      if (!isAlreadyThere((err as { cause?: unknown }).cause)) throw err;
+      await pgCall(pool.query(tenantObjects(ident)));
+    }
+  }
+
+  /** Drops and re-creates the tenant when the platform user may, else empties its tables. */
+  async #wipe(namespace: string, isolation: Isolation): Promise<pg.Pool> {
+    const ident = this.identOf(namespace);
+    const may = await this.#privilegesOf();
+    if (may.superuser || (may.createRole && (isolation === 'schema' || may.createDb))) {
+      for (const sql of dropStatements(ident, isolation)) await pgCall(this.#admin.query(sql));
+      const missing = await this.#ensure(namespace, isolation);
+      if (missing.length > 0) throw this.#missingError(missing);
+      const pool = this.#tenantPool(ident, isolation);
+      await this.#createObjects(pool, ident);
+      return pool;
+    }
+    // Created by an operator: keep the role and schema, remove the rows in one transaction.
+    const pool = this.#tenantPool(ident, isolation);
+    await pgCall(pool.query('BEGIN; TRUNCATE entries; UPDATE usage SET bytes = 0; COMMIT'));
+    return pool;
+  }
+
+  #privilegesOf(): Promise<Privileges> {
+    if (this.#privileges === null) {
+      const read = pgCall(
+        this.#admin.query<{ rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean }>(
+          'SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user',
+        ),
+      ).then((r) => ({ superuser: r.rows[0].rolsuper, createRole: r.rows[0].rolcreaterole, createDb: r.rows[0].rolcreatedb }));
+      this.#privileges = read;
+      read.catch(() => {
+        if (this.#privileges === read) this.#privileges = null;
+      });
+    }
+    return this.#privileges;
+  }
+
+  /** Creates the tenant's missing objects; returns what could not be created, and why. */
+  async #ensure(namespace: string, isolation: Isolation): Promise<string[]> {
+    const ident = this.identOf(namespace);
+    const state = await this.#stateOf(ident, isolation);
+    const missing: string[] = [];
+    let tenantDb: pg.Client | null = null;
+    try {
+      for (const statement of provisionStatements(ident, isolation, this.#user)) {
+        const need = needed(statement, state);
+        if (need === null) continue;
+        if (missing.length > 0) {
+          missing.push(need);
+          continue;
+        }
+        try {
+          if (statement.database === 'platform') {
+            await this.#admin.query(statement.sql);
+          } else {
+            if (tenantDb === null) {
+              tenantDb = new pg.Client({ connectionString: urlWithDatabase(this.#url, ident), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+              await tenantDb.connect();
+            }
+            await tenantDb.query(statement.sql);
+          }
+          if (statement.sql.startsWith('CREATE DATABASE')) state.databaseCreated = true;
+        } catch (err) {
+          if (isAlreadyThere(err)) continue;
+          if (!isPermissionError(err)) throw err;
+          missing.push(need);
+        }
+      }
+    } catch (err) {
+      throw wrapPgError(err);
+    } finally {
+      await tenantDb?.end().catch(() => {});
+    }
+    return missing;
+  }
+
+  /** Which of the tenant's objects exist already. */
+  async #stateOf(ident: string, isolation: Isolation): Promise<TenantState> {
+    const platform = await pgCall(
+      this.#admin.query<{ role: boolean; member: boolean; schema: boolean; database: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS role,
+                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+                  OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = $1 AND pg_has_role(current_user, r.oid, 'MEMBER')) AS member,
+                EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS schema,
+                EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS database`,
+        [ident],
+      ),
+    );
+    const row = platform.rows[0];
+    let tenantSchema = false;
+    if (isolation === 'database' && row.database) {
+      const client = new pg.Client({ connectionString: urlWithDatabase(this.#url, ident), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+      try {
+        await pgCall(client.connect());
+        tenantSchema = (await pgCall(client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [ident]))).rows.length > 0;
+      } finally {
+        await client.end().catch(() => {});
+      }
+    }
+    return { ident, role: row.role, member: row.member, schema: row.schema, database: row.database, tenantSchema, databaseCreated: false, platformUser: this.#user, platformDb: this.#database };
+  }
+
+  #missingError(missing: string[]): IsohostError {
+    return new IsohostError(
+      'storage_error',
+      `PostgreSQL user "${this.#user}" may not create: ${missing.join('; ')}. ` +
+        'Run `isohost storage init --print-sql` and apply its statements as a superuser, or grant the privileges named.',
+      { details: { reason: 'setup', missing } },
+    );
+  }
+}
+
+interface TenantState {
+  ident: string;
+  role: boolean;
+  member: boolean;
+  schema: boolean;
+  database: boolean;
+  tenantSchema: boolean;
+  /** Set once this start-up created the database: its grants are then ours to set. */
+  databaseCreated: boolean;
+  platformUser: string;
+  platformDb: string;
+}
+
+/** What a provisioning statement needs, or null when its object exists already. */
+function needed(statement: Statement, s: TenantState): string | null {
+  const sql = statement.sql;
+  if (sql.startsWith('CREATE ROLE')) return s.role ? null : `role "${s.ident}" (needs CREATEROLE)`;
+  if (sql.startsWith('GRANT') && !sql.includes('ON DATABASE')) return s.member ? null : `membership of "${s.platformUser}" in role "${s.ident}" (needs CREATEROLE)`;
+  if (sql.startsWith('CREATE SCHEMA') && statement.database === 'platform') return s.schema ? null : `schema "${s.ident}" in database "${s.platformDb}" (needs CREATE on the database)`;
+  if (sql.startsWith('CREATE DATABASE')) return s.database ? null : `database "${s.ident}" (needs CREATEDB)`;
+  if (sql.startsWith('CREATE SCHEMA')) return s.tenantSchema ? null : `schema "${s.ident}" in database "${s.ident}"`;
+  // Grants and revokes of a database: set when we created it; an operator's database keeps its own.
+  return s.databaseCreated ? `grants on database "${s.ident}"` : null;
+}

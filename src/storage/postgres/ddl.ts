@@ -1,0 +1,113 @@
+/**
+ * The SQL of a tenant's objects. Two kinds:
+ *
+ * - provisioning (role, schema, database, grants): run by the platform user at start-up
+ *   when it may (CREATEROLE, CREATEDB), or printed by `isohost storage init --print-sql`
+ *   for an operator to run as a superuser;
+ * - the tenant's tables and its one write function: created by isohost at start-up as
+ *   the tenant's role (so the role owns them), in the tenant's schema.
+ *
+ * Layout inside the schema:
+ *
+ *   entries(space, key, value)  space is the app id, or '!s' for platform records
+ *                               (`system()`; app ids cannot hold '!'); keys and values are
+ *                               bytea, so keys sort by their UTF-8 bytes (as LevelDB) and
+ *                               may hold NUL, which PostgreSQL text cannot
+ *   usage(one, bytes)           one row: key + value bytes stored by the tenant; every write
+ *                               locks it first, so the quota check and the write are one
+ *                               transaction, whichever node runs it
+ */
+import { quoteIdent, quoteLiteral } from './names.ts';
+
+/** SQLSTATE raised by `isohost_apply` when a write would pass the quota (class IH: isohost's own). */
+export const QUOTA_SQLSTATE = 'IHQ01';
+
+/** Where a provisioning statement runs: the platform database, or the tenant's own. */
+export interface Statement {
+  readonly database: 'platform' | 'tenant';
+  readonly sql: string;
+}
+
+/**
+ * Role, schema or database, and grants, for one tenant. The platform user `platformUser`
+ * becomes a member of the tenant role: it runs the tenant's queries with `SET ROLE`
+ * (as a connection option), and as a member it may drop the tenant's objects on purge.
+ */
+export function provisionStatements(ident: string, isolation: 'schema' | 'database', platformUser: string): Statement[] {
+  const role = quoteIdent(ident);
+  const statements: Statement[] = [
+    // NOLOGIN: nobody connects as the tenant; isohost's pool sessions switch to it.
+    { database: 'platform', sql: `CREATE ROLE ${role} NOLOGIN NOINHERIT` },
+    { database: 'platform', sql: `GRANT ${role} TO ${quoteIdent(platformUser)}` },
+  ];
+  if (isolation === 'schema') {
+    statements.push({ database: 'platform', sql: `CREATE SCHEMA ${role} AUTHORIZATION ${role}` });
+    return statements;
+  }
+  statements.push(
+    { database: 'platform', sql: `CREATE DATABASE ${role} OWNER ${role} TEMPLATE template0 ENCODING 'UTF8'` },
+    // A database grants CONNECT and TEMPORARY to PUBLIC by default: other tenants' roles must not connect.
+    { database: 'platform', sql: `REVOKE ALL ON DATABASE ${role} FROM PUBLIC` },
+    { database: 'platform', sql: `GRANT CONNECT, TEMPORARY ON DATABASE ${role} TO ${role}` },
+    { database: 'tenant', sql: `REVOKE ALL ON SCHEMA public FROM PUBLIC` },
+    { database: 'tenant', sql: `CREATE SCHEMA ${role} AUTHORIZATION ${role}` },
+  );
+  return statements;
+}
+
+/** Statements that remove a tenant entirely (purge), run by the platform user. */
+export function dropStatements(ident: string, isolation: 'schema' | 'database'): string[] {
+  const role = quoteIdent(ident);
+  const drop = isolation === 'schema' ? `DROP SCHEMA IF EXISTS ${role} CASCADE` : `DROP DATABASE IF EXISTS ${role} WITH (FORCE)`;
+  return [drop, `DROP ROLE IF EXISTS ${role}`];
+}
+
+/** The tenant's tables and write function; idempotent; run as the tenant role in its schema. */
+export function tenantObjects(ident: string): string {
+  const schema = quoteIdent(ident);
+  return `
+CREATE TABLE IF NOT EXISTS ${schema}.entries (
+  space text COLLATE "C" NOT NULL,
+  key bytea NOT NULL,
+  value bytea NOT NULL,
+  PRIMARY KEY (space, key)
+);
+CREATE TABLE IF NOT EXISTS ${schema}.usage (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  bytes bigint NOT NULL CHECK (bytes >= 0)
+);
+INSERT INTO ${schema}.usage (one, bytes) VALUES (true, 0) ON CONFLICT DO NOTHING;
+-- Applies set/delete ops in order and charges their net size against the quota, all in the
+-- caller's statement (one transaction). The usage row lock serialises the tenant's writers
+-- on every node, so concurrent writes cannot overshoot together.
+CREATE OR REPLACE FUNCTION ${schema}.isohost_apply(p_space text, p_delete boolean[], p_keys bytea[], p_values bytea[], p_quota bigint)
+RETURNS bigint LANGUAGE plpgsql SET search_path = ${quoteLiteral(ident)} AS $fn$
+DECLARE
+  v_used bigint;
+  v_delta bigint := 0;
+  v_old bigint;
+BEGIN
+  SELECT bytes INTO v_used FROM usage FOR UPDATE;
+  FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
+    IF p_delete[i] THEN
+      DELETE FROM entries WHERE space = p_space AND key = p_keys[i]
+        RETURNING octet_length(key) + octet_length(value) INTO v_old;
+      v_delta := v_delta - coalesce(v_old, 0);
+    ELSE
+      SELECT octet_length(key) + octet_length(value) INTO v_old FROM entries WHERE space = p_space AND key = p_keys[i];
+      INSERT INTO entries (space, key, value) VALUES (p_space, p_keys[i], p_values[i])
+        ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value;
+      v_delta := v_delta + octet_length(p_keys[i]) + octet_length(p_values[i]) - coalesce(v_old, 0);
+    END IF;
+  END LOOP;
+  IF v_delta > 0 AND v_used + v_delta > p_quota THEN
+    RAISE EXCEPTION 'storage quota exceeded' USING ERRCODE = '${QUOTA_SQLSTATE}', DETAIL = v_used || ' ' || v_delta;
+  END IF;
+  IF v_delta <> 0 THEN
+    UPDATE usage SET bytes = v_used + v_delta;
+  END IF;
+  RETURN v_used + v_delta;
+END
+$fn$;
+`;
+}

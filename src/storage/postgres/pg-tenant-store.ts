@@ -1,0 +1,145 @@
+/**
+ * One tenant's store on PostgreSQL: a schema of its own (in the platform database, or in a
+ * database of its own), reached only through a pool whose sessions run as the tenant's role.
+ *
+ * `usageBytes()` is synchronous by contract, so it answers from the usage the last write of
+ * this node returned; the quota itself is enforced by PostgreSQL on the usage row, so it
+ * holds across nodes whatever this cache says.
+ */
+import type pg from 'pg';
+import { IsohostError } from '../../errors.ts';
+import type { AppStore, JsonText, TenantStore } from '../backend.ts';
+import { assertName, MAX_BATCH_BYTES, MAX_VALUE_BYTES } from '../key-codec.ts';
+import { PgAppStore, type PgAppLimits, type PgAppStoreHost } from './pg-app-store.ts';
+import { pgCall } from './pg-errors.ts';
+
+/** Platform records hold bundles: the same larger caps as the LevelDB store's system(). */
+const SYSTEM_LIMITS: PgAppLimits = { maxValueBytes: 64 * 1_048_576, maxBatchBytes: 128 * 1_048_576 };
+const APP_LIMITS: PgAppLimits = { maxValueBytes: MAX_VALUE_BYTES, maxBatchBytes: MAX_BATCH_BYTES };
+/** The `space` of platform records; app ids match [a-z0-9-], so none is this. */
+export const SYSTEM_SPACE = '!s';
+const EXPORT_PAGE = 500;
+
+/** What the backend does for a tenant store: its pool, and the purge that needs the platform user. */
+export interface PgTenantHost {
+  /** The tenant's pool (a new one after a purge). */
+  pool(): pg.Pool;
+  /** Removes every row of the tenant (drop and re-create, or truncate), leaving the store usable. */
+  wipe(): Promise<void>;
+}
+
+export class PgTenantStore implements TenantStore, PgAppStoreHost {
+  readonly isolation: 'schema' | 'database';
+  readonly #host: PgTenantHost;
+  #quotaBytes: number;
+  #usage = 0;
+  readonly #apps = new Map<string, PgAppStore>();
+  readonly #system: PgAppStore;
+  #inflight = 0;
+  #drained: (() => void) | null = null;
+  #purging: Promise<void> | null = null;
+
+  private constructor(isolation: 'schema' | 'database', host: PgTenantHost, quotaBytes: number) {
+    this.isolation = isolation;
+    this.#host = host;
+    this.#quotaBytes = quotaBytes;
+    this.#system = new PgAppStore(this, SYSTEM_SPACE, SYSTEM_LIMITS);
+  }
+
+  /** Opens the store and reads its usage row. */
+  static async open(isolation: 'schema' | 'database', host: PgTenantHost, quotaBytes: number): Promise<PgTenantStore> {
+    const store = new PgTenantStore(isolation, host, quotaBytes);
+    await store.refreshUsage();
+    return store;
+  }
+
+  /** Re-reads the usage row (writes of other nodes change it). */
+  async refreshUsage(): Promise<void> {
+    const result = await this.query<{ bytes: string }>({ name: 'isohost_usage', text: 'SELECT bytes FROM usage' });
+    this.#usage = Number(result.rows[0]?.bytes ?? 0);
+  }
+
+  app(appId: string): AppStore {
+    assertName(appId, 'app id');
+    let store = this.#apps.get(appId);
+    if (store === undefined) {
+      store = new PgAppStore(this, appId, APP_LIMITS);
+      this.#apps.set(appId, store);
+    }
+    return store;
+  }
+
+  system(): AppStore {
+    return this.#system;
+  }
+
+  usageBytes(): number {
+    return this.#usage;
+  }
+
+  setQuotaBytes(quotaBytes: number): void {
+    if (!(quotaBytes >= 0)) throw new IsohostError('invalid_request', 'quotaBytes must be a number >= 0');
+    this.#quotaBytes = quotaBytes;
+  }
+
+  quotaBytes(): number {
+    return this.#quotaBytes;
+  }
+
+  noteUsage(bytes: number): void {
+    this.#usage = bytes;
+  }
+
+  /** One statement on the tenant's pool, inside the purge guard. */
+  query<R extends pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+    return this.#guard(() => pgCall(this.#host.pool().query<R>(config)));
+  }
+
+  async *exportEntries(): AsyncIterable<{ app: string; key: string; value: JsonText }> {
+    // Keyset pages: no transaction or cursor held open between yields.
+    let after: [string, Buffer] = ['', Buffer.alloc(0)];
+    for (;;) {
+      const result = await this.query<{ space: string; key: Buffer; value: Buffer }>({
+        name: 'isohost_export',
+        text: `SELECT space, key, value FROM entries WHERE space <> '${SYSTEM_SPACE}' AND (space, key) > ($1, $2) ORDER BY space, key LIMIT ${EXPORT_PAGE}`,
+        values: after,
+      });
+      for (const row of result.rows) yield { app: row.space, key: row.key.toString('utf8'), value: row.value.toString('utf8') };
+      if (result.rows.length < EXPORT_PAGE) return;
+      const last = result.rows[result.rows.length - 1];
+      after = [last.space, last.key];
+    }
+  }
+
+  async purge(): Promise<void> {
+    while (this.#purging !== null) await this.#purging;
+    let finish!: () => void;
+    this.#purging = new Promise((resolve) => {
+      finish = resolve;
+    });
+    try {
+      if (this.#inflight > 0) {
+        await new Promise<void>((resolve) => {
+          this.#drained = resolve;
+        });
+      }
+      this.#drained = null;
+      await this.#host.wipe();
+      this.#usage = 0;
+    } finally {
+      this.#purging = null;
+      finish();
+    }
+  }
+
+  /** Runs an operation; waits while a purge runs, and lets a purge wait for it. */
+  async #guard<T>(operation: () => Promise<T>): Promise<T> {
+    while (this.#purging !== null) await this.#purging;
+    this.#inflight++;
+    try {
+      return await operation();
+    } finally {
+      if (--this.#inflight === 0 && this.#drained !== null) this.#drained();
+    }
+  }
+}
