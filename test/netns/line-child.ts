@@ -87,7 +87,7 @@ export function lineChild(name: string, child: ChildProcess): LineChild {
     waitExit: (timeoutMs) =>
       new Promise((resolve, reject) => {
         if (status !== undefined) return resolve(status);
-        const timer = setTimeout(() => reject(new Error(`${name} did not exit within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`${name} did not exit within ${timeoutMs} ms\nstderr: ${stderr.slice(-3000)}`)), timeoutMs);
         child.once('exit', (code, signal) => {
           clearTimeout(timer);
           resolve(code ?? signal ?? 'unknown');

@@ -27,6 +27,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { createProofNetwork, proofUnsupportedReason, routesOf, type ProofNetwork } from './proof-network.ts';
 import {
   mintTracedToken,
+  processState,
   proofConfig,
   signal,
   startBoxClient,
@@ -294,7 +295,9 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     client!.close();
     await client!.proc.waitExit(5_000);
     signal(serve!.pid, 'SIGTERM');
-    serveExit = await serve!.proc.waitExit(20_000);
+    serveExit = await serve!.proc.waitExit(20_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${processState(serve!.pid)}`);
+    });
     expect(serveExit, serve!.proc.stderr().slice(-3000)).toBe(0);
   }, 30_000);
 

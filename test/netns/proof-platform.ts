@@ -57,6 +57,12 @@ export async function startUpstream(net: ProofNetwork): Promise<Upstream> {
   };
 }
 
+/**
+ * CPU and wall limits well above the default's: strace stops every traced syscall and the
+ * machine may be shared, and a limit breach is not what this test is about.
+ */
+const PROOF_LIMITS = { cpu_ms: 2_000, wall_ms: 10_000 };
+
 /** The proof's config: two tenants shaped like the built-in default, samples on. */
 export function proofConfig(options: { apiPort: number; upstream: string }) {
   return {
@@ -76,6 +82,7 @@ export function proofConfig(options: { apiPort: number; upstream: string }) {
         storage: { namespace: 'bu-a', isolation: 'schema' },
         identity: { provider: 'iam-internal', realm: 'bu-a' },
         network: { default: 'deny', allow: [] },
+        limits: PROOF_LIMITS,
       },
       {
         id: 'partner-acme',
@@ -84,7 +91,7 @@ export function proofConfig(options: { apiPort: number; upstream: string }) {
         // The default's hostname rules stay: configured names must cost no DNS lookup.
         // A private address is reachable only through an IP rule, so the upstream gets one.
         network: { default: 'deny', allow: ['api.acme-partner.com', '*.cdn.acme.example:443', options.upstream] },
-        limits: { memory_mb: 32, cpu_ms: 50, wall_ms: 5000, storage_mb: 50, instances: 100 },
+        limits: { ...PROOF_LIMITS, memory_mb: 32, storage_mb: 50, instances: 100 },
         compute: { isolation: 'process' },
       },
     ],
@@ -217,5 +224,22 @@ export function signal(pid: number | undefined, sig: NodeJS.Signals): void {
     process.kill(pid, sig);
   } catch {
     // already gone
+  }
+}
+
+/**
+ * What the kernel says about a process that does not exit (its state, pending, blocked
+ * and caught signals, and each thread's state), for a failure message.
+ */
+export function processState(pid: number): string {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => /^(State|SigPnd|ShdPnd|SigBlk|SigCgt|TracerPid):/.test(l));
+    const threads = readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return `${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))} ${stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)}`;
+    });
+    return [...status, `threads: ${threads.join(', ')}`].join('\n');
+  } catch (err) {
+    return `no state for pid ${pid}: ${String(err)}`;
   }
 }
