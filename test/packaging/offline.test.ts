@@ -6,11 +6,12 @@
  * read-only: install.sh, `npm ls`, `isohost config check` and two `isohost run` calls
  * must all succeed there. Skips, saying why, where namespaces cannot be made.
  */
-import { execFile, spawn } from 'node:child_process';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { ROOT } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { parseDockerfile } from './dockerfile.ts';
@@ -48,8 +49,9 @@ interface Result {
  * Runs `argv` in the namespace with `app` bind-mounted read-only in a private mount
  * namespace, with no npm cache, an empty HOME and the registry on a closed loopback port.
  */
-function offline(argv: string[], cwd = app): Promise<Result> {
+function offline(argv: string[], extraEnv: Record<string, string> = {}, onSpawn?: (child: ChildProcess) => void): Promise<Result> {
   const env = {
+    ...extraEnv,
     PATH: `${dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: join(work.path, 'home'),
     npm_config_cache: join(work.path, 'npm-cache'),
@@ -58,12 +60,14 @@ function offline(argv: string[], cwd = app): Promise<Result> {
   };
   const readOnly = 'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && cd "$d" && exec "$@"';
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', NS, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', readOnly, 'sh', cwd, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // ip netns exec, unshare and sh all exec: the child's pid is the command's own
+    const child = spawn('ip', ['netns', 'exec', NS, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', readOnly, 'sh', app, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -158,6 +162,49 @@ describe.skipIf(skipReason !== undefined)('npm run pack:offline', () => {
     const get = await offline(['node', 'bin/isohost.js', 'run', 'sample-miniapps/profile/profile.js', '--tenant', 'business-unit-a', '--sub', 'alice', '--call', 'getProfile', '--data', data]);
     expect(get.code, get.stderr).toBe(0);
     expect(JSON.parse(get.stdout)).toMatchObject({ name: 'Alice' });
+  });
+
+  it('should serve from the read-only install, writing only data_dir, pass the image healthcheck and stop on SIGTERM', { timeout: 90_000 }, async () => {
+    // The example config with its own data_dir and, since the namespace is private, its
+    // fixed ports; /healthz on the API listener, as the Dockerfile documents for a config
+    // without ops_listen.
+    const config = parse(await readFile(join(app, 'deploy/isohost.example.yaml'), 'utf8'));
+    config.deployment.data_dir = join(work.path, 'serve-data');
+    config.deployment.listen = { host: '127.0.0.1', port: 8080 };
+    delete config.deployment.ops_listen;
+    const file = join(work.path, 'serve.yaml');
+    await writeFile(file, stringify(config));
+    const tmp = join(work.path, 'tmp');
+    await mkdir(tmp);
+
+    let server: ChildProcess | undefined;
+    let log = '';
+    let started: () => void = () => undefined;
+    const serving = new Promise<void>((resolve) => (started = resolve));
+    const stopped = offline(['node', 'bin/isohost.js', 'serve', '--config', file], { TMPDIR: tmp }, (child) => {
+      server = child;
+      child.stderr!.on('data', (d) => {
+        log += d;
+        if (log.includes('"isohost serving"')) started();
+      });
+    });
+    void stopped.then(() => started());
+    try {
+      await serving;
+      expect(log, 'serve did not start').toContain('"isohost serving"');
+      const health = await offline(['node', 'deploy/docker/healthcheck.mjs'], { ISOHOST_HEALTHCHECK_URL: 'http://127.0.0.1:8080/healthz' });
+      expect(health.code, health.stderr).toBe(0);
+      const down = await offline(['node', 'deploy/docker/healthcheck.mjs'], { ISOHOST_HEALTHCHECK_URL: 'http://127.0.0.1:8081/healthz' });
+      expect(down.code).toBe(1);
+    } finally {
+      server?.kill('SIGTERM');
+    }
+    const end = await stopped;
+    expect(end.code, end.stderr).toBe(0);
+    // state went to data_dir and nowhere else that is writable
+    expect((await readdir(config.deployment.data_dir)).length).toBeGreaterThan(0);
+    expect(await readdir(join(work.path, 'home'))).toEqual([]);
+    expect(await readdir(tmp)).toEqual([]);
   });
 
   it('should have the read-only mount really refuse writes to the installation', async () => {
