@@ -37,12 +37,14 @@
  * returned` (a method's result fails the call as `miniapp_error`).
  *
  * Accepted: `null`, booleans, strings, finite numbers, arrays, plain objects (prototype
- * `Object.prototype` or `null`), and `Date`, whose `toJSON` stores its ISO string (read
- * back as a string). A property whose value is `undefined` is left out (reading it gives
- * `undefined` either way); a method returning `undefined` answers `null`. Refused
- * anywhere in the value: functions, symbols, bigints, `NaN`/`±Infinity`, `undefined` (or
- * a hole) in an array, `Map`, `Set`, typed arrays, `ArrayBuffer`, class instances, boxed
- * primitives and cycles. A shared (acyclic) object is stored once per place it occurs.
+ * `Object.prototype` or `null`), and any object with a `toJSON` method, as what that
+ * returns — `Date` stores its ISO string (read back as a string). A property whose value
+ * is `undefined` is left out (reading it gives `undefined` either way), symbol-keyed
+ * properties are not data and are not read, and a method returning `undefined` answers
+ * `null`. Refused anywhere in the value: functions, symbols, bigints, `NaN`/`±Infinity`,
+ * `undefined` (or a hole) in an array, `Map`, `Set`, typed arrays, `ArrayBuffer`, class
+ * instances, boxed primitives, and cycles. Each property is read once (a getter runs once).
+ * A shared (acyclic) object is stored once per place it occurs.
  *
  * @example
  * await fc.storage.set('k', { at: new Date() });   // stored as { at: "2026-…Z" }

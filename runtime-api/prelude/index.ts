@@ -12,7 +12,7 @@ import {
   ArrayIsArray, JSONParse, JSONStringify, MapCtor, mapDelete, mapGet, mapSet, NumberCtor, NumberIsFinite,
   ObjectDefineProperty, ObjectFreeze, ObjectHasOwn, PromiseCtor, promiseThen, regExpExec, StringCtor, TypeErrorCtor,
 } from './intrinsics.ts';
-import { checkJsonValue } from './json-value.ts';
+import { isJsonRefusal, stringifyChecked } from './json-value.ts';
 import { beginCallLog, consoleObj, endCallLog, log } from './log.ts';
 import { loadExports } from './exports.ts';
 import { fetch as webFetch, installWebGlobals } from './web/index.ts';
@@ -41,11 +41,12 @@ function toJsonText(value: unknown, what: string): string {
   // A string's JSON text is at least as long as the string: refuse a huge one before
   // serialising it (a 500 MB value costs nothing to build as a rope, seconds to copy).
   if (typeof value === 'string' && value.length > MAX_VALUE_BYTES) throw tooLargeValue(what);
-  checkJsonValue(value, what, 'stored');
   let text: string | undefined;
   try {
-    text = JSONStringify(value);
+    // Refuses what JSON would reshape, naming the path inside the value (json-value.ts).
+    text = stringifyChecked(value, what, 'stored');
   } catch (err) {
+    if (isJsonRefusal(err)) throw err;
     throw codedError('invalid_request', `${what} is not JSON-serializable: ${describe(err)}`);
   }
   if (text === undefined) throw codedError('invalid_request', `${what} is not a JSON value`);
@@ -198,8 +199,7 @@ async function runMethod(method: string, argsJson: string): Promise<string> {
     // A huge string is refused before it is serialised (THREATS A7: cheap to build as a rope, costly to copy).
     if (typeof result === 'string' && result.length > MAX_RESULT_CHARS) return tooLarge;
     // The value must survive JSON unchanged (json-value.ts); undefined alone stands for null.
-    if (result !== undefined) checkJsonValue(result, 'result', 'returned');
-    const text = result === undefined ? 'null' : JSONStringify(result);
+    const text = result === undefined ? 'null' : stringifyChecked(result, 'result', 'returned');
     if (text === undefined) return 'e' + JSONStringify({ code: 'miniapp_error', message: 'the method returned a value that is not JSON' });
     if (text.length > MAX_RESULT_CHARS) return tooLarge;
     return 'r' + text;

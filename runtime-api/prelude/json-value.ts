@@ -6,33 +6,32 @@
  * a mini-app would store or return something other than what it meant. Refused here,
  * with the path inside the value: `value.f: functions cannot be stored`.
  *
- * Accepted: `null`, booleans, strings, finite numbers, arrays (no holes, no `undefined`
- * elements), plain objects (prototype `Object.prototype` or `null`; a property whose
- * value is `undefined` is left out, as reading it gives `undefined` either way) and
- * `Date` (its `toJSON` gives the ISO string, as documented in fc.d.ts). Everything else —
- * functions, symbols, bigints, non-finite numbers, `Map`, `Set`, typed arrays, class
- * instances, boxed primitives, cycles — is a TypeError (code `invalid_request`).
+ * The check runs as the replacer of the one `JSON.stringify` that produces the text, so
+ * every property is read exactly once (a Proxy or getter that answers differently on a
+ * second read cannot pass the check with one value and be stored with another; THREATS
+ * A4), and a value's `toJSON` (Date's, documented in fc.d.ts) runs before the check sees
+ * its result. Accepted: `null`, booleans, strings, finite numbers, arrays, plain objects
+ * (prototype `Object.prototype` or `null`) and whatever `toJSON` turns into those. An
+ * object property whose value is `undefined` is left out (reading it gives `undefined`
+ * either way); symbol-keyed properties are not data and are not read. Refused: functions,
+ * symbols, bigints, non-finite numbers, `undefined` or holes in arrays, and every other
+ * object (Map, Set, typed arrays, class instances, boxed primitives).
  *
  * Uses only built-ins saved at prelude start (THREATS A2).
  */
 import { codedError } from './host.ts';
-import { ArrayIsArray, JSONStringify, NumberIsFinite, ObjectGetPrototypeOf, ObjectKeys, RangeErrorCtor, regExpTest } from './intrinsics.ts';
-import { dateGetTime, weakSetAdd, WeakSetCtor, weakSetDelete, weakSetHas } from './web/saved.ts';
+import {
+  ArrayIsArray, JSONStringify, NumberIsFinite, ObjectGetPrototypeOf, regExpTest, WeakMapCtor, weakMapGet, weakMapSet,
+} from './intrinsics.ts';
+import { weakSetAdd, WeakSetCtor, weakSetHas } from './web/saved.ts';
 
 const ObjectPrototype = ObjectGetPrototypeOf({});
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** The errors this module threw, so callers can tell a refusal from an error of the value's own code. */
+const refusals = new WeakSetCtor<object>();
 
-/** `what` names the action in messages: "stored", "returned", "sent". */
+/** The action named in messages: "stored", "returned", "sent". */
 export type JsonAction = 'stored' | 'returned' | 'sent';
-
-function isDate(value: object): boolean {
-  try {
-    dateGetTime(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function kindOf(value: object): string {
   try {
@@ -45,66 +44,57 @@ function kindOf(value: object): string {
   return 'non-plain objects';
 }
 
-function fail(path: string, what: string, action: JsonAction): never {
-  throw codedError('invalid_request', `${path}: ${what} cannot be ${action} (JSON would not keep them unchanged)`);
-}
-
-function walk(value: unknown, path: string, action: JsonAction, ancestors: WeakSet<object>): void {
+/** Why JSON would not carry `value` (in an array when `inArray`) unchanged, or undefined when it would. */
+function problemOf(value: unknown, inArray: boolean): string | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
-      return;
+      return undefined;
     case 'number':
-      if (!NumberIsFinite(value)) fail(path, `non-finite numbers (${value})`, action);
-      return;
+      return NumberIsFinite(value) ? undefined : `non-finite numbers (${value})`;
     case 'undefined':
-      return fail(path, 'undefined values', action);
+      return inArray ? 'undefined values' : undefined;
     case 'function':
-      return fail(path, 'functions', action);
+      return 'functions';
     case 'symbol':
-      return fail(path, 'symbols', action);
+      return 'symbols';
     case 'bigint':
-      return fail(path, 'bigints', action);
+      return 'bigints';
   }
-  if (value === null) return;
-  const obj = value as object;
-  if (weakSetHas(ancestors, obj)) fail(path, 'cyclic values', action);
-  if (ArrayIsArray(obj)) {
-    weakSetAdd(ancestors, obj);
-    const n = (obj as unknown[]).length;
-    for (let i = 0; i < n; i++) walk((obj as unknown[])[i], `${path}[${i}]`, action, ancestors);
-    weakSetDelete(ancestors, obj);
-    return;
-  }
-  const proto = ObjectGetPrototypeOf(obj);
-  if (proto !== ObjectPrototype && proto !== null) {
-    if (isDate(obj)) return;
-    fail(path, kindOf(obj), action);
-  }
-  weakSetAdd(ancestors, obj);
-  const keys = ObjectKeys(obj);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
-    const v = (obj as Record<string, unknown>)[key];
-    if (v === undefined) continue;
-    walk(v, regExpTest(IDENTIFIER, key) ? `${path}.${key}` : `${path}[${JSONStringify(key)}]`, action, ancestors);
-  }
-  weakSetDelete(ancestors, obj);
+  if (value === null || ArrayIsArray(value)) return undefined;
+  const proto = ObjectGetPrototypeOf(value);
+  return proto === ObjectPrototype || proto === null ? undefined : kindOf(value as object);
 }
 
 /**
- * Throws a TypeError (code `invalid_request`) naming the first path inside `value` that
- * JSON would not carry unchanged; returns normally otherwise.
+ * `JSON.stringify(value)`, refusing (TypeError, code `invalid_request`, the path inside
+ * the value in its message) what JSON would not carry unchanged. Errors thrown by the
+ * value's own getters, traps or `toJSON`, and V8's for a cycle, propagate as they are;
+ * tell them apart with isJsonRefusal(). Returns undefined for a top-level `undefined`.
  *
  * @example
- * checkJsonValue({ f: () => 1 }, 'value', 'stored'); // TypeError: value.f: functions cannot be stored …
+ * stringifyChecked({ f: () => 1 }, 'value', 'stored'); // TypeError: value.f: functions cannot be stored …
  */
-export function checkJsonValue(value: unknown, path: string, action: JsonAction): void {
-  try {
-    walk(value, path, action, new WeakSetCtor());
-  } catch (err) {
-    // A value nested deeper than the stack allows: the guest's input, not a platform failure.
-    if (err instanceof RangeErrorCtor) throw codedError('invalid_request', `${path} is nested too deeply to be ${action}`);
-    throw err;
+export function stringifyChecked(value: unknown, path: string, action: JsonAction): string | undefined {
+  // Holder → its path; set for each object just before JSON.stringify descends into it.
+  const paths = new WeakMapCtor<object, string>();
+  function replacer(this: unknown, key: string, v: unknown): unknown {
+    const holderPath = weakMapGet(paths, this as object);
+    const inArray = holderPath !== undefined && ArrayIsArray(this);
+    const here = holderPath === undefined ? path : inArray ? `${holderPath}[${key}]` : regExpTest(IDENTIFIER, key) ? `${holderPath}.${key}` : `${holderPath}[${JSONStringify(key)}]`;
+    const problem = holderPath === undefined && v === undefined ? undefined : problemOf(v, inArray);
+    if (problem !== undefined) {
+      const err = codedError('invalid_request', `${here}: ${problem} cannot be ${action} (JSON would not keep them unchanged)`);
+      weakSetAdd(refusals, err);
+      throw err;
+    }
+    if (typeof v === 'object' && v !== null) weakMapSet(paths, v, here);
+    return v;
   }
+  return JSONStringify(value, replacer);
+}
+
+/** True for an error stringifyChecked threw as a refusal (not one of the value's own). */
+export function isJsonRefusal(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && weakSetHas(refusals, err);
 }

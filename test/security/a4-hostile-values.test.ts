@@ -151,9 +151,12 @@ describe('hostile values returned from a method', () => {
     expect(await run('returnProxy')).toEqual({ x: 'from-trap' });
   });
 
-  it('should never call Symbol.toPrimitive and drop what JSON cannot hold', async () => {
+  it('should never call Symbol.toPrimitive, and refuse what JSON cannot hold (issue 11) instead of dropping it', async () => {
     expect(await run('returnToPrimitive')).toEqual({ plain: 1 });
-    expect(await run('returnSymbolsAndFunctions')).toEqual({ n: null, big: [1, null] });
+    const err = await run('returnSymbolsAndFunctions').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IsohostError);
+    expect((err as IsohostError).code).toBe('miniapp_error');
+    expect((err as IsohostError).message).toMatch(/result\.f: functions cannot be returned/);
   });
 });
 

@@ -3,7 +3,7 @@
  * (see body.ts). Responses from `fetch` have type "basic", their final `url`,
  * `redirected`, and immutable headers.
  */
-import { checkJsonValue } from '../json-value.ts';
+import { stringifyChecked } from '../json-value.ts';
 import {
   ArrayBufferCtor, JSONStringify, MathFloor, NumberCtor, NumberIsFinite, RangeErrorCtor, stringCharCodeAt,
   stringIndexOf, stringSlice, TypeErrorCtor,
@@ -110,8 +110,7 @@ export class Response {
   /** @example return Response.json({ ok: true }, { status: 201 }); */
   static json(data: unknown, init: unknown = undefined): Response {
     // Stricter than WHATWG (which lets JSON.stringify drop or reshape parts): the same rule as fc.storage (json-value.ts).
-    checkJsonValue(data, 'data', 'sent');
-    const text = JSONStringify(data);
+    const text = stringifyChecked(data, 'data', 'sent');
     if (text === undefined) throw new TypeErrorCtor('Response.json: the data is not JSON serializable');
     const r = new Response();
     Response.#initialize(r, init, { bytes: extractBody(text).bytes, type: 'application/json' });

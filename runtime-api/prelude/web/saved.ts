@@ -28,7 +28,6 @@ export const arraySort = uncurry(Array.prototype.sort);
 export const WeakSetCtor = WeakSet;
 export const weakSetAdd = uncurry(WeakSet.prototype.add);
 export const weakSetHas = uncurry(WeakSet.prototype.has);
-export const weakSetDelete = uncurry(WeakSet.prototype.delete);
 export const SetCtor = Set;
 export const setAdd = uncurry(Set.prototype.add);
 export const setForEach = uncurry(Set.prototype.forEach);
