@@ -11,6 +11,7 @@ import { IsohostError } from './errors.ts';
 import type { IsolatePool } from './sandbox/isolate-pool.ts';
 import { InstanceHost, type FetchBindingFactory } from './sandbox/instance-host.ts';
 import { InProcessTier } from './sandbox/in-process-tier.ts';
+import { ProcessTierRegistry } from './sandbox/process/registry.ts';
 import { AppRegistry } from './apps/registry.ts';
 
 export interface Platform {
@@ -21,6 +22,8 @@ export interface Platform {
   readonly tenants: TenantRegistry;
   readonly pool: IsolatePool;
   readonly host: InstanceHost;
+  /** The process tiers of `compute: process` tenants (sandbox processes; /readyz, metrics). */
+  readonly sandboxes: ProcessTierRegistry;
   readonly apps: AppRegistry;
   /**
    * Moves to a new validated config (`serve` on SIGHUP): tenants added, removed or
@@ -53,9 +56,9 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
   });
   const shared = new InProcessTier({ warmPool: options.warmPool ?? config.deployment.warm_pool, memoryLimits: new Set(config.tenants.map((t) => t.limits.memory_mb)) });
   const pool = shared.pool;
-  // Every tenant runs in the in-process tier for now; `tierFor` is where the process
-  // tier plugs in for `tenants[].compute.isolation === 'process'` (issue 10).
-  const host = new InstanceHost({ tierFor: () => shared, fetchBinding: options.fetchBinding });
+  // `compute: process` tenants run only in sandbox processes of their own (issue 10), started now so their pools are warm.
+  const sandboxes = new ProcessTierRegistry(config, { logger, warm: Math.max(1, options.warmPool ?? config.deployment.warm_pool), dataDir: config.deployment.data_dir });
+  const host = new InstanceHost({ tierFor: (tenant) => sandboxes.tierFor(tenant) ?? shared, fetchBinding: options.fetchBinding });
   const apps = new AppRegistry();
   let current = config;
   return {
@@ -67,6 +70,7 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
     tenants,
     pool,
     host,
+    sandboxes,
     apps,
     async reconfigure(next) {
       const moved = Object.keys({ ...current.deployment, ...next.deployment }).filter(
@@ -75,12 +79,13 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
       if (moved.length > 0) throw new IsohostError('config_invalid', `deployment.${moved.join(', deployment.')} changed: a restart applies deployment settings`);
       const changes = await tenants.reconfigure(next);
       pool.warm(new Set(next.tenants.map((t) => t.limits.memory_mb)));
+      await sandboxes.reconfigure(next);
       current = next;
       return changes;
     },
     async close() {
       host.disposeAll();
-      await shared.close();
+      await Promise.all([shared.close(), sandboxes.close()]);
       await backend.close();
     },
   };

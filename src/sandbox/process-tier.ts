@@ -31,6 +31,14 @@ export const CRASH_WINDOW_MS = 60_000;
 /** Delay before the restart that follows the Nth crash in the window (index N-1). */
 const BACKOFF_MS = [0, 250, 500, 1000];
 
+/** When to restart and when to give up; the defaults above unless a caller (the bench) needs otherwise. */
+export interface RestartPolicy {
+  readonly backoffMs: readonly number[];
+  readonly loopCount: number;
+  readonly windowMs: number;
+}
+export const DEFAULT_RESTART_POLICY: RestartPolicy = Object.freeze({ backoffMs: BACKOFF_MS, loopCount: CRASH_LOOP_COUNT, windowMs: CRASH_WINDOW_MS });
+
 export interface ProcessTierOptions {
   tenantId: string;
   /** The tenant's index in the config: its sandbox uid is SANDBOX_UID_BASE + index. */
@@ -41,12 +49,15 @@ export interface ProcessTierOptions {
   /** The platform's data_dir (reported: is it unreadable by the sandbox uid?). */
   dataDir: string;
   logger: Logger;
+  restart?: RestartPolicy;
 }
 
 /** What /readyz shows for one process tenant. */
 export interface ProcessTierStatus {
   state: 'starting' | 'ready' | 'restarting' | 'unavailable' | 'closed';
   processes: number[];
+  /** Instances live (or launching) in its sandbox processes. */
+  instances: number;
   protections: {
     uid: number | null;
     network_namespace: boolean;
@@ -71,6 +82,7 @@ export class ProcessTier implements SandboxTier {
   readonly #crashCounts = new Map<string, number>();
   #unavailableUntil = 0;
   #closed = false;
+  readonly #policy: RestartPolicy;
   #restartTimer: NodeJS.Timeout | undefined;
   /** Ends a backoff wait early (close). */
   #wake: (() => void) | undefined;
@@ -79,6 +91,7 @@ export class ProcessTier implements SandboxTier {
 
   constructor(options: ProcessTierOptions) {
     this.#o = options;
+    this.#policy = options.restart ?? DEFAULT_RESTART_POLICY;
     this.plan = planFor(options.index, options.limits, options.warm);
   }
 
@@ -112,7 +125,7 @@ export class ProcessTier implements SandboxTier {
     const dataDirPrivate = privateDir(this.#o.dataDir);
     if (!dataDirPrivate) missing.data_dir = 'data_dir can be read by other uids (chmod 700 it)';
     const now = Date.now();
-    const recent = this.#crashTimes.filter((t) => t > now - CRASH_WINDOW_MS).length;
+    const recent = this.#crashTimes.filter((t) => t > now - this.#policy.windowMs).length;
     const state = this.#closed
       ? 'closed'
       : now < this.#unavailableUntil
@@ -125,6 +138,7 @@ export class ProcessTier implements SandboxTier {
     return {
       state,
       processes: this.pids(),
+      instances: this.#procs.reduce((n, p) => n + (p.alive ? p.load : 0), 0),
       protections: {
         uid: this.plan.uid ?? null,
         network_namespace: this.plan.networkNamespace,
@@ -214,13 +228,14 @@ export class ProcessTier implements SandboxTier {
     }
     if (this.#closed || cause === 'stopped') return;
     const now = Date.now();
-    this.#crashTimes = this.#crashTimes.filter((t) => t > now - CRASH_WINDOW_MS);
+    const { backoffMs, loopCount, windowMs } = this.#policy;
+    this.#crashTimes = this.#crashTimes.filter((t) => t > now - windowMs);
     this.#crashTimes.push(now);
     this.#crashCounts.set(cause, (this.#crashCounts.get(cause) ?? 0) + 1);
     const n = this.#crashTimes.length;
     const line = { tenant: this.#o.tenantId, apps, cause, sandbox_pid: proc.pid, crashes_last_minute: n, child_said: childSaid.slice(0, 1000) || undefined };
-    if (n >= CRASH_LOOP_COUNT) {
-      this.#unavailableUntil = this.#crashTimes[n - CRASH_LOOP_COUNT]! + CRASH_WINDOW_MS;
+    if (n >= loopCount) {
+      this.#unavailableUntil = this.#crashTimes[n - loopCount]! + windowMs;
       const wait = this.#unavailableUntil - now;
       this.#o.logger.error(line, `sandbox process crashed (${cause}); the tenant's sandbox keeps crashing, its launches are refused for ${Math.ceil(wait / 1000)} s`);
       if (this.#procs.length === 0 && this.#starting === undefined) this.#spawnAfter(wait).catch(() => {});
@@ -228,6 +243,6 @@ export class ProcessTier implements SandboxTier {
     }
     this.#o.logger.error(line, `sandbox process crashed (${cause}); restarting it`);
     // Keep one process warm: restart when none is left (extra processes are started on demand).
-    if (this.#procs.length === 0 && this.#starting === undefined) this.#spawnAfter(BACKOFF_MS[Math.min(n, BACKOFF_MS.length) - 1]!).catch(() => {});
+    if (this.#procs.length === 0 && this.#starting === undefined) this.#spawnAfter(backoffMs[Math.min(n, backoffMs.length) - 1] ?? 0).catch(() => {});
   }
 }

@@ -1,0 +1,154 @@
+/**
+ * Entry of a sandbox process (the process tier, issue 10). Started by the host's
+ * SandboxProcess (supervised-process.ts) with an IPC channel; holds ONE tenant's
+ * isolates, run by the in-process tier inside it, so `bridge.ts` stays the only file that
+ * imports isolated-vm.
+ *
+ * It holds no store, no key and no credential: every platform op of a guest call
+ * (storage, fetch, log, timers) goes to the host as an `op` message with the call's id,
+ * and the host serves it with the bindings of that instance, closed over the tenant.
+ *
+ * Order of start-up, on purpose: first drop privileges (when started as root: no
+ * supplementary groups, then the tenant's gid and uid — every thread of the process,
+ * glibc's setxid broadcast), then load isolated-vm and the prelude, then say `ready`.
+ * No guest code runs before the privileges are gone.
+ *
+ * argv: `--uid N --gid N` (optional; only when the host runs as root),
+ * `--memory-mb N` (the tenant's isolate heap limit), `--warm N` (blank isolates kept).
+ */
+import { parseArgs } from 'node:util';
+import { IsohostError } from '../../errors.ts';
+import type { CallTag, SandboxTier, TierInstance } from '../tier.ts';
+import { parseHostMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
+
+/** Exit codes the host reads as "could not start" rather than a crash of guest code. */
+export const EXIT_BAD_ARGS = 64;
+export const EXIT_PRIVILEGES = 77;
+
+const { values } = parseArgs({
+  options: { uid: { type: 'string' }, gid: { type: 'string' }, 'memory-mb': { type: 'string' }, warm: { type: 'string' } },
+});
+const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+const uid = num(values.uid);
+const gid = num(values.gid);
+const memoryMb = num(values['memory-mb']) ?? 64;
+const warm = num(values.warm) ?? 1;
+if (![memoryMb, warm, uid ?? 0, gid ?? 0].every((n) => Number.isSafeInteger(n) && n >= 0) || typeof process.send !== 'function') {
+  process.exit(EXIT_BAD_ARGS);
+}
+
+dropPrivileges();
+process.umask(0o077);
+
+const send = (m: ChildMessage): void => {
+  // A closed channel means the host is gone; the 'disconnect' handler ends us.
+  if (process.connected) process.send!(m);
+};
+process.on('disconnect', () => process.exit(0));
+
+const tier = await openTier(memoryMb, warm);
+const instances = new Map<number, TierInstance>();
+const opReplies = new Map<number, { resolve: (r: { json: string; bytes?: ArrayBuffer }) => void; reject: (e: unknown) => void }>();
+let nextOp = 1;
+
+/** The child side of a call's tag: remembers the host's call id and the call's wall end. */
+class ChildTag implements CallTag {
+  readonly call: number;
+  wallEnd = 0;
+  constructor(call: number) {
+    this.call = call;
+  }
+  started(wallEnd: number): void {
+    this.wallEnd = wallEnd;
+  }
+}
+
+function wire(err: unknown): WireError {
+  return err instanceof IsohostError ? { code: err.code, message: err.message } : { code: 'internal', message: 'internal error' };
+}
+
+/** Sends one platform op of the running call to the host and waits for its reply. */
+function forward(op: string, payload: unknown, bytes: ArrayBuffer | undefined, tag: CallTag | undefined): Promise<{ json: string; bytes?: ArrayBuffer }> {
+  if (!(tag instanceof ChildTag)) return Promise.reject(new IsohostError('invalid_request', 'platform calls are only served while a call is running'));
+  const id = nextOp++;
+  return new Promise((resolve, reject) => {
+    opReplies.set(id, { resolve, reject });
+    const m: ChildMessage = { t: 'op', id, call: tag.call, wallEnd: tag.wallEnd, op, payload: JSON.stringify(payload) };
+    if (bytes !== undefined) m.bytes = bytes;
+    send(m);
+  });
+}
+
+function onMessage(raw: unknown): void {
+  const m: HostMessage | undefined = parseHostMessage(raw);
+  if (m === undefined) return;
+  switch (m.t) {
+    case 'launch':
+      tier.launch(m.spec, forward).then(
+        (inst) => {
+          instances.set(m.id, inst);
+          inst.onEnded(() => instances.delete(m.id));
+          send({ t: 'launched', id: m.id, methods: [...inst.methods], warm: inst.warm === true });
+        },
+        (err) => send({ t: 'launch_failed', id: m.id, error: wire(err) }),
+      );
+      return;
+    case 'call': {
+      const inst = instances.get(m.instance);
+      if (inst === undefined) return send({ t: 'call_failed', id: m.id, error: { code: 'not_found', message: 'the instance has ended' }, ended: true });
+      inst.call(m.method, m.args, { cpuMs: m.cpuMs, wallMs: m.wallMs }, new ChildTag(m.id)).then(
+        (json) => send({ t: 'result', id: m.id, json }),
+        (err) => send({ t: 'call_failed', id: m.id, error: wire(err), ended: inst.ended }),
+      );
+      return;
+    }
+    case 'dispose':
+      instances.get(m.instance)?.dispose();
+      instances.delete(m.instance);
+      return;
+    case 'reply': {
+      const pending = opReplies.get(m.id);
+      if (pending === undefined) return;
+      opReplies.delete(m.id);
+      if (m.ok) pending.resolve(m.bytes === undefined ? { json: m.json } : { json: m.json, bytes: m.bytes });
+      else pending.reject(new IsohostError(m.error.code, m.error.message));
+      return;
+    }
+    case 'ping':
+      return send({ t: 'pong', id: m.id });
+  }
+}
+
+process.on('message', onMessage);
+send({ t: 'ready', uid: process.getuid!(), gid: process.getgid!() });
+
+/**
+ * Gives up root for good: groups, gid, uid, in that order (after setuid the others are
+ * no longer allowed). Verified, not assumed: if uid 0 can be taken back, we exit.
+ */
+function dropPrivileges(): void {
+  if (uid === undefined || gid === undefined) return;
+  try {
+    process.setgroups!([]);
+    process.setgid!(gid);
+    process.setuid!(uid);
+  } catch {
+    process.exit(EXIT_PRIVILEGES);
+  }
+  let regained = false;
+  try {
+    process.setuid!(0);
+    regained = true;
+  } catch {
+    // expected: EPERM
+  }
+  if (regained || process.getuid!() !== uid || process.geteuid!() !== uid || process.getgid!() !== gid || process.getgroups!().some((g) => g !== gid)) {
+    process.exit(EXIT_PRIVILEGES);
+  }
+}
+
+/** Loaded only now, after the privilege drop: isolated-vm and the prelude snapshot come with it. */
+async function openTier(memory: number, warmCount: number): Promise<SandboxTier> {
+  const { InProcessTier } = await import('../in-process-tier.ts');
+  return new InProcessTier({ warmPool: warmCount, memoryLimits: [memory] });
+}
