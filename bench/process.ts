@@ -1,0 +1,118 @@
+/**
+ * The process tier (issue 10):
+ * - `call.noop.process`: `call.noop` for a `compute: process` tenant, through
+ *   InstanceHost.call (gate, scope, the IPC round trip to its sandbox process, the
+ *   isolate call there); target ≤ 3 × `baseline.ivm.call`.
+ * - `launch.warm.process`: InstanceHost.launch for that tenant with the sandbox's pool
+ *   warm (the child's blank isolates refill between samples, untimed); target ≤ 1 ms.
+ * - `crash.recover_ms`: SIGKILL of the sandbox process → the tenant's next successful
+ *   launch + call, p50. Measured on a ProcessTier of its own whose restart policy
+ *   restarts at once every time — the path of a first crash — because the default
+ *   policy would call 5 kills a minute a crash loop and stop restarting.
+ */
+import { createHash } from 'node:crypto';
+import pino from 'pino';
+import { IsohostError } from '../src/errors.ts';
+import { preludeSource } from '../src/sandbox/prelude-build.ts';
+import { ProcessTier } from '../src/sandbox/process-tier.ts';
+import type { TierInstance } from '../src/sandbox/tier.ts';
+import { SMALL_ARG } from './baseline-ivm.ts';
+import { NOOP_BUNDLE, benchPlatform, bundle } from './platform.ts';
+import { type BenchContext, type Result, now, sample, since, summarize } from './stats.ts';
+
+export const names = ['call.noop.process', 'launch.warm.process', 'crash.recover_ms'];
+
+const TENANT = { id: 'bench-process', compute: { isolation: 'process' }, limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } };
+/** Untimed pause between warm launches: the child's pool refills one isolate at a time, off its event loop. */
+const REFILL_PAUSE_MS = 25;
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function bench(ctx: BenchContext): Promise<Result[]> {
+  const results: Result[] = [];
+  if (ctx.wants('call.noop.process') || ctx.wants('launch.warm.process')) results.push(...(await viaPlatform(ctx)));
+  if (ctx.wants('crash.recover_ms')) results.push(await recover(ctx));
+  return results;
+}
+
+async function viaPlatform(ctx: BenchContext): Promise<Result[]> {
+  const results: Result[] = [];
+  const p = await benchPlatform(4, [TENANT]);
+  try {
+    const tenant = p.tenants.get(TENANT.id);
+    const app = bundle('noop', NOOP_BUNDLE);
+    // The first launch waits for the sandbox process started with the platform.
+    const first = await p.host.launch(tenant, app, null);
+    if (ctx.wants('launch.warm.process')) {
+      let cold = 0;
+      const samples = await sample(ctx.n(20, 5), ctx.n(300, 30), async () => {
+        await pause(REFILL_PAUSE_MS);
+        const t0 = now();
+        const { info, warm } = await p.host.launch(tenant, app, null);
+        const elapsed = since(t0);
+        if (!warm) cold++;
+        p.host.dispose(tenant, null, info.id);
+        return elapsed;
+      });
+      if (cold > 0) ctx.note(`launch.warm.process: ${cold} launches found the sandbox's pool empty`);
+      results.push(summarize('launch.warm.process', 'ms', samples));
+    }
+    if (ctx.wants('call.noop.process')) {
+      const args = JSON.stringify(SMALL_ARG);
+      const samples = await sample(ctx.n(500, 100), ctx.n(5000, 300), async () => {
+        const t0 = now();
+        await p.host.call(tenant, null, first.info.id, 'noop', args);
+        return since(t0);
+      });
+      results.push(summarize('call.noop.process', 'us', samples));
+    }
+  } finally {
+    await p.dispose();
+  }
+  return results;
+}
+
+async function recover(ctx: BenchContext): Promise<Result> {
+  preludeSource(); // the host builds the prelude once, as openPlatform does; the child reads it
+  const tier = new ProcessTier({
+    tenantId: 'bench-crash',
+    index: 0,
+    limits: { memory_mb: 64, instances: 100 },
+    warm: 1,
+    dataDir: '/nonexistent',
+    logger: pino({ level: 'silent' }),
+    restart: { backoffMs: [0], loopCount: Number.POSITIVE_INFINITY, windowMs: 60_000 },
+  });
+  const sha256 = createHash('sha256').update(NOOP_BUNDLE).digest('hex');
+  const spec = { source: NOOP_BUNDLE, sha256, metaJson: '{"app":{"id":"noop","version":"1"},"user":null}', label: 'bench-crash/noop@1/i', memoryMb: 64, cpuMs: 1000, wallMs: 10_000 };
+  const refuse = () => Promise.reject(new IsohostError('invalid_request', 'no platform ops in this bench'));
+  const limits = { cpuMs: 1000, wallMs: 10_000 };
+  /** Launch + one call; retried while the crash is still being noticed (unavailable). */
+  const nextCall = async (): Promise<TierInstance> => {
+    for (;;) {
+      try {
+        const inst = await tier.launch(spec, refuse);
+        await inst.call('noop', '1', limits);
+        return inst;
+      } catch (err) {
+        if (!(err instanceof IsohostError && err.code === 'unavailable')) throw err;
+      }
+    }
+  };
+  tier.start();
+  try {
+    await nextCall();
+    const samples = await sample(ctx.n(2, 1), ctx.n(20, 5), async () => {
+      const pid = tier.pids()[0]!;
+      const t0 = now();
+      process.kill(pid, 'SIGKILL');
+      await nextCall();
+      const elapsed = since(t0);
+      if (tier.pids().includes(pid)) throw new Error('crash.recover_ms: the killed process still counts as live');
+      return elapsed;
+    });
+    return summarize('crash.recover_ms', 'ms', samples);
+  } finally {
+    await tier.close();
+  }
+}

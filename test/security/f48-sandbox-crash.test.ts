@@ -1,0 +1,172 @@
+/**
+ * THREATS F48 — a sandbox process of the process tier crashes: a fatal V8 OOM (a Map
+ * flood that escapes the isolate's memory limit and aborts the process), a SIGSEGV and
+ * a SIGKILL sent to it. Through the HTTP API on a real port:
+ * - only that tenant's in-flight calls fail, with a coded `unavailable`;
+ * - the shared tenant's calls succeed during and after, and /healthz answers within 1 s;
+ * - the host logs one line naming tenant, app and cause, and restarts the sandbox: the
+ *   attacker's next call succeeds;
+ * - no acknowledged write of either tenant is lost;
+ * - a crash loop marks the tenant unavailable ("keeps crashing"), counted in
+ *   isohost_sandbox_crashes_total.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CRASH_LOOP_COUNT } from '../../src/sandbox/process-tier.ts';
+import { bundleOf } from '../helpers/bundle.ts';
+import { startProcessServer, until, type ProcessServer } from '../helpers/process-server.ts';
+
+declare const fc: any;
+
+const STORE = bundleOf({
+  async put(a: { key: string; value: unknown }) {
+    await fc.storage.set(a.key, a.value);
+    return true;
+  },
+  async read(a: { key: string }) {
+    return await fc.storage.get(a.key);
+  },
+});
+
+const ATTACKER = bundleOf({
+  async put(a: { key: string; value: unknown }) {
+    await fc.storage.set(a.key, a.value);
+    return true;
+  },
+  async read(a: { key: string }) {
+    return await fc.storage.get(a.key);
+  },
+  async linger(a: { tag: string }) {
+    fc.log.info('lingering', { tag: a.tag });
+    await new Promise((r) => setTimeout(r, 20_000));
+    return 'woke';
+  },
+  async mapFlood(a: { tag: string }) {
+    fc.log.info('lingering', { tag: a.tag });
+    // The log line is a platform op: wait for its reply so the host has seen it first.
+    await new Promise((r) => setTimeout(r, 50));
+    const m = new Map();
+    for (let i = 0; ; i++) m.set(i, 'v' + i);
+  },
+});
+
+let server: ProcessServer;
+
+beforeAll(async () => {
+  server = await startProcessServer([
+    { id: 'unit-a' },
+    // cpu_ms high enough for the flood to outgrow the 16 MB heap (threat-13's recipe).
+    { id: 'acme', compute: 'process', limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000 } },
+    { id: 'looper', compute: 'process' },
+  ]);
+  await server.deploy('unit-a', 'store', STORE);
+  await server.deploy('acme', 'attacker', ATTACKER);
+  await server.deploy('looper', 'attacker', ATTACKER);
+}, 60_000);
+
+afterAll(() => server?.close());
+
+/** Keeps calling the shared tenant until stopped; every call must succeed. */
+function neighbourTraffic(): { stop(): Promise<{ calls: number; failures: string[] }> } {
+  let running = true;
+  let calls = 0;
+  const failures: string[] = [];
+  const loop = (async () => {
+    while (running) {
+      const key = `n${calls}`;
+      const put = await server.call('unit-a', 'store', 'put', { key, value: calls });
+      if (put.status !== 200) failures.push(`put ${put.status} ${JSON.stringify(put.body)}`);
+      calls++;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { calls, failures };
+    },
+  };
+}
+
+async function healthzWithin1s(): Promise<void> {
+  const res = await server.get('/healthz', 1000);
+  expect(res.status).toBe(200);
+}
+
+const ATTACKS = [
+  { name: 'a SIGKILL of the sandbox process', method: 'linger', signal: 'SIGKILL', cause: 'sigkill' },
+  { name: 'a SIGSEGV of the sandbox process', method: 'linger', signal: 'SIGSEGV', cause: 'sigsegv' },
+  { name: 'a fatal V8 OOM (Map flood) in the sandbox process', method: 'mapFlood', signal: undefined, cause: 'sigabrt' },
+] as const;
+
+describe('a crash of a process tenant\'s sandbox (F48)', () => {
+  for (const [n, attack] of ATTACKS.entries()) {
+    it(`should survive ${attack.name}: only the attacker's in-flight call fails, coded; it restarts; no acknowledged write is lost`, async () => {
+      // Acknowledged writes of both tenants before the crash.
+      expect((await server.call('acme', 'attacker', 'put', { key: `before${n}`, value: { n } })).status).toBe(200);
+      expect((await server.call('unit-a', 'store', 'put', { key: `before${n}`, value: { n } })).status).toBe(200);
+      const pidBefore = server.tier('acme').pids()[0]!;
+      const neighbour = neighbourTraffic();
+
+      const tag = `attack-${n}`;
+      const inFlight = server.call('acme', 'attacker', attack.method, { tag });
+      await until(() => server.logs.some((l) => (l.fields as { tag?: string } | undefined)?.tag === tag), 20_000, 'the attack call to start');
+      if (attack.signal !== undefined) process.kill(pidBefore, attack.signal);
+      await healthzWithin1s();
+
+      const res = await inFlight;
+      expect(res.status, JSON.stringify(res.body)).toBe(503);
+      expect(res.body.error.code).toBe('unavailable');
+      await healthzWithin1s();
+
+      // One log line names the tenant, the app in flight and the cause.
+      const line = server.logs.find((l) => l.level === 50 && l.tenant === 'acme' && l.sandbox_pid === pidBefore);
+      expect(line, JSON.stringify(server.logs.filter((l) => l.level >= 40))).toBeDefined();
+      expect(line!.cause).toBe(attack.cause);
+      expect(line!.apps).toEqual([expect.stringMatching(/^attacker@[0-9a-f]+$/)]);
+      expect(String(line!.msg)).toContain(`sandbox process crashed (${attack.cause})`);
+
+      // The attacker's next call succeeds (a new sandbox process), and reads what was acknowledged.
+      const after = await server.call('acme', 'attacker', 'read', { key: `before${n}` });
+      expect(after.status, JSON.stringify(after.body)).toBe(200);
+      expect(after.body.result).toEqual({ n });
+      expect(server.tier('acme').pids()).not.toContain(pidBefore);
+
+      const { calls, failures } = await neighbour.stop();
+      expect(failures).toEqual([]);
+      expect(calls).toBeGreaterThan(0);
+      // Every write the neighbour had acknowledged is there.
+      for (const key of [`before${n}`, 'n0', `n${calls - 1}`]) {
+        const r = await server.call('unit-a', 'store', 'read', { key });
+        expect(r.status).toBe(200);
+        expect(r.body.result).not.toBeNull();
+      }
+    }, 60_000);
+  }
+
+  it('should mark a tenant whose sandbox keeps crashing unavailable, log it and count it', async () => {
+    for (let i = 0; i < CRASH_LOOP_COUNT; i++) {
+      const ok = await server.call('looper', 'attacker', 'put', { key: `k${i}`, value: i });
+      expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+      const pid = server.tier('looper').pids()[0]!;
+      process.kill(pid, 'SIGKILL');
+      await until(() => !server.tier('looper').pids().includes(pid), 10_000, 'the sandbox process to be gone');
+    }
+    const refused = await server.call('looper', 'attacker', 'read', { key: 'k0' });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('unavailable');
+    expect(refused.body.error.message).toMatch(/the tenant's sandbox keeps crashing; retry after \d+ s/);
+    expect(server.logs.some((l) => l.tenant === 'looper' && /keeps crashing/.test(String(l.msg)))).toBe(true);
+
+    const metrics = await server.get('/metrics');
+    expect(metrics.body).toMatch(new RegExp(`isohost_sandbox_crashes_total\\{tenant="looper",cause="sigkill"\\} ${CRASH_LOOP_COUNT}`));
+    const ready = await server.get('/readyz');
+    expect(ready.body.sandbox.looper.state).toBe('unavailable');
+    expect(ready.body.sandbox.looper.retry_after_s).toBeGreaterThan(0);
+
+    // The other tenants are untouched.
+    expect((await server.call('unit-a', 'store', 'read', { key: 'before0' })).status).toBe(200);
+    expect((await server.call('acme', 'attacker', 'read', { key: 'before0' })).status).toBe(200);
+    await healthzWithin1s();
+  }, 60_000);
+});
