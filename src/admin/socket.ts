@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { chmod, lstat, readdir, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
@@ -43,6 +43,7 @@ export interface AdminSocket {
 }
 
 const CLOSE_GRACE_MS = 10_000;
+const SPOOL = /^admin-import-[0-9a-f]{16}\.ndjson$/;
 const ROUTE = /^\/tenants\/([a-z0-9-]{1,63})\/(export|import|purge)$/;
 
 /**
@@ -59,6 +60,7 @@ export async function startAdminSocket(opts: AdminSocketOptions): Promise<AdminS
   const { platform, logger } = opts;
   const path = adminSocketPath(platform.config.deployment.data_dir);
   await clearStale(path);
+  await removeSpools(platform.config.deployment.data_dir);
   let writes: Promise<unknown> = Promise.resolve();
   // Imports and purges run one at a time: an import's quota check must still hold when it writes.
   const serialised = <T>(work: () => Promise<T>): Promise<T> => {
@@ -118,8 +120,11 @@ async function handle(opts: AdminSocketOptions, serialised: <T>(work: () => Prom
   const maxBundleBytes = platform.config.deployment.max_bundle_bytes;
   const target: ArchiveTarget = { tenant, apps: platform.apps, maxBundleBytes };
   if (op === 'export') {
-    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     const lines = exportTenant({ ...target, realmJwks: (realm) => identity.jwks(realm), node: hostname() });
+    const header = await lines.next(); // after the export's first reads: their failure is still a coded answer
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    if (header.done === true) throw new IsohostError('internal', 'the export produced no header');
+    res.write(header.value);
     await pipeline(Readable.from(lines), res);
     logger.info({ tenant: tenant.id }, 'tenant exported');
     return;
@@ -134,7 +139,7 @@ async function handle(opts: AdminSocketOptions, serialised: <T>(work: () => Prom
     return;
   }
   // The import is read twice (validate, then write): spool it to a file only this user can read.
-  const spool = join(platform.config.deployment.data_dir, `admin-import-${randomBytes(8).toString('hex')}.ndjson`);
+  const spool = join(platform.config.deployment.data_dir, `admin-import-${randomBytes(8).toString('hex')}.ndjson`); // matches SPOOL
   try {
     await pipeline(req, createWriteStream(spool, { flags: 'wx', mode: 0o600 }));
     const summary = await serialised(() => importTenant(target, () => ndjsonLines(createReadStream(spool), maxLineBytes(maxBundleBytes))));
@@ -149,6 +154,13 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** Removes import spools a killed server left behind (one server per data dir: none is in use). */
+async function removeSpools(dataDir: string): Promise<void> {
+  for (const name of await readdir(dataDir)) {
+    if (SPOOL.test(name)) await unlink(join(dataDir, name)).catch(() => undefined);
+  }
 }
 
 /** Removes a stale socket at `path`; refuses a live one or a file that is not a socket. */

@@ -60,16 +60,18 @@ export function maxLineBytes(maxBundleBytes: number): number {
 export async function* exportTenant(src: ExportSource): AsyncGenerator<string> {
   const { tenant } = src;
   const out = (value: unknown) => `${JSON.stringify(value)}\n`;
+  // Keys and app records are read before the header is yielded: a store that fails, fails
+  // before the socket has sent its 200 (the caller then gets the coded error).
+  const identity = tenant.config.identity;
+  const keys = identity.provider === 'iam-internal' ? (await src.realmJwks(identity.realm)).keys : [];
+  const records = await src.apps.list(tenant);
   yield out({ kind: ARCHIVE_KIND, format: ARCHIVE_FORMAT, tenant: tenant.id, exported_at: new Date().toISOString(), node: src.node });
   let entries = 0;
-  const identity = tenant.config.identity;
-  if (identity.provider === 'iam-internal') {
-    for (const key of (await src.realmJwks(identity.realm)).keys) {
-      entries++;
-      yield out({ kind: 'realm_key', realm: identity.realm, ...key });
-    }
+  for (const key of keys) {
+    entries++;
+    yield out({ kind: 'realm_key', realm: identity.realm, ...key });
   }
-  for (const record of await src.apps.list(tenant)) {
+  for (const record of records) {
     entries++;
     yield out({ kind: 'app', app: record.app, record });
     for (const v of record.versions) {
