@@ -29,6 +29,7 @@ import {
   mintTracedToken,
   processState,
   proofConfig,
+  runTracedCli,
   signal,
   startBoxClient,
   startTracedServe,
@@ -77,6 +78,8 @@ const exercised = new Set<string>();
 /** fc.fetch calls that the allowlist lets through to the upstream. */
 let allowedFetches = 0;
 let serveExit: number | string | undefined;
+let configFile = '';
+let dataDir = '';
 
 function json(res: BoxResponse): any {
   return JSON.parse(res.body);
@@ -131,8 +134,8 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     upstreamOrigin = `http://${net.upstreamIp}:${upstream.port}`;
     // A fresh namespace has every port free.
     apiPort = 20_000 + Math.floor(Math.random() * 20_000);
-    const config = await writeConfig(dir.path, proofConfig({ apiPort, upstream: `${net.upstreamIp}:${upstream.port}` }));
-    const data = join(dir.path, 'data');
+    const config = (configFile = await writeConfig(dir.path, proofConfig({ apiPort, upstream: `${net.upstreamIp}:${upstream.port}` })));
+    const data = (dataDir = join(dir.path, 'data'));
     const serveTrace = join(dir.path, 'serve.strace');
     traceFiles.push(serveTrace);
     serve = await startTracedServe(net, { config, data, traceFile: serveTrace });
@@ -276,6 +279,18 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
       expect(json(res).result, url).toMatchObject({ refused: { code: 'egress_denied' } });
     }
     expect(upstream!.requests()).toHaveLength(before);
+  });
+
+  it('should export a tenant with the CLI while serving', async () => {
+    const out = join(dir!.path, 'bu-a.ndjson');
+    const traceFile = join(dir!.path, 'tenant-export.strace');
+    traceFiles.push(traceFile);
+    const run = await runTracedCli(net!, ['tenant', 'export', BU_A, '--config', configFile, '--data', dataDir, '--out', out], traceFile);
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(lines.length).toBeGreaterThan(3);
+    // The notes left by the notes test travel in the export.
+    expect(lines.filter((l) => /"text":"[abc]"/.test(l))).toHaveLength(3);
   });
 
   it('should have exercised every route of the OpenAPI document', async () => {

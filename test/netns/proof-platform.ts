@@ -150,17 +150,23 @@ export async function startTracedServe(net: ProofNetwork, options: { config: str
   return { proc, pid };
 }
 
-/** Runs `isohost token …` inside the box under strace; returns the JWT it printed. */
-export async function mintTracedToken(net: ProofNetwork, options: { config: string; data: string; traceFile: string; tenant: string; sub: string; scope: string }): Promise<string> {
-  const args = ['token', '--config', options.config, '--data', options.data, '--tenant', options.tenant, '--sub', options.sub, '--scope', options.scope];
-  const proc = lineChild('isohost token (under strace)', net.spawnIn(net.box, 'strace', [...TRACE_ARGS, '-o', options.traceFile, NODE, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+/** Runs one `isohost …` command inside the box under strace, to completion (bounded). */
+export async function runTracedCli(net: ProofNetwork, args: string[], traceFile: string): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const proc = lineChild(`isohost ${args[0]} (under strace)`, net.spawnIn(net.box, 'strace', [...TRACE_ARGS, '-o', traceFile, NODE, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
   try {
     const code = await proc.waitExit(STARTUP_TIMEOUT_MS);
-    if (code !== 0) throw new Error(`isohost token exited ${code}: ${proc.stderr().slice(-2000)}`);
+    return { code, stdout: proc.stdout(), stderr: proc.stderr() };
   } finally {
     if (proc.exitStatus() === undefined) proc.child.kill('SIGKILL');
   }
-  const token = proc.stdout().trim();
+}
+
+/** Runs `isohost token …` inside the box under strace; returns the JWT it printed. */
+export async function mintTracedToken(net: ProofNetwork, options: { config: string; data: string; traceFile: string; tenant: string; sub: string; scope: string }): Promise<string> {
+  const args = ['token', '--config', options.config, '--data', options.data, '--tenant', options.tenant, '--sub', options.sub, '--scope', options.scope];
+  const run = await runTracedCli(net, args, options.traceFile);
+  if (run.code !== 0) throw new Error(`isohost token exited ${run.code}: ${run.stderr.slice(-2000)}`);
+  const token = run.stdout.trim();
   if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw new Error(`isohost token printed no JWT: ${JSON.stringify(token.slice(0, 200))}`);
   return token;
 }
