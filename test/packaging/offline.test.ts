@@ -7,7 +7,7 @@
  * must all succeed there. Skips, saying why, where namespaces cannot be made.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -34,6 +34,8 @@ const skipReason = await cannotMakeNamespaces();
 if (skipReason !== undefined) console.warn(`skipping the offline install in a network namespace: ${skipReason}`);
 
 const NS = `isohost-offline-${process.pid}`;
+/** The image's USER (deploy/docker/Dockerfile). */
+const SERVICE_UID = 10001;
 let work: Awaited<ReturnType<typeof tempDir>>;
 let tarball = '';
 let app = '';
@@ -164,7 +166,7 @@ describe.skipIf(skipReason !== undefined)('npm run pack:offline', () => {
     expect(JSON.parse(get.stdout)).toMatchObject({ name: 'Alice' });
   });
 
-  it('should serve from the read-only install, writing only data_dir, pass the image healthcheck and stop on SIGTERM', { timeout: 90_000 }, async () => {
+  it('should serve as uid 10001 from the read-only install, writing only data_dir, pass the image healthcheck and stop on SIGTERM', { timeout: 90_000 }, async () => {
     // The example config with its own data_dir and, since the namespace is private, its
     // fixed ports; /healthz on the API listener, as the Dockerfile documents for a config
     // without ops_listen.
@@ -173,15 +175,23 @@ describe.skipIf(skipReason !== undefined)('npm run pack:offline', () => {
     config.deployment.listen = { host: '127.0.0.1', port: 8080 };
     delete config.deployment.ops_listen;
     const file = join(work.path, 'serve.yaml');
-    await writeFile(file, stringify(config));
+    await writeFile(file, stringify(config), { mode: 0o644 });
     const tmp = join(work.path, 'tmp');
     await mkdir(tmp);
+    // As in the image: the service uid (no passwd entry) owns data_dir and TMPDIR, and
+    // nothing else; the installation stays root's.
+    await chmod(work.path, 0o755);
+    for (const dir of [config.deployment.data_dir, tmp]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chown(dir, SERVICE_UID, SERVICE_UID);
+    }
 
     let server: ChildProcess | undefined;
     let log = '';
     let started: () => void = () => undefined;
     const serving = new Promise<void>((resolve) => (started = resolve));
-    const stopped = offline(['node', 'bin/isohost.js', 'serve', '--config', file], { TMPDIR: tmp }, (child) => {
+    const asService = ['setpriv', `--reuid=${SERVICE_UID}`, `--regid=${SERVICE_UID}`, '--clear-groups', '--'];
+    const stopped = offline([...asService, 'node', 'bin/isohost.js', 'serve', '--config', file], { TMPDIR: tmp }, (child) => {
       server = child;
       child.stderr!.on('data', (d) => {
         log += d;
@@ -192,7 +202,7 @@ describe.skipIf(skipReason !== undefined)('npm run pack:offline', () => {
     try {
       await serving;
       expect(log, 'serve did not start').toContain('"isohost serving"');
-      const health = await offline(['node', 'deploy/docker/healthcheck.mjs'], { ISOHOST_HEALTHCHECK_URL: 'http://127.0.0.1:8080/healthz' });
+      const health = await offline([...asService, 'node', 'deploy/docker/healthcheck.mjs'], { ISOHOST_HEALTHCHECK_URL: 'http://127.0.0.1:8080/healthz' });
       expect(health.code, health.stderr).toBe(0);
       const down = await offline(['node', 'deploy/docker/healthcheck.mjs'], { ISOHOST_HEALTHCHECK_URL: 'http://127.0.0.1:8081/healthz' });
       expect(down.code).toBe(1);
@@ -202,7 +212,9 @@ describe.skipIf(skipReason !== undefined)('npm run pack:offline', () => {
     const end = await stopped;
     expect(end.code, end.stderr).toBe(0);
     // state went to data_dir and nowhere else that is writable
-    expect((await readdir(config.deployment.data_dir)).length).toBeGreaterThan(0);
+    const written = await readdir(config.deployment.data_dir);
+    expect(written.length).toBeGreaterThan(0);
+    for (const f of written) expect((await stat(join(config.deployment.data_dir, f))).uid, f).toBe(SERVICE_UID);
     expect(await readdir(join(work.path, 'home'))).toEqual([]);
     expect(await readdir(tmp)).toEqual([]);
   });
