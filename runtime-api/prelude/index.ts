@@ -10,7 +10,8 @@
 import { codedError, hostSync, installHostPort, postDone, request, settle } from './host.ts';
 import {
   ArrayIsArray, JSONParse, JSONStringify, MapCtor, mapDelete, mapGet, mapSet, NumberCtor, NumberIsFinite,
-  ObjectDefineProperty, ObjectFreeze, ObjectHasOwn, PromiseCtor, promiseThen, regExpExec, StringCtor, TypeErrorCtor,
+  ObjectDefineProperty, ObjectFreeze, ObjectHasOwn, PromiseCtor, promiseThen, ReflectApply, regExpExec, StringCtor, stringSlice,
+  TypeErrorCtor,
 } from './intrinsics.ts';
 import { isJsonRefusal, stringifyChecked } from './json-value.ts';
 import { beginCallLog, consoleObj, endCallLog, log } from './log.ts';
@@ -19,7 +20,7 @@ import { fetch as webFetch, installWebGlobals } from './web/index.ts';
 import { withholdGlobals } from './withheld.ts';
 // append() defines the element instead of [[Set]]: a setter a mini-app put on
 // `Array.prototype[i]` never sees the value (THREATS A2).
-import { append } from './web/saved.ts';
+import { append, mapSize } from './web/saved.ts';
 
 /** CONTRACT §3 limits, checked here first (cheap) and again on the host (authoritative). */
 const MAX_KEY_CHARS = 512;
@@ -114,7 +115,7 @@ const timers = new MapCtor<number, boolean>();
 let nextTimer = 1;
 function setTimeoutImpl(fn: unknown, ms?: unknown, ...args: unknown[]): number {
   if (typeof fn !== 'function') throw new TypeErrorCtor('setTimeout expects a function');
-  if (timers.size >= MAX_TIMERS) throw codedError('resource_exhausted', `too many pending timers (limit ${MAX_TIMERS})`);
+  if (mapSize(timers) >= MAX_TIMERS) throw codedError('resource_exhausted', `too many pending timers (limit ${MAX_TIMERS})`);
   const delay = NumberCtor(ms);
   const id = nextTimer++;
   mapSet(timers, id, true);
@@ -124,7 +125,8 @@ function setTimeoutImpl(fn: unknown, ms?: unknown, ...args: unknown[]): number {
       if (mapGet(timers, id) === undefined) return;
       mapDelete(timers, id);
       try {
-        (fn as (...a: unknown[]) => void)(...args);
+        // ReflectApply, not a spread: spreading runs the array iterator a mini-app can replace.
+        ReflectApply(fn as (...a: unknown[]) => void, undefined, args);
       } catch (err) {
         log.error('uncaught exception in setTimeout callback: ' + describe(err));
       }
@@ -155,7 +157,7 @@ const LINE_RE = /app\.js:(\d+):(\d+)/;
 
 /** Turns whatever a method threw into `{code, message, line}`. Runs in the isolate, under its deadline. */
 function errorEnvelope(err: unknown): string {
-  const message = describe(err).slice(0, 4096);
+  const message = stringSlice(describe(err), 0, 4096);
   let code = 'miniapp_error';
   let line: number | undefined;
   let col: number | undefined;

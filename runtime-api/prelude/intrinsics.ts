@@ -68,8 +68,12 @@ export const stringSplit = uncurry(String.prototype.split);
 export const stringTrim = uncurry(String.prototype.trim);
 export const stringCharCodeAt = uncurry(String.prototype.charCodeAt);
 export const stringReplace = uncurry(String.prototype.replace);
-export const regExpTest = uncurry(RegExp.prototype.test);
 export const regExpExec = uncurry(RegExp.prototype.exec);
+/**
+ * `re.test(s)` through the saved `exec`: the built-in `test` looks `exec` up on the regexp
+ * (RegExpExec, ECMA-262 §22.2.7.1), where a mini-app can have replaced it on RegExp.prototype.
+ */
+export const regExpTest = (re: RegExp, s: string): boolean => regExpExec(re, s) !== null;
 export const StringFromCharCode = String.fromCharCode;
 export const DateNow = Date.now;
 
