@@ -22,6 +22,7 @@ import { createIdentity, replaceableIdentity } from '../identity/registry.ts';
 import { startEgress, type Egress } from '../egress/wiring.ts';
 import { IsohostError, toIsohostError } from '../errors.ts';
 import { buildServer } from '../http/server.ts';
+import { buildOpsServer } from '../http/ops-server.ts';
 import { createLogger, openPlatform, type Platform } from '../platform.ts';
 import { configFrom, parse, UsageError } from './args.ts';
 import type { Logger } from 'pino';
@@ -47,18 +48,19 @@ function portFlag(value: string | undefined, flag: string): number | undefined {
   return port;
 }
 
-/** A listen failure, with the flag and config key that move it. */
-function withPortHint(err: unknown, flag: string, key: string): never {
+/** A listen failure, with the flag (if any) and config key that move it. */
+function withPortHint(err: unknown, flag: string | undefined, key: string, what = 'the HTTP API'): never {
+  const hint = flag === undefined ? `choose another port in ${key}` : `choose another port with ${flag} N (or ${key} in the config)`;
   const e = toIsohostError(err);
   if (e.code === 'unavailable' && e.details?.reason === 'address_in_use') {
-    throw new IsohostError('unavailable', `${e.message}; choose another port with ${flag} N (or ${key} in the config)`, { details: e.details });
+    throw new IsohostError('unavailable', `${e.message}; ${hint}`, { details: e.details });
   }
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
     const where = (err as { address?: string; port?: number }).address;
     const port = (err as { port?: number }).port;
     const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : 'the address is not available here';
-    throw new IsohostError('unavailable', `the HTTP API cannot listen on ${where}:${port}: ${why}; choose another port with ${flag} N (or ${key} in the config)`, {
+    throw new IsohostError('unavailable', `${what} cannot listen on ${where}:${port}: ${why}; ${hint}`, {
       details: { reason: code === 'EADDRINUSE' ? 'address_in_use' : 'listen_failed', port },
     });
   }
@@ -155,17 +157,13 @@ async function start(
   opened.add(() => admin.close());
   const deployed = config.deployment.samples ? await deploySamples(platform) : [];
 
-  let draining = false;
   let inFlight = 0;
   let idle: (() => void) | undefined;
   const app = await buildServer({
     platform,
     identity,
     registry: o.registry,
-    readiness: {
-      egress_proxy: () => probeTcp(egress.proxyUrl),
-      shutdown: () => (draining ? Promise.reject(new Error('draining')) : Promise.resolve()),
-    },
+    readiness: { egress_proxy: () => probeTcp(egress.proxyUrl) },
   });
   // In-flight requests, counted on the raw server (every route, whatever its plugin), so
   // shutdown knows when the last one ended.
@@ -180,11 +178,20 @@ async function start(
   const address = await app.listen({ host: config.deployment.listen.host, port: o.port ?? config.deployment.listen.port }).catch((err) =>
     withPortHint(err, '--port', 'deployment.listen.port'),
   );
+  let ops: FastifyInstance | undefined;
+  const opsListen = config.deployment.ops_listen;
+  if (opsListen !== undefined) {
+    const opsApp = await buildOpsServer(app);
+    opened.add(() => opsApp.close());
+    await opsApp.listen({ host: opsListen.host, port: opsListen.port }).catch((err) => withPortHint(err, undefined, 'deployment.ops_listen.port', 'the ops listener'));
+    ops = opsApp;
+  }
   const evictor = setInterval(() => platform.host.evictIdle(platform.config.deployment.instance_idle_ms), 10_000);
   evictor.unref();
   opened.add(async () => clearInterval(evictor));
-  logger.info({ address, egress_proxy: egress.proxyUrl, data_dir: config.deployment.data_dir, deployed: deployed.length }, 'isohost serving');
-  process.stdout.write(banner(address, config, o.configFile));
+  const opsAddress = ops === undefined ? undefined : `http://${opsListen!.host.includes(':') ? `[${opsListen!.host}]` : opsListen!.host}:${(ops.server.address() as { port: number }).port}`;
+  logger.info({ address, ops_address: opsAddress, egress_proxy: egress.proxyUrl, data_dir: config.deployment.data_dir, deployed: deployed.length }, 'isohost serving');
+  process.stdout.write(banner(address, opsAddress ?? address, config, o.configFile));
   return {
     app,
     platform,
@@ -201,7 +208,7 @@ async function start(
         };
       }),
     setDraining: () => {
-      draining = true;
+      app.isohost.draining = true;
     },
   };
 }
@@ -241,7 +248,7 @@ async function reloadConfig(
   }
 }
 
-function banner(address: string, config: PlatformConfig, configFile: string | undefined): string {
+function banner(address: string, opsAddress: string, config: PlatformConfig, configFile: string | undefined): string {
   const cfg = configFile === undefined ? '' : ` --config ${configFile}`;
   const tenant = config.tenants.find((t) => t.identity.provider === 'iam-internal') ?? config.tenants[0]!;
   const token =
@@ -266,6 +273,6 @@ ${samples}  # ${samples === '' ? 2 : 3}. upload your own bundle
   curl -s -X PUT ${address}/v1/tenants/${tenant.id}/apps/my-app \\
        -H "authorization: Bearer $TOKEN" -H 'content-type: application/javascript' --data-binary @my-app.js
 
-  health: ${address}/healthz  readiness: ${address}/readyz  metrics: ${address}/metrics  API: ${address}/openapi.json
+  health: ${opsAddress}/healthz  readiness: ${opsAddress}/readyz  metrics: ${opsAddress}/metrics  API: ${address}/openapi.json
 `;
 }

@@ -181,6 +181,47 @@ describe('isohost serve: fatal start-up errors', () => {
   });
 });
 
+describe('isohost serve: the ops listener', () => {
+  it('should serve /metrics, /healthz and /readyz on ops_listen and keep /metrics off the API listener', async () => {
+    const dir = await tempDir();
+    try {
+      const cfg = join(dir.path, 'ops.yaml');
+      const opsPort = await freePort();
+      await writeConfig(cfg, [tenant('alpha')], { ops_listen: { host: '127.0.0.1', port: opsPort } });
+      const s = await startServe(['--config', cfg, '--data', join(dir.path, 'd')]);
+      try {
+        const ops = `http://127.0.0.1:${opsPort}`;
+        expect((await fetch(`${ops}/metrics`)).status).toBe(200);
+        expect((await fetch(`${ops}/readyz`)).status).toBe(200);
+        expect((await fetch(`${ops}/healthz`)).status).toBe(200);
+        expect((await fetch(`${s.address}/metrics`)).status).toBe(404);
+        expect(s.stdout()).toContain(`${ops}/healthz`);
+      } finally {
+        expect(await s.stop()).toBe(0);
+      }
+    } finally {
+      await dir.dispose();
+    }
+  });
+
+  it('should name deployment.ops_listen.port when the ops port is taken', async () => {
+    const dir = await tempDir();
+    const held = await holdPort();
+    try {
+      const cfg = join(dir.path, 'ops-taken.yaml');
+      await writeConfig(cfg, [tenant('alpha')], { ops_listen: { host: '127.0.0.1', port: held.port } });
+      const r = await cli(['serve', '--config', cfg, '--data', join(dir.path, 'd')]);
+      expect(r.code).toBe(1);
+      expect(r.lastError?.error?.code).toBe('unavailable');
+      expect(r.lastError?.error?.message).toContain(`:${held.port}`);
+      expect(r.lastError?.error?.message).toContain('deployment.ops_listen.port');
+    } finally {
+      await held.close();
+      await dir.dispose();
+    }
+  });
+});
+
 describe('isohost usage', () => {
   it('should print the version and exit 0', async () => {
     const r = await cli(['--version']);
@@ -311,6 +352,7 @@ describe('isohost serve: signals', () => {
     await waitFor(() => s.stderr().includes('draining'), 'the draining log line');
     const ready = await fetch(`${s.address}/readyz`);
     expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: 'draining' });
     expect((await fetch(`${s.address}/healthz`)).status).toBe(200);
     const slow = await inFlight;
     expect(slow.status).toBe(200);
