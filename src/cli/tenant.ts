@@ -77,7 +77,7 @@ export async function tenantCommand(argv: string[]): Promise<number> {
  * export to a file leaves no file behind. Returns the number of lines written.
  */
 async function writeExport(file: string | undefined, produce: (out: NodeJS.WritableStream) => Promise<{ lines: number; tail: string }>): Promise<number> {
-  const out = file === undefined ? process.stdout : (await open(file, 'w', 0o600)).createWriteStream();
+  const out = file === undefined ? process.stdout : (await openOut(file)).createWriteStream();
   let failed: Error | undefined;
   out.on('error', (err: Error) => (failed ??= err));
   try {
@@ -111,6 +111,12 @@ async function copy(source: AsyncIterable<string | Buffer>, out: NodeJS.Writable
     if (!out.write(buf)) await once(out, 'drain');
   }
   return { lines, tail: tail.toString('latin1') };
+}
+
+async function openOut(file: string) {
+  return open(file, 'w', 0o600).catch((err: NodeJS.ErrnoException) => {
+    throw new IsohostError('invalid_request', `cannot write the export file ${file}: ${err.code ?? err.message}`);
+  });
 }
 
 async function checkReadable(file: string): Promise<void> {
