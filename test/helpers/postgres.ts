@@ -15,6 +15,8 @@ import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
+import { PostgresStorageBackend } from '../../src/storage/postgres/backend.ts';
 
 const run = promisify(execFile);
 
@@ -31,8 +33,11 @@ export interface PostgresServer {
   readonly port: number;
   /** `postgres://USER@127.0.0.1:PORT/DB` for another user or database (trust auth in tests). */
   urlFor(user: string, database?: string): string;
-  /** Stops the server (fast shutdown); the data directory stays for `start()`. */
-  stopServer(): Promise<void>;
+  /**
+   * Stops the server; the data directory stays for `start()`. `immediate` is a crash as far
+   * as the data is concerned: no checkpoint, the next start replays the WAL.
+   */
+  stopServer(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Starts it again on the same port and data directory. */
   start(): Promise<void>;
   /** Stops the server and removes its directory. */
@@ -132,7 +137,7 @@ async function template(binaries: PostgresBinaries): Promise<string> {
 
 /**
  * Starts a fresh server. Trust authentication on loopback and the socket: tests connect
- * as any role they made. `fsync` stays on and `synchronous_commit` is the default (on).
+ * as any role they made.
  *
  * @example
  * const pg = await startPostgres(binaries);
@@ -145,9 +150,12 @@ export async function startPostgres(binaries: PostgresBinaries): Promise<Postgre
   const data = join(dir, 'data');
   const port = await freePort();
   await tool(binaries, dir, 'cp', ['-a', await template(binaries), data]);
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=16MB`;
+  // fsync off: tests never crash the OS, and seven test processes share one disk. A commit
+  // still waits for its WAL write (synchronous_commit on), so a killed or immediately stopped
+  // server loses no acknowledged write: that is what the tests check.
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=16MB -c fsync=off`;
   const start = () => tool(binaries, dir, 'pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']);
-  const stopServer = () => tool(binaries, dir, 'pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+  const stopServer = (mode: 'fast' | 'immediate' = 'fast') => tool(binaries, dir, 'pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
   await start();
   const urlFor = (user: string, database = 'postgres') => `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   return {
@@ -159,6 +167,42 @@ export async function startPostgres(binaries: PostgresBinaries): Promise<Postgre
     async stop() {
       await stopServer().catch(() => {});
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+let fixtureCount = 0;
+
+/**
+ * Like `storageFixture()` of storage-backend.ts, on PostgreSQL: a fresh platform database
+ * on `server` (tenant roles carry its name, so fixtures never share one), and the backends
+ * opened on it; `dispose()` closes them.
+ *
+ * @example
+ * const fx = await postgresFixture(server);
+ * const store = await fx.backend().open(tenantSpec('a', 'schema'));
+ */
+export async function postgresFixture(server: PostgresServer) {
+  const database = `platform_${process.pid}_${++fixtureCount}`;
+  const admin = new pg.Client(server.url);
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${database}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = server.urlFor('postgres', database);
+  const opened: PostgresStorageBackend[] = [];
+  return {
+    url,
+    database,
+    backend(options: { poolMax?: number } = {}): PostgresStorageBackend {
+      const backend = new PostgresStorageBackend({ url, ...options });
+      opened.push(backend);
+      return backend;
+    },
+    async dispose(): Promise<void> {
+      await Promise.allSettled(opened.map((b) => b.close()));
     },
   };
 }
