@@ -8,6 +8,7 @@
  */
 import { hostSync } from '../host.ts';
 import { MapCtor, mapClear, mapGet, mapSet, ObjectFreeze } from '../intrinsics.ts';
+import { mapSize } from './saved.ts';
 import { linkedParams, resetParams, URLSearchParams } from './url-search-params.ts';
 import { defineInterface, markPlatformObject, requireArgs, toUSVString } from './webidl.ts';
 
@@ -32,7 +33,7 @@ const parseRecord = (input: string, base: string | undefined): UrlRecord => {
   let rec = mapGet(parseCache, key);
   if (rec === undefined) {
     rec = ObjectFreeze(hostSync('url.parse', base === undefined ? { input } : { input, base }) as UrlRecord);
-    if (parseCache.size >= PARSE_CACHE_MAX) mapClear(parseCache);
+    if (mapSize(parseCache) >= PARSE_CACHE_MAX) mapClear(parseCache);
     mapSet(parseCache, key, rec);
   }
   return rec;
