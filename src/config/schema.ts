@@ -119,6 +119,19 @@ export const configSchema = z
         warm_pool: z.number().int().min(0).max(1000).default(4),
         /** Idle instances are disposed after this many ms. */
         instance_idle_ms: z.number().int().min(1000).default(300_000),
+        /** The storage engine: LevelDB under data_dir (default) or PostgreSQL (issue 13; README "PostgreSQL storage"). */
+        storage: z
+          .discriminatedUnion('engine', [
+            z.strictObject({ engine: z.literal('leveldb') }),
+            z.strictObject({
+              engine: z.literal('postgres'),
+              /** The platform user and database: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE */
+              url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL'),
+              /** Connections per tenant pool. */
+              pool_max: z.number().int().min(1).max(100).default(10),
+            }),
+          ])
+          .prefault({ engine: 'leveldb' }),
       })
       .prefault({}),
     tenants: z.array(tenantSchema).min(1),
