@@ -5,7 +5,8 @@
  */
 import pino, { type Logger } from 'pino';
 import type { PlatformConfig } from './config/schema.ts';
-import { LevelStorageBackend } from './storage/leveldb.ts';
+import type { StorageBackend } from './storage/backend.ts';
+import { openStorageBackend } from './storage/engine.ts';
 import { TenantRegistry, type TenantChanges } from './tenants/registry.ts';
 import { IsohostError } from './errors.ts';
 import type { IsolatePool } from './sandbox/isolate-pool.ts';
@@ -18,7 +19,7 @@ export interface Platform {
   /** The config in force: the one opened with, or the last one `reconfigure` accepted. */
   readonly config: PlatformConfig;
   readonly logger: Logger;
-  readonly backend: LevelStorageBackend;
+  readonly backend: StorageBackend;
   readonly tenants: TenantRegistry;
   readonly pool: IsolatePool;
   readonly host: InstanceHost;
@@ -49,7 +50,7 @@ export function createLogger(level = process.env.ISOHOST_LOG_LEVEL ?? 'info'): L
 
 export async function openPlatform(config: PlatformConfig, options: PlatformOptions = {}): Promise<Platform> {
   const logger = options.logger ?? createLogger();
-  const backend = new LevelStorageBackend({ dataDir: config.deployment.data_dir });
+  const backend = await openStorageBackend(config);
   const tenants = await TenantRegistry.open(config, backend, logger).catch(async (err) => {
     await backend.close();
     throw err;
