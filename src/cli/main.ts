@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   config: async () => (await import('./config.ts')).configCommand,
   tenant: async () => (await import('./tenant.ts')).tenantCommand,
   'egress-proxy': async () => (await import('./egress-proxy.ts')).egressProxyCommand,
+  storage: async () => (await import('./storage.ts')).storageCommand,
 };
 
 /** One usage text per command: `isohost COMMAND --help` prints it and exits 0. */
@@ -44,6 +45,10 @@ export const COMMAND_USAGE: Record<string, string> = {
   Works while serve runs (through its admin socket in data_dir) or on a stopped store.`,
   'egress-proxy': `isohost egress-proxy
   The egress proxy as its own process (for deployment.egress_proxy.external: true).`,
+  storage: `isohost storage init [--print-sql]
+  With deployment.storage.engine: postgres: creates each tenant's role and schema or database
+  (the platform user needs CREATEROLE, and CREATEDB for isolation: database); --print-sql
+  connects nowhere and prints the statements for a superuser to run by hand instead.`,
 };
 
 export const USAGE = `usage: isohost <command> [options]   (every command takes --config FILE and --data DIR)
@@ -54,6 +59,7 @@ export const USAGE = `usage: isohost <command> [options]   (every command takes 
   config check [FILE] | config schema
   tenant export ID [--out FILE] | tenant import FILE --tenant ID | tenant purge ID --yes
   egress-proxy                                      the egress proxy as its own process
+  storage init [--print-sql]                        PostgreSQL roles, schemas, databases of the tenants
   help [COMMAND] | COMMAND --help | --version
 exit codes: 0 ok, 1 failure, 2 usage or config error. Logs: JSON lines on stderr (ISOHOST_LOG_LEVEL).`;
 
