@@ -4,6 +4,7 @@
  * namespace, realm) live in `superRefine` so their errors name the path too.
  */
 import { z } from 'zod';
+import { parseRule } from '../egress/allowlist.ts';
 
 const slug = z.string().regex(/^[a-z0-9-]{1,63}$/, 'expected [a-z0-9-]{1,63}');
 
@@ -14,10 +15,21 @@ export const hostPort = z.strictObject({
 
 /**
  * A network allow rule: `host`, `host:port`, `*.suffix`, `*.suffix:port`, an IP
- * (v4, or v6 in brackets with an optional port) or a CIDR. Parsed by src/egress/allowlist.ts;
- * here only the outer shape is checked so the error names the path.
+ * (v4, or v6 in brackets with an optional port) or a CIDR. Checked by the egress proxy's
+ * own parser (src/egress/allowlist.ts parseRule), so `config check` refuses exactly what
+ * `serve` would (`*.com`, `127.1`, a port over 65535), with the rule's path.
  */
-export const allowRule = z.string().min(1).max(300).regex(/^[^\s/]+(\/\d{1,3})?$|^\[[0-9a-fA-F:.]+\](\/\d{1,3})?(:\d{1,5})?$/, 'expected host, host:port, *.suffix[:port], IP or CIDR');
+export const allowRule = z
+  .string()
+  .min(1)
+  .max(300)
+  .superRefine((text, ctx) => {
+    try {
+      parseRule(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message.replace(/^network\.allow rule /, 'rule ') : 'not a valid allow rule' });
+    }
+  });
 
 export const limitsSchema = z.strictObject({
   memory_mb: z.number().int().min(8).max(4096).default(64),
