@@ -5,6 +5,7 @@
  * store's value size limit. Every stored version counts against the tenant's
  * `storage_mb`, like its apps' data.
  */
+import { LRUCache } from 'lru-cache';
 import { IsohostError } from '../errors.ts';
 import type { TenantContext } from '../tenants/context.ts';
 import { versionOf, type BundleSource } from './bundle.ts';
@@ -19,6 +20,11 @@ const CHUNK_CHARS = 256 * 1024;
  */
 const RECORD_TTL_MS = 2000;
 const RECORD_CACHE_MAX = 10_000;
+/**
+ * Bundle sources kept in memory, in bytes (UTF-16, as V8 holds them). Least recently used
+ * bundles are evicted first, so a busy app keeps its bundle when many others are called.
+ */
+const BUNDLE_CACHE_BYTES = 64 * 1024 * 1024;
 const APP_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export interface AppVersion {
@@ -40,9 +46,21 @@ export function checkAppId(id: string): string {
   return id;
 }
 
+export interface AppRegistryOptions {
+  /** Byte bound of the bundle cache (default 64 MiB). */
+  bundleCacheBytes?: number;
+}
+
 export class AppRegistry {
-  readonly #cache = new Map<string, AppBundle>();
-  readonly #records = new Map<string, { record: AppRecord | undefined; at: number }>();
+  readonly #cache: LRUCache<string, AppBundle>;
+  readonly #records = new LRUCache<string, { record: AppRecord | undefined; at: number }>({ max: RECORD_CACHE_MAX });
+
+  constructor(options: AppRegistryOptions = {}) {
+    this.#cache = new LRUCache<string, AppBundle>({
+      maxSize: options.bundleCacheBytes ?? BUNDLE_CACHE_BYTES,
+      sizeCalculation: (bundle) => bundle.source.length * 2 + 256,
+    });
+  }
 
   /** Stores a validated bundle as the app's newest version (idempotent for the same bytes). */
   async deploy(tenant: TenantContext, appId: string, bundle: BundleSource, methods: string[]): Promise<AppVersion> {
@@ -80,7 +98,6 @@ export class AppRegistry {
     if (hit !== undefined && Date.now() - hit.at < RECORD_TTL_MS) return hit.record;
     const text = await tenant.store.system().get(`app:${appId}`);
     const record = text === undefined ? undefined : (JSON.parse(text) as AppRecord);
-    if (this.#records.size >= RECORD_CACHE_MAX) this.#records.clear();
     this.#records.set(key, { record, at: Date.now() });
     return record;
   }
@@ -107,7 +124,6 @@ export class AppRegistry {
     const source = await this.bundleSource(tenant, v.sha256);
     if (source === undefined) throw new IsohostError('storage_error', `bundle of "${appId}" is missing from the tenant store`);
     const bundle: AppBundle = Object.freeze({ id: appId, version: v.version, source, sha256: v.sha256 });
-    if (this.#cache.size > 256) this.#cache.clear();
     this.#cache.set(cacheKey, bundle);
     return bundle;
   }
@@ -147,8 +163,8 @@ export class AppRegistry {
   /** Drops this process's cached records and bundles of the tenant (after `tenant purge`). */
   forget(tenant: TenantContext): void {
     const prefix = `${tenant.id}\u0000`;
-    for (const key of this.#records.keys()) if (key.startsWith(prefix)) this.#records.delete(key);
-    for (const key of this.#cache.keys()) if (key.startsWith(prefix)) this.#cache.delete(key);
+    for (const key of [...this.#records.keys()]) if (key.startsWith(prefix)) this.#records.delete(key);
+    for (const key of [...this.#cache.keys()]) if (key.startsWith(prefix)) this.#cache.delete(key);
   }
 }
 
