@@ -120,8 +120,8 @@ describe('isohost serve', () => {
   it('should leave a store that reopens cleanly: tenant export finds the note', async () => {
     const res = await runCli(['tenant', 'export', A, ...common()]);
     expect(res.code, res.stderr).toBe(0);
-    const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { app: string; key: string; value: { text?: string } });
-    expect(lines.some((l) => l.app === 'notes' && l.value.text === 'written over the socket')).toBe(true);
+    const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; app: string; key: string; value: { text?: string } });
+    expect(lines.some((l) => l.kind === 'data' && l.app === 'notes' && l.value.text === 'written over the socket')).toBe(true);
     const other = await runCli(['tenant', 'export', B, ...common()]);
     expect(other.code, other.stderr).toBe(0);
     expect(other.stdout).not.toContain('written over the socket');

@@ -39,7 +39,8 @@ async function exported(tenant: string): Promise<Map<string, unknown>> {
   expect(res.code, res.stderr).toBe(0);
   const out = new Map<string, unknown>();
   for (const line of res.stdout.split('\n').filter(Boolean)) {
-    const e = JSON.parse(line) as { app: string; key: string; value: unknown };
+    const e = JSON.parse(line) as { kind: string; app: string; key: string; value: unknown };
+    if (e.kind !== 'data') continue; // header, realm keys, trailer (docs/tenant-export.md)
     expect(e.app).toBe('writer');
     out.set(e.key, e.value);
   }
