@@ -122,8 +122,8 @@ async function handle(opts: AdminSocketOptions, serialised: <T>(work: () => Prom
   if (op === 'export') {
     const lines = exportTenant({ ...target, realmJwks: (realm) => identity.jwks(realm), node: hostname() });
     const header = await lines.next(); // after the export's first reads: their failure is still a coded answer
-    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     if (header.done === true) throw new IsohostError('internal', 'the export produced no header');
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     res.write(header.value);
     await pipeline(Readable.from(lines), res);
     logger.info({ tenant: tenant.id }, 'tenant exported');
