@@ -78,7 +78,7 @@ function compilePolicies(tenants: ReadonlyMap<string, TenantEgressPolicy>): Map<
   return policies;
 }
 
-interface Caller extends EgressClaims {
+interface EgressCaller extends EgressClaims {
   readonly rules: readonly AllowRule[];
   readonly maxBytes: number;
 }
@@ -124,12 +124,12 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     }
     return claims;
   };
-  const authenticate = (req: IncomingMessage): Caller | null => {
+  const authenticate = (req: IncomingMessage): EgressCaller | null => {
     const claims = verifyCached(bearerFrom(req.headers['proxy-authorization']));
     if (!claims) return null;
     return { ...claims, ...(policies.get(claims.tenant) ?? { rules: [], maxBytes: 0 }) };
   };
-  const event = (caller: Caller | null, method: string, host: string, port: number | null, started: number): AuditEvent => ({
+  const event = (caller: EgressCaller | null, method: string, host: string, port: number | null, started: number): AuditEvent => ({
     tenant: caller?.tenant ?? null, app: caller?.app ?? null, instance: caller?.instance ?? null, method, host, port,
     ip: null, decision: 'deny', rule: null, reason: null, bytesUp: 0, bytesDown: 0, ms: performance.now() - started,
   });

@@ -12,9 +12,9 @@ import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { IsohostError } from '../errors.ts';
 import type { Identity } from '../identity/registry.ts';
 import { hasScope, sessionClaims, type VerifiedToken } from '../identity/verifier.ts';
+import type { SessionUser } from '../identity/session-claims.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
 import type { TenantContext } from '../tenants/context.ts';
-import type { SessionUser } from '../sandbox/instance-host.ts';
 
 export type Scope = 'apps:call' | 'apps:deploy';
 
@@ -35,7 +35,7 @@ const users = new WeakMap<VerifiedToken, SessionUser>();
 
 function userOf(token: VerifiedToken): SessionUser {
   let user = users.get(token);
-  if (user === undefined) users.set(token, (user = sessionClaims(token.claims) as SessionUser));
+  if (user === undefined) users.set(token, (user = sessionClaims(token.claims)));
   return user;
 }
 

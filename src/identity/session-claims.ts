@@ -18,10 +18,24 @@ export interface VerifiedToken {
   claims: JWTPayload;
 }
 
-/** The shape of `fc.session.user`. */
+/**
+ * The shape of `fc.session.user`, the one type for it host-wide (HTTP callers, instances,
+ * one-shot reuse). A token's user always has `scope` and `iss`; the user of a CLI
+ * `run --sub` (no token) has no claims.
+ */
 export interface SessionUser {
   sub: string;
-  claims: { name?: string; email?: string; roles?: string[]; scope: string[]; iss: string; aud?: string | string[] };
+  claims: SessionClaims;
+}
+
+/** The allowlisted claims a mini-app may see. */
+export interface SessionClaims {
+  name?: string;
+  email?: string;
+  roles?: string[];
+  scope?: string[];
+  iss?: string;
+  aud?: string | string[];
 }
 
 const MAX_SCOPES = 64;
@@ -61,7 +75,7 @@ export function hasScope(verified: Pick<VerifiedToken, 'scope'>, scope: string):
  * sessionClaims(verified.claims); // { sub: 'alice', claims: { scope: ['apps:call'], iss: 'isohost:realm:bu-a', aud: 'business-unit-a' } }
  */
 export function sessionClaims(payload: JWTPayload): SessionUser {
-  const claims: SessionUser['claims'] = { scope: scopesOf(payload), iss: String(payload.iss ?? '') };
+  const claims: SessionClaims = { scope: scopesOf(payload), iss: String(payload.iss ?? '') };
   const name = boundedString(payload.name, 256);
   const email = boundedString(payload.email, 320);
   if (name !== undefined) claims.name = name;

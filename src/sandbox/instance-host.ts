@@ -9,6 +9,7 @@
  * gate like a call does: the instance cap, a rate token, a concurrency slot and the
  * breach budget (THREATS F45).
  */
+import type { SessionUser } from '../identity/session-claims.ts';
 import { randomBytes } from 'node:crypto';
 import { IsohostError } from '../errors.ts';
 import type { Binding, CallScope, Reply } from '../bindings/types.ts';
@@ -19,10 +20,8 @@ import type { TenantContext } from '../tenants/context.ts';
 import type { CallTag, MessageHandler, SandboxTier, TierInstance, TierLaunchSpec } from './tier.ts';
 import { TenantGate } from './tenant-gate.ts';
 
-export interface SessionUser {
-  sub: string;
-  claims: Record<string, unknown>;
-}
+/** One type for the session user host-wide (src/identity/session-claims.ts). */
+export type { SessionUser };
 
 export interface AppBundle {
   id: string;
