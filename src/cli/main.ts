@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   tenant: async () => (await import('./tenant.ts')).tenantCommand,
   'egress-proxy': async () => (await import('./egress-proxy.ts')).egressProxyCommand,
   storage: async () => (await import('./storage.ts')).storageCommand,
+  build: async () => (await import('./build.ts')).buildCommand,
 };
 
 /** One usage text per command: `isohost COMMAND --help` prints it and exits 0. */
@@ -49,6 +50,11 @@ export const COMMAND_USAGE: Record<string, string> = {
   With deployment.storage.engine: postgres: creates each tenant's role and schema or database
   (the platform user needs CREATEROLE, and CREATEDB for isolation: database); --print-sql
   connects nowhere and prints the statements for a superuser to run by hand instead.`,
+  build: `isohost build SRC [--out FILE]
+  Bundles a mini-app's source (TypeScript or JavaScript) with esbuild into one self-contained ES
+  module with an inline source map (errors then cite src/file.ts:line); prints { out, bytes, sha256 }.
+  Flags used: --bundle --format=esm --platform=neutral --target=es2023 --sourcemap=inline.
+  --out FILE   the bundle (default dist/NAME.js, NAME from SRC)`,
 };
 
 export const USAGE = `usage: isohost <command> [options]   (every command takes --config FILE and --data DIR)
@@ -60,6 +66,7 @@ export const USAGE = `usage: isohost <command> [options]   (every command takes 
   tenant export ID [--out FILE] | tenant import FILE --tenant ID | tenant purge ID --yes
   egress-proxy                                      the egress proxy as its own process
   storage init [--print-sql]                        PostgreSQL roles, schemas, databases of the tenants
+  build SRC [--out FILE]                            esbuild to one ESM bundle with an inline source map
   help [COMMAND] | COMMAND --help | --version
 exit codes: 0 ok, 1 failure, 2 usage or config error. Logs: JSON lines on stderr (ISOHOST_LOG_LEVEL).`;
 
