@@ -135,7 +135,19 @@ export interface Fc {
    * link-local addresses only when an IP/CIDR rule names them. Redirects are followed
    * (max 10), each hop re-checked. At most `fetch_per_call` fetches per call and
    * `fetch_response_mb` per response. Rejects with `code` `egress_denied`,
-   * `egress_failed`, `timeout` or `resource_exhausted`. Bodies are buffered.
+   * `egress_failed`, `timeout` or `resource_exhausted`.
+   *
+   * The promise resolves with the response head; the body streams from the host as it is
+   * read, 64 KiB at most per chunk, so the host never holds a large body whole.
+   * `res.body` is a ReadableStream of `Uint8Array` chunks with a reading subset of the
+   * Streams API: `getReader()` (default readers only) with `read()`, `releaseLock()`,
+   * `cancel()`, `closed`; `locked`; `cancel()`; `for await (const chunk of res.body)`.
+   * There is no `ReadableStream` global and no pipes or BYOB readers. `text()`, `json()`,
+   * `arrayBuffer()` and `bytes()` read the body to its end; `clone()` tees it. A body
+   * over `fetch_response_mb` rejects the read that crosses it with `resource_exhausted`
+   * (at once, if the upstream declared its length). A body belongs to the call that
+   * fetched it: when that call ends, a body not read to its end is cancelled (the
+   * connection upstream is closed), and reading it in a later call fails.
    * @example
    * const r = await fc.fetch("https://api.acme-partner.com/quote?sym=ACME");
    * return await r.json();

@@ -52,9 +52,20 @@ const binding = (tenantId: string, opts: { key?: Buffer; per?: number; mb?: numb
   fetchBinding({ proxyUrl: opts.proxyUrl ?? t.proxy.url, credentialKey: opts.key ?? t.key, tenantId, limits: { fetch_per_call: opts.per ?? 50, fetch_response_mb: opts.mb ?? 1 }, logger });
 
 interface Res { status: number; statusText: string; headers: [string, string][]; url: string; redirected: boolean; text: string }
+/** One fetch, its body read to the end the way the guest does (`fetch.read` while the reply names a body). */
 async function call(b: Binding, payload: Record<string, unknown>, scope = testScope(), bytes?: ArrayBuffer): Promise<Res> {
   const reply = await b.handle('fetch', payload, bytes, scope);
-  return { ...JSON.parse(reply.json), text: Buffer.from(reply.bytes ?? new ArrayBuffer(0)).toString() };
+  const head = JSON.parse(reply.json);
+  const chunks = [Buffer.from(reply.bytes ?? new ArrayBuffer(0))];
+  if (head.body !== undefined) {
+    for (;;) {
+      const next = await b.handle('fetch.read', { body: head.body }, undefined, scope);
+      chunks.push(Buffer.from(next.bytes ?? new ArrayBuffer(0)));
+      if (JSON.parse(next.json).done) break;
+    }
+  }
+  delete head.body;
+  return { ...head, text: Buffer.concat(chunks).toString() };
 }
 async function failure(p: Promise<unknown>): Promise<IsohostError> {
   const err = await p.then(() => null, (e: unknown) => e);

@@ -5,7 +5,10 @@
  *
  * Wire format. Request: `request('fetch', { url, method, headers: [[name, value]…],
  * redirect }, bodyBytes?)`. Reply: `{ json: { status, statusText, headers, url,
- * redirected }, bytes }`.
+ * redirected, body? }, bytes }`: `bytes` is the whole body, or — when `body` names a
+ * body still arriving — its start; the rest is read with `fetch.read { body }` (reply
+ * `{ done }` and up to 64 KiB of bytes) as the mini-app reads, or dropped with
+ * `fetch.cancel { body }`. The host cancels a body nobody read when the call ends.
  *
  * Failures reject with the host's coded error (`err.code`). Network-level failures
  * (`egress_denied`, `egress_failed`, `invalid_request`, `payload_too_large`) are
@@ -16,6 +19,7 @@ import { ArrayIsArray, ObjectDefineProperty, TypeErrorCtor } from '../intrinsics
 import { type HostReply, request } from '../host.ts';
 import { Request, requestForFetch } from './request.ts';
 import { fetchedResponse, type Response } from './response.ts';
+import { hostBodySource } from './body.ts';
 import { dataDesc, ErrorIsError } from './saved.ts';
 import { type Pair, requireArgs } from './webidl.ts';
 
@@ -39,10 +43,11 @@ function invalidReply(): never {
   throw e;
 }
 
-function checkReply(reply: HostReply): { status: number; statusText: string; headers: Pair[]; url: string; redirected: boolean } {
+function checkReply(reply: HostReply): { status: number; statusText: string; headers: Pair[]; url: string; redirected: boolean; body: number } {
   const m = reply.json as Record<string, unknown> | undefined;
   if (typeof m !== 'object' || m === null) return invalidReply();
-  const { status, statusText, headers, url, redirected } = m;
+  const { status, statusText, headers, url, redirected, body } = m;
+  if (body !== undefined && (typeof body !== 'number' || !(body >= 1) || body % 1 !== 0)) return invalidReply();
   if (typeof status !== 'number' || !(status >= 200 && status <= 599) || status % 1 !== 0) return invalidReply();
   if (typeof statusText !== 'string' || typeof url !== 'string' || typeof redirected !== 'boolean') return invalidReply();
   if (!ArrayIsArray(headers)) return invalidReply();
@@ -50,12 +55,14 @@ function checkReply(reply: HostReply): { status: number; statusText: string; hea
     const p = headers[i] as unknown;
     if (!ArrayIsArray(p) || p.length !== 2 || typeof p[0] !== 'string' || typeof p[1] !== 'string') return invalidReply();
   }
-  return { status, statusText, headers: headers as Pair[], url, redirected };
+  return { status, statusText, headers: headers as Pair[], url, redirected, body: body ?? 0 };
 }
 
 /**
- * Fetches a resource through the tenant's egress policy. Bodies are buffered: the
- * reply's size is bounded by the tenant's `fetch_response_mb` limit.
+ * Fetches a resource through the tenant's egress policy. It resolves once the head is
+ * in; the body streams from the host as it is read (`res.body`, or `text()`/`json()`/
+ * `arrayBuffer()`, which read it to the end), bounded by the tenant's
+ * `fetch_response_mb` limit.
  *
  * @example
  * const res = await fetch('https://api.acme-partner.com/items', { headers: { accept: 'application/json' } });
@@ -72,6 +79,6 @@ export async function fetch(input: unknown, init: unknown = undefined): Promise<
   } catch (err) {
     throw asFetchError(err);
   }
-  const bytes = reply.bytes;
-  return fetchedResponse(checkReply(reply), bytes, req.method);
+  const meta = checkReply(reply);
+  return fetchedResponse(meta, reply.bytes, req.method, meta.body === 0 ? null : hostBodySource(meta.body));
 }

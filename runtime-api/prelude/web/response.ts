@@ -1,5 +1,6 @@
 /**
- * `Response` (https://fetch.spec.whatwg.org/#response-class), with a buffered body
+ * `Response` (https://fetch.spec.whatwg.org/#response-class). Its `body` is a
+ * ReadableStream; a fetched body still arriving is pulled from the host as it is read
  * (see body.ts). Responses from `fetch` have type "basic", their final `url`,
  * `redirected`, and immutable headers.
  */
@@ -9,7 +10,7 @@ import {
   stringIndexOf, stringSlice, TypeErrorCtor,
 } from '../intrinsics.ts';
 import { hostSync } from '../host.ts';
-import { type BodyMembers, type BodyState, cloneBody, defineBodyMembers, extractBody } from './body.ts';
+import { type BodyMembers, type BodySource, type BodyState, cloneBody, defineBodyMembers, extractBody } from './body.ts';
 import { fillHeaders, headerPairs, Headers, setGuard } from './headers.ts';
 import { defineInterface, markPlatformObject, type Pair, toByteString, toDictionary, toUSVString } from './webidl.ts';
 
@@ -157,13 +158,15 @@ export class Response {
 }
 
 /**
- * Builds the Response `fetch` resolves with from the host's reply. Header pairs that
- * are not valid HTTP are dropped rather than failing the whole response.
+ * Builds the Response `fetch` resolves with from the host's reply: `bytes` is the body
+ * (or its start, when `source` has the rest). Header pairs that are not valid HTTP are
+ * dropped rather than failing the whole response.
  */
 export function fetchedResponse(
   meta: { status: number; statusText: string; headers: Pair[]; url: string; redirected: boolean },
   bytes: ArrayBuffer | undefined,
   method: string,
+  source: BodySource | null = null,
 ): Response {
   const headers = new Headers();
   for (let i = 0; i < meta.headers.length; i++) {
@@ -175,12 +178,13 @@ export function fetchedResponse(
   }
   setGuard(headers, 'immutable');
   const noBody = isNullBodyStatus(meta.status) || method === 'HEAD';
-  const body: BodyState = { bytes: noBody ? null : bytes ?? new ArrayBufferCtor(0), used: false };
+  if (noBody) source?.cancel();
+  const body: BodyState = { bytes: noBody ? null : bytes ?? new ArrayBufferCtor(0), used: false, source: noBody ? null : source };
   return new Response(INTERNAL, {
     status: meta.status, statusText: meta.statusText, headers, body, type: 'basic', url: meta.url, redirected: meta.redirected,
   });
 }
 
 export interface Response extends BodyMembers {}
-defineBodyMembers(Response, (r) => responseBody(r));
+defineBodyMembers(Response, (r) => responseBody(r), true);
 defineInterface(Response, 'Response');

@@ -13,6 +13,11 @@
  *   the proxy and is re-checked there (THREATS §D 32). Max 10, as in the Fetch standard.
  * - Limits: `fetch_per_call` fetches per call, `fetch_response_mb` per response body
  *   (streamed and counted, aborted when exceeded), and the call's deadline.
+ * - Bodies stream to the guest (body-stream.ts): the `fetch` reply carries the head and
+ *   what has already arrived; if more is coming it also names a body the guest reads
+ *   with `fetch.read` (a chunk of at most 64 KiB per reply) or stops with `fetch.cancel`.
+ *   A small body arrives whole with the head, in one round trip. Bodies belong to their
+ *   call: when it ends, the ones still open are cancelled.
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -22,6 +27,7 @@ import { type EgressClient, createEgressClient, proxyRefusal } from '../../egres
 import { mintEgressCredential } from '../../egress/credential.ts';
 import { EGRESS_CALL_HEADER, isStrippedRequestHeader } from '../../egress/headers.ts';
 import type { Binding, CallScope, Reply } from '../types.ts';
+import { ResponseBodyStream } from './body-stream.ts';
 
 export interface FetchBindingOptions {
   readonly proxyUrl: string;
@@ -55,7 +61,12 @@ const BODY_HEADERS = ['content-type', 'content-encoding', 'content-language', 'c
 interface CallState {
   count: number;
   client: EgressClient | null;
+  /** Bodies the guest may still read, by the id its `fetch` reply gave. */
+  bodies: Map<number, ResponseBodyStream>;
+  nextBody: number;
 }
+
+const BodyRef = z.strictObject({ body: z.number().int().min(1) });
 
 function invalid(message: string): IsohostError {
   return new IsohostError('invalid_request', `fc.fetch: ${message}`);
@@ -88,6 +99,14 @@ function guestHeaders(pairs: readonly [string, string][]): HeaderMap {
   return out;
 }
 
+/** The chunk as an ArrayBuffer of its own (a Buffer may be a view into a larger pooled one). */
+function arrayBufferOf(bytes: Buffer): ArrayBuffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
+  const out = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(out).set(bytes);
+  return out;
+}
+
 function replyHeaders(headers: Record<string, string | string[] | undefined>): [string, string][] {
   const out: [string, string][] = [];
   for (const [name, value] of Object.entries(headers)) {
@@ -112,10 +131,15 @@ export function fetchBinding(options: FetchBindingOptions): Binding {
   function stateFor(scope: CallScope): CallState {
     let state = calls.get(scope.signal);
     if (state === undefined) {
-      state = { count: 0, client: null };
+      state = { count: 0, client: null, bodies: new Map(), nextBody: 1 };
       calls.set(scope.signal, state);
       const s = state;
-      scope.signal.addEventListener('abort', () => void s.client?.close().catch(() => {}), { once: true });
+      scope.signal.addEventListener('abort', () => {
+        // Bodies never read to their end are cancelled with their call.
+        for (const body of s.bodies.values()) body.cancel();
+        s.bodies.clear();
+        void s.client?.close().catch(() => {});
+      }, { once: true });
     }
     return state;
   }
@@ -140,20 +164,14 @@ export function fetchBinding(options: FetchBindingOptions): Binding {
     return new IsohostError('egress_failed', `fc.fetch to ${url.host} failed (${typeof code === 'string' ? code : 'network error'})`);
   }
 
-  async function readBody(body: AsyncIterable<Buffer> & { destroy(): void }, declared: unknown, url: URL): Promise<ArrayBuffer> {
-    const tooBig = () => new IsohostError('resource_exhausted', `fc.fetch: the response from ${url.host} is over the ${options.limits.fetch_response_mb} MB fetch_response_mb limit`);
-    if (Number(declared) > maxBytes) { body.destroy(); throw tooBig(); }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of body) {
-      total += chunk.length;
-      if (total > maxBytes) { body.destroy(); throw tooBig(); }
-      chunks.push(chunk);
-    }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) { out.set(chunk, offset); offset += chunk.length; }
-    return out.buffer;
+  function tooBig(url: URL): IsohostError {
+    return new IsohostError('resource_exhausted', `fc.fetch: the response from ${url.host} is over the ${options.limits.fetch_response_mb} MB fetch_response_mb limit`);
+  }
+
+  /** A body broke off before its end: the call ended or its deadline passed (timeout), or the upstream reset (egress_failed). */
+  function broken(url: URL, signal: AbortSignal, scope: CallScope): IsohostError {
+    if (signal.aborted) return new IsohostError('timeout', scope.signal.aborted ? `fc.fetch: the body from ${url.host} was cancelled: the call ended` : `fc.fetch: reading the body from ${url.host} reached the call deadline`);
+    return new IsohostError('egress_failed', `fc.fetch: the response from ${url.host} broke off before its end`);
   }
 
   async function doFetch(payload: unknown, bytes: ArrayBuffer | undefined, scope: CallScope): Promise<Reply> {
@@ -180,6 +198,14 @@ export function fetchBinding(options: FetchBindingOptions): Binding {
     const onEnd = () => controller.abort(scope.signal.reason);
     scope.signal.addEventListener('abort', onEnd, { once: true });
     const deadlineTimer = setTimeout(() => controller.abort(new Error('deadline')), Math.max(1, scope.deadline - Date.now()));
+    // Released when the reply is the whole response, else when its body ends (read, failed, cancelled).
+    let keepOpen = false;
+    let bodyId = 0;
+    const release = () => {
+      clearTimeout(deadlineTimer);
+      scope.signal.removeEventListener('abort', onEnd);
+      if (bodyId !== 0) state.bodies.delete(bodyId);
+    };
 
     try {
       for (let hop = 0; ; hop++) {
@@ -215,12 +241,31 @@ export function fetchBinding(options: FetchBindingOptions): Binding {
             url = next;
             continue;
           }
-          const responseBytes = method === 'HEAD' ? new ArrayBuffer(0) : await readBody(res.body, res.headers['content-length'], url);
-          options.logger.debug({ evt: 'fetch', tenant: options.tenantId, app: scope.appId, host: url.host, status: res.statusCode, bytes: responseBytes.byteLength }, 'fc.fetch');
-          return {
-            json: JSON.stringify({ status: res.statusCode, statusText: res.statusText ?? '', headers: replyHeaders(res.headers), url: url.href, redirected: hop > 0 }),
-            bytes: responseBytes,
+          const head = { status: res.statusCode, statusText: res.statusText ?? '', headers: replyHeaders(res.headers), url: url.href, redirected: hop > 0 };
+          options.logger.debug({ evt: 'fetch', tenant: options.tenantId, app: scope.appId, host: url.host, status: res.statusCode }, 'fc.fetch');
+          if (method === 'HEAD') {
+            await res.body.dump().catch(() => {});
+            return { json: JSON.stringify(head), bytes: new ArrayBuffer(0) };
+          }
+          if (Number(res.headers['content-length']) > maxBytes) {
+            res.body.destroy();
+            throw tooBig(url);
+          }
+          const target = url;
+          const ended = () => {
+            release();
+            // What the host held of this body at most: a few chunks, whatever its size (test/egress/fetch-stream.test.ts).
+            options.logger.debug({ evt: 'fetch.body', tenant: options.tenantId, app: scope.appId, host: target.host, bytes: stream.bytesRead, peakBuffered: stream.peakBuffered }, 'fc.fetch body ended');
           };
+          const stream: ResponseBodyStream = new ResponseBodyStream(res.body, { maxBytes, tooBig: () => tooBig(target), broken: () => broken(target, signal, scope), onEnd: ended });
+          const first = stream.takeBuffered();
+          if (first.done) return { json: JSON.stringify(head), bytes: arrayBufferOf(first.bytes) };
+          // More is coming: the guest reads it with fetch.read; the deadline and the call's end still apply.
+          keepOpen = true;
+          const id = state.nextBody++;
+          state.bodies.set(id, stream);
+          bodyId = id;
+          return { json: JSON.stringify({ ...head, body: id }), bytes: arrayBufferOf(first.bytes) };
         } catch (err) {
           const coded = failure(err, url, client, signal, scope);
           options.logger.debug({ evt: 'fetch', tenant: options.tenantId, app: scope.appId, host: url.host, code: coded.code }, 'fc.fetch failed');
@@ -228,16 +273,41 @@ export function fetchBinding(options: FetchBindingOptions): Binding {
         }
       }
     } finally {
-      clearTimeout(deadlineTimer);
-      scope.signal.removeEventListener('abort', onEnd);
+      if (!keepOpen) release();
+    }
+  }
+
+  /** `fetch.read`: the next chunk of a body of this call; `fetch.cancel`: stop reading it. */
+  async function bodyOp(op: string, payload: unknown, scope: CallScope): Promise<Reply> {
+    const ref = BodyRef.safeParse(payload);
+    if (!ref.success) throw invalid('bad body reference');
+    const state = calls.get(scope.signal);
+    const body = state?.bodies.get(ref.data.body);
+    if (state === undefined || body === undefined) {
+      if (op === 'fetch.cancel') return { json: '' };
+      throw invalid('no such response body in this call (bodies end with the call that fetched them)');
+    }
+    if (op === 'fetch.cancel') {
+      state.bodies.delete(ref.data.body);
+      body.cancel();
+      return { json: '' };
+    }
+    try {
+      const chunk = await body.read();
+      if (chunk.done) state.bodies.delete(ref.data.body);
+      return { json: chunk.done ? '{"done":true}' : '{"done":false}', bytes: arrayBufferOf(chunk.bytes) };
+    } catch (err) {
+      state.bodies.delete(ref.data.body);
+      throw err;
     }
   }
 
   return {
-    ops: ['fetch'],
+    ops: ['fetch', 'fetch.read', 'fetch.cancel'],
     async handle(op, payload, bytes, scope) {
-      if (op !== 'fetch') throw invalid(`unknown op ${op}`);
-      return doFetch(payload, bytes, scope);
+      if (op === 'fetch') return doFetch(payload, bytes, scope);
+      if (op === 'fetch.read' || op === 'fetch.cancel') return bodyOp(op, payload, scope);
+      throw invalid(`unknown op ${op}`);
     },
   };
 }
