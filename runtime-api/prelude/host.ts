@@ -56,10 +56,17 @@ function tooLarge(): Error {
   return codedError('payload_too_large', `platform call is over the limit of ${MAX_MESSAGE_CHARS} characters`);
 }
 
+/**
+ * The longest payload of a synchronous utility call. Those run on the host's event loop
+ * while this isolate waits, so their input is kept small before it crosses (the host
+ * bounds each op again: src/sandbox/host-utilities.ts, THREATS F43).
+ */
+export const MAX_SYNC_CHARS = 64 * 1024;
+
 /** Calls a synchronous platform utility; throws a coded error on `{error}`. */
 export function hostSync(op: string, payload: unknown): any {
   const text = JSONStringify(payload);
-  if (text.length > MAX_MESSAGE_CHARS) throw tooLarge();
+  if (text.length > MAX_SYNC_CHARS) throw codedError('invalid_request', `${op}: the input is longer than isohost's limit of ${MAX_SYNC_CHARS} characters for this operation`);
   const out = syncFn!(op, text);
   if (typeof out !== 'string') return out;
   const parsed = JSONParse(out);

@@ -41,6 +41,8 @@ import type { CallLimits, CallTag, MessageHandler, TierInstance, TierLaunchSpec 
 export type SyncHandler = (op: string, payloadJson: string) => string | ArrayBuffer;
 
 const MAX_MESSAGE_CHARS = 16 * 1024 * 1024;
+/** Longest payload of a synchronous utility call (the prelude refuses longer ones before they cross: host.ts MAX_SYNC_CHARS). */
+const MAX_SYNC_CHARS = 64 * 1024;
 const OP_RE = /^[a-z][a-z0-9.]{0,40}$/;
 /** The guest's "result of batch call N" message (prelude host.ts `postDone`); never a binding op (OP_RE). */
 const DONE_OP = '$done';
@@ -124,7 +126,7 @@ function attachBlank(isolate: ivm.Isolate, context: ivm.Context, memoryMb: numbe
     { ignored: true },
   );
   const sync = new ivm.Callback((op: unknown, payload: unknown) => {
-    if (typeof op !== 'string' || typeof payload !== 'string' || payload.length > MAX_MESSAGE_CHARS) {
+    if (typeof op !== 'string' || typeof payload !== 'string' || payload.length > MAX_SYNC_CHARS) {
       return JSON.stringify({ error: { code: 'invalid_request', message: 'bad platform call' } });
     }
     return syncHandler(op, payload);

@@ -12,14 +12,29 @@
  * Contract: `handleSyncOp` never throws. It returns `{"ok":…}` JSON text, an
  * ArrayBuffer for byte results (`random.bytes`), or
  * `{"error":{"code":"invalid_request","message":…}}`.
+ *
+ * Every op runs on the host's event loop while the guest waits, so each is bounded in
+ * input size so that no input holds the loop for more than ~1 ms (THREATS F43). Node's
+ * URL parser is cheap for ASCII (the worst family found, a userinfo of `@`s, 0.3–0.6 ms
+ * at 32 Ki characters) but not for non-ASCII input: percent-encoding a path of `é` cost
+ * 0.3 ms at 8 Ki characters and 7–17 ms at 32 Ki on the 2-core bench machine
+ * (`node bench/sync-ops.ts` re-measures). So a URL op takes at most MAX_URL_CHARS
+ * characters of input in all, MAX_URL_CHARS_NON_ASCII if any is non-ASCII (every href
+ * the parser returns is ASCII). The form-urlencoded parser and serializer (Node's is
+ * quadratic in the number of pairs) moved into the isolate:
+ * runtime-api/prelude/web/urlencoded.ts.
  */
 import { randomFillSync, randomUUID } from 'node:crypto';
-import { URL as NodeURL, URLSearchParams as NodeURLSearchParams } from 'node:url';
+import { URL as NodeURL } from 'node:url';
 
-/** Longest string accepted in any payload field (UTF-16 code units). */
-export const MAX_STRING = 1 << 20;
-/** Longest payload JSON text (a serialised search-params list may hold many strings). */
-export const MAX_PAYLOAD = 4 * MAX_STRING;
+/** The most input characters (UTF-16 code units) of one URL op, all strings together. */
+export const MAX_URL_CHARS = 32 * 1024;
+/** The same when any of them is not ASCII. */
+export const MAX_URL_CHARS_NON_ASCII = 8 * 1024;
+/** Longest payload JSON text: the URL strings with room for JSON escapes (`\uXXXX` is 6 characters). */
+export const MAX_PAYLOAD = 6 * MAX_URL_CHARS_NON_ASCII + MAX_URL_CHARS + 1024;
+
+const NON_ASCII = /[^\x00-\x7f]/;
 /** Largest `random.bytes` request: the Web Crypto quota for getRandomValues. */
 export const MAX_RANDOM_BYTES = 65536;
 
@@ -48,8 +63,20 @@ function record(u: NodeURL): UrlRecord {
 function str(payload: Record<string, unknown>, key: string, op: string): string {
   const v = payload[key];
   if (typeof v !== 'string') fail(`${op}: ${key} must be a string`);
-  if (v.length > MAX_STRING) fail(`${op}: ${key} is longer than ${MAX_STRING} characters`);
   return v;
+}
+
+/** Refuses URL input past the bounds above, before the parser sees it. */
+function bounded(op: string, ...parts: (string | undefined)[]): void {
+  let n = 0;
+  let ascii = true;
+  for (const p of parts) {
+    if (p === undefined) continue;
+    n += p.length;
+    if (ascii && n <= MAX_URL_CHARS && NON_ASCII.test(p)) ascii = false;
+  }
+  const max = ascii ? MAX_URL_CHARS : MAX_URL_CHARS_NON_ASCII;
+  if (n > max) fail(`${op}: the URL is longer than ${max} characters${ascii ? '' : ' with non-ASCII characters'} (isohost's limit)`);
 }
 
 function parseUrl(input: string, base: string | undefined): NodeURL {
@@ -63,6 +90,7 @@ function parseUrl(input: string, base: string | undefined): NodeURL {
 function urlParse(p: Record<string, unknown>): UrlRecord {
   const input = str(p, 'input', 'url.parse');
   const base = p.base === undefined ? undefined : str(p, 'base', 'url.parse');
+  bounded('url.parse', input, base);
   return record(parseUrl(input, base));
 }
 
@@ -71,25 +99,11 @@ function urlSet(p: Record<string, unknown>): UrlRecord {
   const value = str(p, 'value', 'url.set');
   const attr = p.attr;
   if (typeof attr !== 'string' || !(URL_ATTRS as readonly string[]).includes(attr)) fail('url.set: unknown attr');
+  bounded('url.set', href, value);
   const u = parseUrl(href, undefined);
   if (attr === 'href') return record(parseUrl(value, undefined)); // the href setter throws on failure
   u[attr as Exclude<UrlAttr, 'href'>] = value; // the other setters ignore bad input, as the spec says
   return record(u);
-}
-
-function uspParse(p: Record<string, unknown>): [string, string][] {
-  return Array.from(new NodeURLSearchParams(str(p, 'init', 'usp.parse')));
-}
-
-function uspSerialize(p: Record<string, unknown>): string {
-  const pairs = p.pairs;
-  if (!Array.isArray(pairs)) fail('usp.serialize: pairs must be an array');
-  for (const pair of pairs) {
-    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-      fail('usp.serialize: each pair must be [string, string]');
-    }
-  }
-  return new NodeURLSearchParams(pairs as [string, string][]).toString();
 }
 
 function randomBytes(p: Record<string, unknown>): ArrayBuffer {
@@ -105,8 +119,6 @@ function randomBytes(p: Record<string, unknown>): ArrayBuffer {
 const OPS: Record<string, (p: Record<string, unknown>) => unknown> = {
   'url.parse': urlParse,
   'url.set': urlSet,
-  'usp.parse': uspParse,
-  'usp.serialize': uspSerialize,
   'random.bytes': randomBytes,
   'random.uuid': () => randomUUID(),
 };

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { handleSyncOp, MAX_STRING } from '../../src/sandbox/host-utilities.ts';
+import { handleSyncOp, MAX_URL_CHARS, MAX_URL_CHARS_NON_ASCII } from '../../src/sandbox/host-utilities.ts';
 
 const call = (op: string, payload: unknown) => {
   const out = handleSyncOp(op, typeof payload === 'string' ? payload : JSON.stringify(payload));
@@ -25,11 +25,9 @@ describe('handleSyncOp', () => {
     expect(call('url.set', { href: 'https://x.test/', attr: '__proto__', value: 'x' })).toEqual(invalid(/unknown attr/));
   });
 
-  it('should parse and serialise search params', () => {
-    expect(call('usp.parse', { init: '?a=1&b=%20+' }).ok).toEqual([['a', '1'], ['b', '  ']]);
-    expect(call('usp.serialize', { pairs: [['a b', 'é']] }).ok).toBe('a+b=%C3%A9');
-    expect(call('usp.serialize', { pairs: [['a']] })).toEqual(invalid(/pair/));
-    expect(call('usp.serialize', { pairs: 'x' })).toEqual(invalid(/array/));
+  it('should not offer the form-urlencoded ops any more (they run in the isolate: THREATS F43)', () => {
+    expect(call('usp.parse', { init: 'a=1' })).toEqual(invalid(/unknown platform op/));
+    expect(call('usp.serialize', { pairs: [['a', 'b']] })).toEqual(invalid(/unknown platform op/));
   });
 
   it('should return random bytes as an ArrayBuffer within bounds, and UUIDs', () => {
@@ -41,8 +39,15 @@ describe('handleSyncOp', () => {
   });
 
   it('should bound sizes and reject malformed payloads without throwing', () => {
-    expect(call('url.parse', { input: 'h'.repeat(MAX_STRING + 1) })).toEqual(invalid(/longer than/));
-    expect(call('usp.parse', { init: 1 })).toEqual(invalid(/string/));
+    // URL input is bounded so that no input holds the event loop (THREATS F43): ASCII and non-ASCII, all strings together.
+    const ascii = 'https://x.test/' + 'a'.repeat(MAX_URL_CHARS - 15);
+    expect(call('url.parse', { input: ascii }).ok.href).toBe(ascii);
+    expect(call('url.parse', { input: ascii + 'a' })).toEqual(invalid(/longer than 32768 characters/));
+    expect(call('url.parse', { input: 'a'.repeat(MAX_URL_CHARS), base: 'https://x.test/' })).toEqual(invalid(/longer than/));
+    expect(call('url.parse', { input: 'https://x.test/' + 'é'.repeat(MAX_URL_CHARS_NON_ASCII - 15) }).ok.pathname).toHaveLength(1 + 6 * (MAX_URL_CHARS_NON_ASCII - 15));
+    expect(call('url.parse', { input: 'https://x.test/' + 'é'.repeat(MAX_URL_CHARS_NON_ASCII) })).toEqual(invalid(/longer than 8192 characters with non-ASCII/));
+    expect(call('url.set', { href: 'https://x.test/' + 'a'.repeat(9000), attr: 'hash', value: 'é' })).toEqual(invalid(/non-ASCII/));
+    expect(call('url.parse', { input: 1 })).toEqual(invalid(/string/));
     expect(call('url.parse', '{not json')).toEqual(invalid(/not valid JSON/));
     expect(call('url.parse', '[1]')).toEqual(invalid(/object/));
     expect(call('fs.read', {})).toEqual(invalid(/unknown platform op/));
@@ -51,7 +56,7 @@ describe('handleSyncOp', () => {
     fc.assert(fc.property(fc.string(), fc.string(), (op, payload) => {
       expect(() => handleSyncOp(op, payload)).not.toThrow();
     }));
-    fc.assert(fc.property(fc.constantFrom('url.parse', 'url.set', 'usp.parse', 'usp.serialize', 'random.bytes'), fc.json(), (op, payload) => {
+    fc.assert(fc.property(fc.constantFrom('url.parse', 'url.set', 'random.bytes'), fc.json(), (op, payload) => {
       expect(() => handleSyncOp(op, payload)).not.toThrow();
     }));
   });

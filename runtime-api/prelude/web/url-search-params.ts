@@ -1,19 +1,18 @@
 /**
  * `URLSearchParams` (https://url.spec.whatwg.org/#interface-urlsearchparams). The list
- * lives in the guest; parsing and serialising the application/x-www-form-urlencoded
- * form go to Node's own implementation on the host (`usp.parse`, `usp.serialize`), so
- * percent-encoding matches Node's `URLSearchParams` byte for byte.
+ * lives in the guest, and so do parsing and serialising the application/x-www-form-urlencoded
+ * form (urlencoded.ts: linear, on the isolate's thread; THREATS F43).
  */
 import { TypeErrorCtor } from '../intrinsics.ts';
-import { hostSync } from '../host.ts';
 import { append, arraySort } from './saved.ts';
+import { parseUrlencoded, serializeUrlencoded } from './urlencoded.ts';
 import {
   defineInterface, definePairIterable, markPlatformObject, type Pair, type PairIterable, requireArgs, toPairList, toUSVString, setPair } from './webidl.ts';
 
 /** What a URL linked to its `searchParams` object is told after the list changes. */
 type UpdateUrl = (serialized: string) => void;
 
-const parse = (query: string): Pair[] => (query === '' ? [] : (hostSync('usp.parse', { init: query }) as Pair[]));
+const parse = (query: string): Pair[] => (query === '' ? [] : parseUrlencoded(query));
 const byName = (a: Pair, b: Pair): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 let internalInit = false;
 
@@ -150,7 +149,7 @@ function copy(list: Pair[]): Pair[] {
 }
 
 function serialize(list: Pair[]): string {
-  return list.length === 0 ? '' : (hostSync('usp.serialize', { pairs: list }) as string);
+  return serializeUrlencoded(list);
 }
 
 export interface URLSearchParams extends PairIterable<URLSearchParams> {}
