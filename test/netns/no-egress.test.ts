@@ -21,6 +21,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleOf } from '../helpers/bundle.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -30,6 +31,7 @@ import {
   processState,
   proofConfig,
   runTracedCli,
+  tracedBy,
   signal,
   startBoxClient,
   startTracedServe,
@@ -44,6 +46,8 @@ import {
 import { parseDestinations, plainIp, staysOnTheBox, type Destination } from './strace-connects.ts';
 
 declare const fc: any;
+
+const PARTNER_QUOTE = fileURLToPath(new URL('../../sample-miniapps/partner-quote/partner-quote.js', import.meta.url));
 
 const unsupported = proofUnsupportedReason();
 if (unsupported !== null) console.warn(`[netns proof] skipped: ${unsupported}`);
@@ -75,11 +79,20 @@ const traceFiles: string[] = [];
 const tokens: Record<string, string> = {};
 /** Method and route pattern of every request made, to check that every route was exercised. */
 const exercised = new Set<string>();
-/** fc.fetch calls that the allowlist lets through to the upstream. */
-let allowedFetches = 0;
+/** fc.fetch calls the allowlist lets through to the upstream, by the trace file of the process that made them. */
+const allowedFetches = new Map<string, number>();
+/** stderr (pino lines, the proxy's audit among them) of every isohost process that ran guest code. */
+const logs: (() => string)[] = [];
+let serveTrace = '';
 let serveExit: number | string | undefined;
 let configFile = '';
 let dataDir = '';
+
+function countAllowed(traceFile: string): void {
+  allowedFetches.set(traceFile, (allowedFetches.get(traceFile) ?? 0) + 1);
+}
+
+const totalAllowed = () => [...allowedFetches.values()].reduce((a, b) => a + b, 0);
 
 function json(res: BoxResponse): any {
   return JSON.parse(res.body);
@@ -136,9 +149,10 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     apiPort = 20_000 + Math.floor(Math.random() * 20_000);
     const config = (configFile = await writeConfig(dir.path, proofConfig({ apiPort, upstream: `${net.upstreamIp}:${upstream.port}` })));
     const data = (dataDir = join(dir.path, 'data'));
-    const serveTrace = join(dir.path, 'serve.strace');
+    serveTrace = join(dir.path, 'serve.strace');
     traceFiles.push(serveTrace);
     serve = await startTracedServe(net, { config, data, traceFile: serveTrace });
+    logs.push(serve.proc.stderr);
     client = startBoxClient(net, `http://127.0.0.1:${apiPort}`);
     // Ready when /healthz answers from inside the box (bounded; fails early if serve dies).
     const deadline = Date.now() + STARTUP_TIMEOUT_MS;
@@ -225,7 +239,7 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     const before = upstream!.requests().length;
     const res = await oneShot(ACME, 'partner-quote', 'getQuote', { symbol: 'ACME', base: upstreamOrigin });
     expectStatus(res, 200);
-    allowedFetches++;
+    countAllowed(serveTrace);
     const seen = upstream!.requests().slice(before);
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ method: 'GET', url: '/quote?symbol=ACME', remote: net!.boxIp });
@@ -254,7 +268,7 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
       ['one-shot', await oneShot(ACME, 'fetch-probe', 'get', { url: `${upstreamOrigin}/from-one-shot` })],
     ] as const) {
       expectStatus(res, 200);
-      allowedFetches++;
+      countAllowed(serveTrace);
       const body = json(res).result.body;
       const seen = upstream!.requests().find((r) => r.nonce === body?.nonce);
       expect(seen, `${label}: the upstream recorded no request with nonce ${body?.nonce}`).toBeDefined();
@@ -279,6 +293,21 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
       expect(json(res).result, url).toMatchObject({ refused: { code: 'egress_denied' } });
     }
     expect(upstream!.requests()).toHaveLength(before);
+  });
+
+  it('should run partner-quote with `isohost run` in the box, through its own in-process proxy', async () => {
+    const traceFile = join(dir!.path, 'run.strace');
+    traceFiles.push(traceFile);
+    const before = upstream!.requests().length;
+    const args = { symbol: 'RUN', base: upstreamOrigin };
+    // A data dir of its own: serve holds the stores of the other one.
+    const run = await runTracedCli(net!, ['run', PARTNER_QUOTE, '--tenant', ACME, '--call', 'getQuote', '--args', JSON.stringify(args), '--config', configFile, '--data', join(dir!.path, 'run-data')], traceFile);
+    logs.push(() => run.stderr);
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    countAllowed(traceFile);
+    const seen = upstream!.requests().slice(before);
+    expect(seen).toMatchObject([{ method: 'GET', url: '/quote?symbol=RUN', remote: net!.boxIp }]);
+    expect(JSON.parse(run.stdout).quote).toEqual({ symbol: 'RUN', price: 42.5, nonce: seen[0]!.nonce });
   });
 
   it('should export a tenant with the CLI while serving', async () => {
@@ -311,7 +340,7 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     await client!.proc.waitExit(5_000);
     signal(serve!.pid, 'SIGTERM');
     serveExit = await serve!.proc.waitExit(20_000).catch((err: Error) => {
-      throw new Error(`${err.message}\n${processState(serve!.pid)}`);
+      throw new Error(`${err.message}\n${processState(serve!.pid)}\n${tracedBy(serve!.proc.child.pid)}`);
     });
     expect(serveExit, serve!.proc.stderr().slice(-3000)).toBe(0);
   }, 30_000);
@@ -327,11 +356,11 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     const elsewhere = offBox.filter((d) => !isUpstream(d));
     expect(elsewhere.map((d) => `${d.file}: ${d.line}`), `box routes:\n${routesOf(net!.box)}`).toEqual([]);
     // … and exactly one connect() to the upstream per allowed fetch (the upstream closes
-    // every connection after one answer, so none is reused), all from serve.
-    expect(allowedFetches).toBe(3);
-    expect(offBox.map((d) => d.syscall)).toEqual(Array(allowedFetches).fill('connect'));
-    expect(new Set(offBox.map((d) => d.file))).toEqual(new Set([traceFiles[0]]));
-    expect(upstream!.connections()).toHaveLength(allowedFetches);
+    // every connection after one answer, so none is reused), by the process that fetched.
+    expect([...allowedFetches.values()]).toEqual([3, 1]);
+    expect(offBox.every((d) => d.syscall === 'connect')).toBe(true);
+    for (const file of traceFiles) expect(offBox.filter((d) => d.file === file), file).toHaveLength(allowedFetches.get(file) ?? 0);
+    expect(upstream!.connections()).toHaveLength(totalAllowed());
   });
 
   it('should have looked up no name off the box (no port 53 but on loopback)', async () => {
@@ -342,9 +371,8 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
 
   it('should have reached the upstream only through the egress proxy', async () => {
     expect(serveExit).toBeDefined();
-    const audit = serve!.proc
-      .stderr()
-      .split('\n')
+    const audit = logs
+      .flatMap((log) => log().split('\n'))
       .flatMap((l) => {
         try {
           return [JSON.parse(l)];
@@ -356,7 +384,7 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     const allowed = audit.filter((l) => l.decision === 'allow');
     // Every request the upstream saw is one the proxy allowed and logged, for the tenant that names it.
     expect(allowed).toHaveLength(upstream!.requests().length);
-    expect(upstream!.requests()).toHaveLength(allowedFetches);
+    expect(upstream!.requests()).toHaveLength(totalAllowed());
     for (const line of allowed) expect(line).toMatchObject({ tenant: ACME, host: net!.upstreamIp, port: upstream!.port });
     expect(audit.filter((l) => l.decision === 'deny').length).toBeGreaterThanOrEqual(7);
     // What reached the upstream carries nothing of the platform's credentials.

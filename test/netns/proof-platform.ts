@@ -121,6 +121,14 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
 export interface TracedServe {
   /** strace, which runs `node bin/isohost.js serve` as its child and exits with its status. */
   readonly proc: LineChild;
@@ -135,11 +143,13 @@ export async function startTracedServe(net: ProofNetwork, options: { config: str
     env: { ...process.env, ISOHOST_LOG_LEVEL: 'info' },
   });
   const proc = lineChild('isohost serve (under strace)', child);
-  // `ip netns exec` execs strace in place, so child.pid is strace; isohost is its child.
+  // `ip netns exec` execs strace in place, so child.pid is strace; isohost is the child that
+  // runs `node BIN` (strace first forks short-lived copies of itself, whose command line
+  // also holds BIN, to probe for seccomp).
   const pid = await new Promise<number>((resolve, reject) => {
     const started = Date.now();
     const look = () => {
-      const kids = child.pid === undefined ? [] : childrenOf(child.pid);
+      const kids = child.pid === undefined ? [] : childrenOf(child.pid).filter((kid) => commandLine(kid)[1] === BIN);
       if (kids.length === 1) return resolve(kids[0]!);
       if (proc.exitStatus() !== undefined) return reject(new Error(`strace exited (${proc.exitStatus()}): ${proc.stderr().slice(-2000)}`));
       if (Date.now() - started > STARTUP_TIMEOUT_MS) return reject(new Error('isohost serve did not start under strace'));
@@ -152,7 +162,10 @@ export async function startTracedServe(net: ProofNetwork, options: { config: str
 
 /** Runs one `isohost …` command inside the box under strace, to completion (bounded). */
 export async function runTracedCli(net: ProofNetwork, args: string[], traceFile: string): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const proc = lineChild(`isohost ${args[0]} (under strace)`, net.spawnIn(net.box, 'strace', [...TRACE_ARGS, '-o', traceFile, NODE, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const proc = lineChild(
+    `isohost ${args[0]} (under strace)`,
+    net.spawnIn(net.box, 'strace', [...TRACE_ARGS, '-o', traceFile, NODE, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ISOHOST_LOG_LEVEL: 'info' } }),
+  );
   try {
     const code = await proc.waitExit(STARTUP_TIMEOUT_MS);
     return { code, stdout: proc.stdout(), stderr: proc.stderr() };
@@ -248,4 +261,22 @@ export function processState(pid: number): string {
   } catch (err) {
     return `no state for pid ${pid}: ${String(err)}`;
   }
+}
+
+/** The processes `tracer` (strace) still traces, with their command lines: what keeps it from exiting. */
+export function tracedBy(tracer: number | undefined): string {
+  const out: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      if (!new RegExp(`^TracerPid:\\s+${tracer}$`, 'm').test(status)) continue;
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').slice(0, 300);
+      const ppid = /^PPid:\s+(\d+)/m.exec(status)?.[1];
+      out.push(`${entry} (ppid ${ppid}) ${cmd}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return `processes still traced by ${tracer}: ${out.length === 0 ? 'none' : `\n  ${out.join('\n  ')}`}`;
 }
