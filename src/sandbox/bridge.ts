@@ -509,8 +509,10 @@ function decodeEnvelope(envelope: unknown, form: ScriptForm): string {
   if (rawCode.startsWith('miniapp_error:')) message = `[${rawCode.slice(14)}] ${message}`;
   const col = typeof parsed.col === 'number' && Number.isInteger(parsed.col) ? parsed.col : 1;
   const line = typeof parsed.line === 'number' && Number.isInteger(parsed.line) ? form.originalLine(parsed.line, col) : undefined;
-  if (line !== undefined) message += ` (bundle line ${line})`;
-  throw new IsohostError(code, message, line === undefined ? undefined : { details: { line } });
+  // With the bundle's own inline source map, the author's file and line (`src/index.ts:12`).
+  const authored = line === undefined ? undefined : form.authoredPosition(parsed.line as number, col);
+  if (line !== undefined) message += authored === undefined ? ` (bundle line ${line})` : ` (${authored.file}:${authored.line})`;
+  throw new IsohostError(code, message, line === undefined ? undefined : { details: authored === undefined ? { line } : { line, file: authored.file, file_line: authored.line } });
 }
 
 /**

@@ -18,6 +18,7 @@
 import { transform } from 'esbuild';
 import { SourceMap } from 'node:module';
 import { IsohostError } from '../errors.ts';
+import { splitInlineSourceMap, type AuthoredPosition } from './source-map.ts';
 
 export interface ScriptForm {
   /** A script whose completion value is a function that runs the bundle and returns its exports object. */
@@ -26,6 +27,8 @@ export interface ScriptForm {
   readonly bytes: number;
   /** 1-based line in the bundle for a 1-based line and column of the script, if known. */
   originalLine(line: number, column: number): number | undefined;
+  /** The author's file and line for a 1-based line and column of the script, when the bundle carries an inline source map naming one. */
+  authoredPosition(line: number, column: number): AuthoredPosition | undefined;
 }
 
 const WRAP_HEAD = '(function () {"use strict"; const module = { exports: {} }; const exports = module.exports;\n';
@@ -35,9 +38,13 @@ const HEAD_LINES = 1;
 
 /** Converts a bundle (off the main thread: esbuild's service does the work). */
 export async function toScriptForm(source: string): Promise<ScriptForm> {
+  // esbuild would fold the bundle's own inline map into its output map, which would then
+  // give source lines as bundle lines and lose every line that map leaves out: the map
+  // comment is taken off here and read on its own (source-map.ts).
+  const inline = splitInlineSourceMap(source);
   let out;
   try {
-    out = await transform(source, { format: 'cjs', loader: 'js', target: 'es2024', sourcemap: 'external', sourcefile: 'app.js', logLevel: 'silent', charset: 'utf8' });
+    out = await transform(inline?.code ?? source, { format: 'cjs', loader: 'js', target: 'es2024', sourcemap: 'external', sourcefile: 'app.js', logLevel: 'silent', charset: 'utf8' });
   } catch (err) {
     const text = (err as { errors?: { text: string; location?: { line: number } }[] }).errors?.[0];
     if (text?.text.startsWith('Top-level await')) {
@@ -53,10 +60,14 @@ export async function toScriptForm(source: string): Promise<ScriptForm> {
   }
   return Object.freeze({
     script: WRAP_HEAD + out.code + WRAP_TAIL,
-    bytes: 2 * (WRAP_HEAD.length + out.code.length + WRAP_TAIL.length + out.map.length),
+    bytes: 2 * (WRAP_HEAD.length + out.code.length + WRAP_TAIL.length + out.map.length) + (inline?.bytes ?? 0),
     originalLine(line: number, column: number) {
       const entry = map?.findEntry(line - 1 - HEAD_LINES, Math.max(0, column - 1));
       return entry && 'originalLine' in entry && typeof entry.originalLine === 'number' ? entry.originalLine + 1 : undefined;
+    },
+    authoredPosition(line: number, column: number) {
+      const entry = map?.findEntry(line - 1 - HEAD_LINES, Math.max(0, column - 1));
+      return entry && 'originalLine' in entry && typeof entry.originalLine === 'number' ? inline?.locate(entry.originalLine, entry.originalColumn) : undefined;
     },
   });
 }
