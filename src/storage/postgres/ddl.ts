@@ -14,9 +14,10 @@
  *                               bytea, so keys sort by their UTF-8 bytes (as LevelDB) and
  *                               may hold NUL, which PostgreSQL text cannot
  *   usage(one, bytes)           one row: key + value bytes stored by the tenant; every write
- *                               locks it first, so the quota check and the write are one
- *                               transaction, whichever node runs it
+ *                               takes the tenant's advisory lock first, then reads, checks
+ *                               and updates it in the same transaction, whichever node runs it
  */
+import { createHash } from 'node:crypto';
 import { quoteIdent, quoteLiteral } from './names.ts';
 
 /** SQLSTATE raised by `isohost_apply` when a write would pass the quota (class IH: isohost's own). */
@@ -62,6 +63,14 @@ export function dropStatements(ident: string, isolation: 'schema' | 'database'):
   return [drop, `DROP ROLE IF EXISTS ${role}`];
 }
 
+/**
+ * The tenant's advisory lock key: 63 bits of a hash of its identifier. Keys are per database;
+ * two schema tenants of one platform database colliding would only serialise their writes.
+ */
+function advisoryKey(ident: string): string {
+  return (createHash('sha256').update(ident).digest().readBigInt64BE(0) & 0x7fffffffffffffffn).toString();
+}
+
 /** The tenant's tables and write function; idempotent; run as the tenant role in its schema. */
 export function tenantObjects(ident: string): string {
   const schema = quoteIdent(ident);
@@ -87,7 +96,10 @@ DECLARE
   v_delta bigint := 0;
   v_old bigint;
 BEGIN
-  SELECT bytes INTO v_used FROM usage FOR UPDATE;
+  -- A transaction-scoped advisory lock, not SELECT … FOR UPDATE: the same serialisation of
+  -- the tenant's writers on every node, without a WAL record and a dirtied page per write.
+  PERFORM pg_advisory_xact_lock(${advisoryKey(ident)});
+  SELECT bytes INTO v_used FROM usage;
   FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
     IF p_delete[i] THEN
       DELETE FROM entries WHERE space = p_space AND key = p_keys[i]
