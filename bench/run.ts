@@ -27,6 +27,7 @@ const REGISTRY: readonly string[] = [
   './call.ts',
   './call-fetch.ts',
   './http-call.ts',
+  './storage-postgres.ts',
   './process.ts',
   // Last: density launches and disposes 500 isolates and neighbour breaches on purpose;
   // run earlier, their heap churn and GC showed up in the latency of the paths after them.
@@ -41,6 +42,8 @@ export const BASELINE_OF: Readonly<Record<string, string>> = {
   'call.noop': 'baseline.ivm.call',
   'call.storage.get': 'baseline.ivm.call',
   'call.storage.set': 'baseline.ivm.call',
+  'call.storage.get.postgres': 'baseline.pg.get',
+  'call.storage.set.postgres': 'baseline.pg.set',
   'call.fetch': 'baseline.fetch.direct',
   'call.noop.process': 'baseline.ivm.call',
   'launch.warm.process': 'baseline.ivm.launch',

@@ -144,16 +144,16 @@ async function template(binaries: PostgresBinaries): Promise<string> {
  * const backend = new PostgresStorageBackend({ url: pg.url });
  * afterAll(() => pg.stop());
  */
-export async function startPostgres(binaries: PostgresBinaries): Promise<PostgresServer> {
+export async function startPostgres(binaries: PostgresBinaries, settings: { fsync?: boolean } = {}): Promise<PostgresServer> {
   const dir = await mkdtemp(join(tmpdir(), 'isohost-pg-'));
   if (binaries.asUser !== null) await chown(dir, binaries.asUser.uid, binaries.asUser.gid);
   const data = join(dir, 'data');
   const port = await freePort();
   await tool(binaries, dir, 'cp', ['-a', await template(binaries), data]);
-  // fsync off: tests never crash the OS, and seven test processes share one disk. A commit
+  // fsync off unless asked (the bench): tests never crash the OS, and seven test processes share one disk. A commit
   // still waits for its WAL write (synchronous_commit on), so a killed or immediately stopped
   // server loses no acknowledged write: that is what the tests check.
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=16MB -c fsync=off`;
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=16MB -c fsync=${settings.fsync === true ? 'on' : 'off'}`;
   const start = () => tool(binaries, dir, 'pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']);
   const stopServer = (mode: 'fast' | 'immediate' = 'fast') => tool(binaries, dir, 'pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
   await start();

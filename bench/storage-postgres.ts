@@ -1,0 +1,70 @@
+/**
+ * `call.storage.get.postgres`, `call.storage.set.postgres`: the `call.storage.*` paths of
+ * call.ts for a tenant on PostgreSQL (issue 13), against `baseline.pg.get` / `baseline.pg.set`:
+ * one raw parameterised query through `pg` on the same server, the same table, and a pool
+ * set up as the tenant's (same size, same role and search_path, synchronous_commit on).
+ *
+ * The server is a fresh one started as in the tests (test/helpers/postgres.ts), with
+ * `fsync` on as in production: a set pays for its WAL flush in both rows. Without a
+ * PostgreSQL on the machine the file notes why and yields no results.
+ */
+import pg from 'pg';
+import { postgresAvailable, startPostgres } from '../test/helpers/postgres.ts';
+import { SMALL_ARG } from './baseline-ivm.ts';
+import { NOOP_BUNDLE, benchConfig, bundle, openBenchPlatform } from './platform.ts';
+import { type BenchContext, type Result, now, sample, since, summarize } from './stats.ts';
+
+export const names = ['baseline.pg.get', 'baseline.pg.set', 'call.storage.get.postgres', 'call.storage.set.postgres'];
+
+const POOL_MAX = 10;
+
+export async function bench(ctx: BenchContext): Promise<Result[]> {
+  const binaries = await postgresAvailable();
+  if (binaries === null) {
+    ctx.note('storage-postgres: no PostgreSQL on this machine (see the skipped-test reason above); no results');
+    return [];
+  }
+  const server = await startPostgres(binaries, { fsync: true });
+  const results: Result[] = [];
+  try {
+    const { config, dir } = await benchConfig(1, [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } }], {
+      storage: { engine: 'postgres', url: server.url, pool_max: POOL_MAX },
+    });
+    const p = await openBenchPlatform(config, dir);
+    const ident = (p.backend as unknown as { identOf(ns: string): string }).identOf('bench');
+    const raw = new pg.Pool({ connectionString: server.url, max: POOL_MAX, options: `-c synchronous_commit=on -c role=${ident} -c search_path=${ident}` });
+    try {
+      const tenant = p.tenants.get('bench');
+      const { info } = await p.host.launch(tenant, bundle('noop', NOOP_BUNDLE), null);
+      const args = JSON.stringify(SMALL_ARG);
+      await p.host.call(tenant, null, info.id, 'set', args);
+      const key = Buffer.from('k');
+      const value = Buffer.from(args);
+      const paths: [string, () => Promise<unknown>, number][] = [
+        ['baseline.pg.get', () => raw.query({ name: 'get', text: 'SELECT value FROM entries WHERE space = $1 AND key = $2', values: ['noop', key] }), 3000],
+        ['call.storage.get.postgres', () => p.host.call(tenant, null, info.id, 'get', args), 3000],
+        [
+          'baseline.pg.set',
+          () => raw.query({ name: 'set', text: 'INSERT INTO entries (space, key, value) VALUES ($1, $2, $3) ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value', values: ['noop', Buffer.from('raw'), value] }),
+          1000,
+        ],
+        ['call.storage.set.postgres', () => p.host.call(tenant, null, info.id, 'set', args), 1000],
+      ];
+      for (const [name, once, n] of paths) {
+        if (!ctx.wants(name)) continue;
+        const samples = await sample(ctx.n(300, 50), ctx.n(n, 200), async () => {
+          const t0 = now();
+          await once();
+          return since(t0);
+        });
+        results.push(summarize(name, 'us', samples));
+      }
+    } finally {
+      await raw.end();
+      await p.dispose();
+    }
+  } finally {
+    await server.stop();
+  }
+  return results;
+}
