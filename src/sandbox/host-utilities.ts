@@ -15,26 +15,21 @@
  *
  * Every op runs on the host's event loop while the guest waits, so each is bounded in
  * input size so that no input holds the loop for more than ~1 ms (THREATS F43). Node's
- * URL parser is cheap for ASCII (the worst family found, a userinfo of `@`s, 0.3–0.6 ms
- * at 32 Ki characters) but not for non-ASCII input: percent-encoding a path of `é` cost
- * 0.3 ms at 8 Ki characters and 7–17 ms at 32 Ki on the 2-core bench machine
- * (`node bench/sync-ops.ts` re-measures). So a URL op takes at most MAX_URL_CHARS
- * characters of input in all, MAX_URL_CHARS_NON_ASCII if any is non-ASCII (every href
- * the parser returns is ASCII). The form-urlencoded parser and serializer (Node's is
- * quadratic in the number of pairs) moved into the isolate:
+ * URL parser is not linear on every input: percent-encoding a path of `é` cost 0.3 ms at
+ * 8 Ki characters and 7–17 ms at 32 Ki, a userinfo of `@`s 0.14 ms at 8 Ki and up to
+ * 4 ms at 32 Ki, on the 2-core bench machine under load (`node bench/sync-ops.ts`
+ * re-measures). So a URL op takes at most MAX_URL_CHARS characters of input in all —
+ * the common HTTP server limit for a request line. The form-urlencoded parser and
+ * serializer (Node's is quadratic in the number of pairs) moved into the isolate:
  * runtime-api/prelude/web/urlencoded.ts.
  */
 import { randomFillSync, randomUUID } from 'node:crypto';
 import { URL as NodeURL } from 'node:url';
 
 /** The most input characters (UTF-16 code units) of one URL op, all strings together. */
-export const MAX_URL_CHARS = 32 * 1024;
-/** The same when any of them is not ASCII. */
-export const MAX_URL_CHARS_NON_ASCII = 8 * 1024;
+export const MAX_URL_CHARS = 8 * 1024;
 /** Longest payload JSON text: the URL strings with room for JSON escapes (`\uXXXX` is 6 characters). */
-export const MAX_PAYLOAD = 6 * MAX_URL_CHARS_NON_ASCII + MAX_URL_CHARS + 1024;
-
-const NON_ASCII = /[^\x00-\x7f]/;
+export const MAX_PAYLOAD = 6 * MAX_URL_CHARS + 1024;
 /** Largest `random.bytes` request: the Web Crypto quota for getRandomValues. */
 export const MAX_RANDOM_BYTES = 65536;
 
@@ -66,17 +61,11 @@ function str(payload: Record<string, unknown>, key: string, op: string): string 
   return v;
 }
 
-/** Refuses URL input past the bounds above, before the parser sees it. */
+/** Refuses URL input past MAX_URL_CHARS, before the parser sees it. */
 function bounded(op: string, ...parts: (string | undefined)[]): void {
   let n = 0;
-  let ascii = true;
-  for (const p of parts) {
-    if (p === undefined) continue;
-    n += p.length;
-    if (ascii && n <= MAX_URL_CHARS && NON_ASCII.test(p)) ascii = false;
-  }
-  const max = ascii ? MAX_URL_CHARS : MAX_URL_CHARS_NON_ASCII;
-  if (n > max) fail(`${op}: the URL is longer than ${max} characters${ascii ? '' : ' with non-ASCII characters'} (isohost's limit)`);
+  for (const p of parts) n += p?.length ?? 0;
+  if (n > MAX_URL_CHARS) fail(`${op}: the URL is longer than ${MAX_URL_CHARS} characters (isohost's limit)`);
 }
 
 function parseUrl(input: string, base: string | undefined): NodeURL {
