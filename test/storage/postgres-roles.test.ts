@@ -3,7 +3,8 @@
  * below the API, by connecting as the roles with `pg` and trying; then the set-up paths: a
  * platform user without CREATEROLE/CREATEDB stops with a coded error naming what is missing,
  * `isohost storage init --print-sql` prints what a superuser runs, and after that the same
- * user starts; purge drops the role and schema or database and makes them anew.
+ * user starts; purge drops the role and schema or database and makes them anew; the quota
+ * holds across two backends (two nodes) on one PostgreSQL.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -98,6 +99,21 @@ describe.skipIf(binaries === null)('PostgreSQL tenant roles', () => {
     // The pool's sessions override the database default; read it through one of them.
     const seen = await (store as unknown as { query(c: pg.QueryConfig): Promise<pg.QueryResult<{ synchronous_commit: string }>> }).query({ text: 'SHOW synchronous_commit' });
     expect(seen.rows[0].synchronous_commit).toBe('on');
+    await fx.dispose();
+  });
+
+  it('should hold the quota across two backends (two nodes) writing one tenant at once', async () => {
+    const fx = await postgresFixture(server);
+    for (const isolation of ['schema', 'database'] as const) {
+      const nodes = [await fx.backend().open(tenantSpec(`both-${isolation}`, isolation, 5000)), await fx.backend().open(tenantSpec(`both-${isolation}`, isolation, 5000))];
+      const value = JSON.stringify('v'.repeat(995)); // 1000 bytes with a 3-byte key
+      const writes = Array.from({ length: 20 }, (_, i) => nodes[i % 2].app('app').set(`k${String(i).padStart(2, '0')}`, value));
+      const results = await Promise.allSettled(writes);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(Array(15).fill('resource_exhausted'));
+      await (nodes[0] as unknown as { refreshUsage(): Promise<void> }).refreshUsage();
+      expect(nodes[0].usageBytes()).toBe(5000);
+    }
     await fx.dispose();
   });
 
