@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { readBundle } from '../../src/apps/bundle.ts';
+import { connectAdmin } from '../../src/admin/client.ts';
 import { ndjsonLines } from '../../src/admin/ndjson-lines.ts';
 import { startAdminSocket } from '../../src/admin/socket.ts';
 import { exportTenant, importTenant, type ArchiveTarget } from '../../src/admin/tenant-archive.ts';
@@ -133,7 +134,7 @@ describe('the admin socket', () => {
     await expect(stat(path())).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('should remove a stale socket, refuse a live one and leave a file that is not a socket alone', async () => {
+  it('should remove a stale socket (which the CLI treats as no server), refuse a live one and leave a file that is not a socket alone', async () => {
     // A server killed by SIGKILL leaves its socket file behind (a clean close removes it).
     const other = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(path())}, () => console.log('up'))`]);
     await once(other.stdout, 'data');
@@ -141,7 +142,11 @@ describe('the admin socket', () => {
     other.kill('SIGKILL');
     await once(other, 'exit');
     expect((await stat(path())).isSocket()).toBe(true);
+    expect(await connectAdmin(platform.dataDir)).toBeNull(); // the CLI opens the stores itself
     const admin = await start();
+    const socket = await connectAdmin(platform.dataDir);
+    expect(socket).not.toBeNull();
+    socket!.destroy();
     await admin.close();
 
     await writeFile(path(), 'not a socket');
