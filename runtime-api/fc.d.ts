@@ -160,3 +160,236 @@ declare global {
   /** The one platform global. */
   const fc: Fc;
 }
+
+/*
+ * The web globals of the isolate (CONTRACT §3), declared here so this file type-checks
+ * alone: a mini-app project compiles with `lib: ["es2023"]`, `types: []` and no
+ * `skipLibCheck`. Do not add `lib: ["dom"]` (or Node's types) next to this file: they
+ * declare the same names differently, and describe globals an isolate does not have
+ * (`document`, `Blob`, `process`, …). Only what the prelude offers is declared; members
+ * isohost does not support are left out or typed to say so (`blob()`: `Promise<never>`).
+ */
+declare global {
+  /** What a `Headers` can be made from: another `Headers`, `[name, value]` pairs, or a record. */
+  type HeadersInit = Headers | [string, string][] | Record<string, string>;
+  /** Bodies isohost takes; anything else is converted to a string (Web IDL's USVString). */
+  type BodyInit = string | ArrayBuffer | ArrayBufferView | URLSearchParams;
+  type RequestInfo = Request | string | URL;
+  type ResponseType = 'basic' | 'cors' | 'default' | 'error' | 'opaque' | 'opaqueredirect';
+  type RequestRedirect = 'follow' | 'error' | 'manual';
+
+  interface RequestInit {
+    /** Default `GET`; `CONNECT`, `TRACE` and `TRACK` are refused. */
+    method?: string;
+    headers?: HeadersInit;
+    /** Not allowed with `GET` or `HEAD`. */
+    body?: BodyInit | null;
+    /** Default `follow` (at most 10 hops, each checked against the allowlist). */
+    redirect?: RequestRedirect;
+  }
+
+  interface ResponseInit {
+    /** 200..599, default 200. */
+    status?: number;
+    statusText?: string;
+    headers?: HeadersInit;
+  }
+
+  /**
+   * The body members of `Request` and `Response`. A body is read once (`bodyUsed`);
+   * `clone()` first to read it twice. `blob()` and `formData()` are not supported and
+   * reject with a `TypeError`.
+   */
+  interface Body {
+    /** A fetched response's body as a stream (`null` for other bodies and for requests). */
+    readonly body: ReadableStream | null;
+    readonly bodyUsed: boolean;
+    arrayBuffer(): Promise<ArrayBuffer>;
+    bytes(): Promise<Uint8Array>;
+    text(): Promise<string>;
+    json(): Promise<any>;
+    blob(): Promise<never>;
+    formData(): Promise<never>;
+  }
+
+  /** WHATWG Headers: names are lowercased; `get` joins repeated values with ", ". */
+  class Headers {
+    constructor(init?: HeadersInit);
+    append(name: string, value: string): void;
+    delete(name: string): void;
+    get(name: string): string | null;
+    getSetCookie(): string[];
+    has(name: string): boolean;
+    set(name: string, value: string): void;
+    forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void;
+    entries(): IterableIterator<[string, string]>;
+    keys(): IterableIterator<string>;
+    values(): IterableIterator<string>;
+    [Symbol.iterator](): IterableIterator<[string, string]>;
+  }
+
+  /** WHATWG Request, for `fetch`. Members with no effect in isohost (`cache`, `mode`, …) report the Fetch defaults. */
+  class Request {
+    constructor(input: RequestInfo, init?: RequestInit);
+    readonly method: string;
+    readonly url: string;
+    readonly headers: Headers;
+    readonly redirect: RequestRedirect;
+    readonly cache: string;
+    readonly credentials: string;
+    readonly destination: string;
+    readonly duplex: string;
+    readonly integrity: string;
+    readonly keepalive: boolean;
+    readonly mode: string;
+    readonly referrer: string;
+    readonly referrerPolicy: string;
+    clone(): Request;
+  }
+  interface Request extends Body {}
+
+  /** WHATWG Response: what `fetch` resolves with, and what a method may build. */
+  class Response {
+    constructor(body?: BodyInit | null, init?: ResponseInit);
+    /** A network error: status 0, type `"error"`. */
+    static error(): Response;
+    /**
+     * A JSON response. Stricter than WHATWG: `data` must be a {@link Json} value (the
+     * rule of `fc.storage`); anything JSON would reshape throws a `TypeError`.
+     * @example return Response.json({ ok: true }, { status: 201 });
+     */
+    static json(data: unknown, init?: ResponseInit): Response;
+    static redirect(url: string | URL, status?: number): Response;
+    readonly type: ResponseType;
+    readonly url: string;
+    readonly redirected: boolean;
+    readonly status: number;
+    readonly ok: boolean;
+    readonly statusText: string;
+    readonly headers: Headers;
+    clone(): Response;
+  }
+  interface Response extends Body {}
+
+  /**
+   * A fetched body, read chunk by chunk (default readers only; not constructible).
+   * @example for await (const chunk of (await fetch(url)).body!) total += chunk.length;
+   */
+  interface ReadableStream {
+    readonly locked: boolean;
+    getReader(): ReadableStreamDefaultReader;
+    /** Discards the rest of the body. */
+    cancel(reason?: unknown): Promise<void>;
+    /** Leaving the loop early cancels the rest of the body. */
+    values(): AsyncIterableIterator<Uint8Array>;
+    [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array>;
+  }
+
+  interface ReadableStreamDefaultReader {
+    /** Resolves when the body was read to its end or cancelled. */
+    readonly closed: Promise<undefined>;
+    read(): Promise<{ done: false; value: Uint8Array } | { done: true; value: undefined }>;
+    releaseLock(): void;
+    cancel(reason?: unknown): Promise<void>;
+  }
+
+  /** `fc.fetch` under its web name: every request goes through the egress proxy. */
+  function fetch(input: RequestInfo, init?: RequestInit): Promise<Response>;
+
+  /** WHATWG URL (parsed on the host by Node's URL parser, the same as the egress proxy's). */
+  class URL {
+    constructor(url: string | URL, base?: string | URL);
+    static canParse(url: string | URL, base?: string | URL): boolean;
+    /** Like the constructor, but `null` instead of throwing. */
+    static parse(url: string | URL, base?: string | URL): URL | null;
+    href: string;
+    readonly origin: string;
+    protocol: string;
+    username: string;
+    password: string;
+    host: string;
+    hostname: string;
+    port: string;
+    pathname: string;
+    search: string;
+    readonly searchParams: URLSearchParams;
+    hash: string;
+    toString(): string;
+    toJSON(): string;
+  }
+
+  /** WHATWG URLSearchParams (`application/x-www-form-urlencoded`). */
+  class URLSearchParams {
+    constructor(init?: string | [string, string][] | Record<string, string> | URLSearchParams);
+    readonly size: number;
+    append(name: string, value: string): void;
+    delete(name: string, value?: string): void;
+    get(name: string): string | null;
+    getAll(name: string): string[];
+    has(name: string, value?: string): boolean;
+    set(name: string, value: string): void;
+    sort(): void;
+    toString(): string;
+    forEach(callback: (value: string, key: string, parent: URLSearchParams) => void, thisArg?: unknown): void;
+    entries(): IterableIterator<[string, string]>;
+    keys(): IterableIterator<string>;
+    values(): IterableIterator<string>;
+    [Symbol.iterator](): IterableIterator<[string, string]>;
+  }
+
+  /** UTF-8 only, as in WHATWG Encoding. */
+  class TextEncoder {
+    constructor();
+    readonly encoding: 'utf-8';
+    encode(input?: string): Uint8Array;
+    encodeInto(source: string, destination: Uint8Array): { read: number; written: number };
+  }
+
+  /** UTF-8 only: any other label throws a `RangeError`. */
+  class TextDecoder {
+    constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean });
+    readonly encoding: 'utf-8';
+    readonly fatal: boolean;
+    readonly ignoreBOM: boolean;
+    decode(input?: ArrayBuffer | ArrayBufferView, options?: { stream?: boolean }): string;
+  }
+
+  /** Thrown by web APIs (`structuredClone`, `crypto.getRandomValues`, …) with a WHATWG error name. */
+  class DOMException extends Error {
+    constructor(message?: string, name?: string);
+    readonly name: string;
+    readonly message: string;
+    /** The legacy numeric code of the name (0 for names without one). */
+    readonly code: number;
+  }
+
+  /** The isolate's `crypto`: random values from the host's CSPRNG. `crypto.subtle` is not offered. */
+  interface Crypto {
+    /** Fills an integer typed array of at most 65,536 bytes. @example crypto.getRandomValues(new Uint32Array(4)) */
+    getRandomValues<T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array>(array: T): T;
+    /** A version 4 UUID. */
+    randomUUID(): `${string}-${string}-${string}-${string}-${string}`;
+  }
+  var crypto: Crypto;
+
+  /** Writes to `fc.log` (`log` is `info`); arguments are formatted into the message. */
+  interface Console {
+    log(...data: unknown[]): void;
+    info(...data: unknown[]): void;
+    debug(...data: unknown[]): void;
+    warn(...data: unknown[]): void;
+    error(...data: unknown[]): void;
+  }
+  var console: Console;
+
+  /** Base64 of a binary string (every char ≤ U+00FF, else a `DOMException`). */
+  function btoa(data: string): string;
+  /** A binary string from base64. */
+  function atob(data: string): string;
+  /** A deep copy (HTML structured clone: `Date`, `Map`, `Set`, typed arrays, cycles); `transfer` is not supported. */
+  function structuredClone<T>(value: T, options?: { transfer?: [] }): T;
+  /** Runs `handler` after `timeout` ms. Timers belong to the current call: one still pending when the call ends never runs (at most a bounded number pending). */
+  function setTimeout<A extends unknown[]>(handler: (...args: A) => void, timeout?: number, ...args: A): number;
+  function clearTimeout(id: number | undefined): void;
+  function queueMicrotask(callback: () => void): void;
+}
