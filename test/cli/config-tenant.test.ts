@@ -24,7 +24,7 @@ describe('isohost config', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, tenants: ['a'] });
   });
 
-  it('should exit 1 with one path-named error per problem', async () => {
+  it('should exit 2 with one path-named error per problem', async () => {
     const file = join(dir.path, 'bad.yaml');
     await writeFile(
       file,
@@ -36,7 +36,7 @@ describe('isohost config', () => {
       ].join('\n'),
     );
     const r = await cli(['config', 'check', file]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('deployment.mode: expected "on-premise" | "private-cloud"');
     expect(r.stderr).toContain('deployment: unknown key "egres"');
     expect(r.stderr).toContain('tenants[1].limits.memory_mb');
@@ -47,7 +47,7 @@ describe('isohost config', () => {
     const file = join(dir.path, 'dup.yaml');
     await writeFile(file, ['tenants:', '  - { id: a, storage: { namespace: x, isolation: schema }, identity: { provider: iam-internal, realm: r } }', '  - { id: a, storage: { namespace: x, isolation: database }, identity: { provider: iam-internal, realm: r } }'].join('\n'));
     const r = await cli(['config', 'check', file]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     for (const p of ['tenants[1].id: duplicate id', 'tenants[1].storage.namespace: duplicate namespace', 'tenants[1].identity.realm: duplicate realm']) expect(r.stderr).toContain(p);
   });
 

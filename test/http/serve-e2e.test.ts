@@ -38,6 +38,7 @@ beforeAll(async () => {
       listen: { host: '127.0.0.1', port: 8080 }, // --port 0 overrides it
       egress_proxy: { host: '127.0.0.1', port: 0 },
       warm_pool: 1,
+      samples: true,
     },
     tenants: [
       { id: A, storage: { namespace: 'bu-a', isolation: 'schema' }, identity: { provider: 'iam-internal', realm: 'bu-a' } },
