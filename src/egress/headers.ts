@@ -27,21 +27,6 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-/**
- * Set by the host's fetch binding on absolute-form (http:) requests: `<app>/<instance>`
- * of the calling instance, for the proxy's audit line when the credential is the
- * tenant-wide one (app `*`). Audit only — never used to authorise; stripped before
- * forwarding like every `X-Isohost-*` field, and a guest cannot set it (same rule).
- */
-export const EGRESS_CALL_HEADER = 'x-isohost-call';
-const CALL_RE = /^([a-z0-9][a-z0-9-]{0,62})\/([A-Za-z0-9_-]{1,64})$/;
-
-/** The `<app>/<instance>` of EGRESS_CALL_HEADER, when well-formed. */
-export function callAttribution(value: string | string[] | undefined): { app: string; instance: string } | null {
-  const m = typeof value === 'string' ? CALL_RE.exec(value) : null;
-  return m ? { app: m[1]!, instance: m[2]! } : null;
-}
-
 /** Header the proxy sets on its own 403/407/502 answers; stripped from upstream responses. */
 export const EGRESS_ERROR_HEADER = 'x-isohost-egress-error';
 export const EGRESS_MESSAGE_HEADER = 'x-isohost-egress-message';

@@ -10,6 +10,7 @@
  * are stripped from upstream responses). Redirects are relayed, never followed: the
  * client re-requests each hop through the proxy, and each hop is re-checked.
  */
+import { LRUCache } from 'lru-cache';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { type AddressInfo, type Socket, connect as netConnect } from 'node:net';
 import { type Duplex, Readable } from 'node:stream';
@@ -21,7 +22,7 @@ import { type AllowRule, parseRules } from './allowlist.ts';
 import { type AuditEvent, createAudit } from './audit.ts';
 import { type EgressClaims, MIN_KEY_BYTES, bearerFrom, verifyEgressCredential } from './credential.ts';
 import { answerHttp, answerRaw } from './answers.ts';
-import { forwardableRequestHeaders, forwardableResponseHeaders, callAttribution, EGRESS_CALL_HEADER } from './headers.ts';
+import { forwardableRequestHeaders, forwardableResponseHeaders } from './headers.ts';
 import { type Resolver, decide, systemResolver } from './policy.ts';
 
 export interface TenantEgressPolicy {
@@ -104,11 +105,10 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
 
   // Nothing is parsed, resolved or forwarded before this succeeds. An unknown tenant
   // (a credential minted for a tenant this proxy was not given) gets no rules: deny.
-  // Verified credentials, by token text, until they expire: the host's tenant-wide
-  // credential is the same string for minutes, and a MAC + schema check per request is
-  // avoidable work. Bounded; expiry is re-checked on every hit.
-  const verified = new Map<string, EgressClaims>();
-  const VERIFIED_MAX = 1024;
+  // Verified credentials, by token text, until they expire: an instance's credential
+  // (instance-client.ts) is the same string for minutes, and a MAC + schema check per
+  // request is avoidable work. An LRU bounded in entries; expiry is re-checked on every hit.
+  const verified = new LRUCache<string, EgressClaims>({ max: 4096 });
   const verifyCached = (token: string | null): EgressClaims | null => {
     if (token === null) return null;
     const hit = verified.get(token);
@@ -119,7 +119,6 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     }
     const claims = verifyEgressCredential(opts.credentialKey, token);
     if (claims !== null) {
-      if (verified.size >= VERIFIED_MAX) verified.clear();
       verified.set(token, claims);
     }
     return claims;
@@ -136,10 +135,8 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    let caller = authenticate(req);
-    // A tenant-wide credential (app `*`): the binding names the calling instance for the audit line.
-    const call = caller?.app === '*' ? callAttribution(req.headers[EGRESS_CALL_HEADER]) : null;
-    if (caller && call) caller = { ...caller, ...call };
+    // The credential names tenant, app and instance (instance-client.ts): the audit line's attribution.
+    const caller = authenticate(req);
     const target = req.url ?? '';
     if (!caller) {
       audit({ ...event(null, req.method ?? '', target.slice(0, 100), null, started), decision: 'unauthenticated', reason: 'missing, invalid or expired credential' });

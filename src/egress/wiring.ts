@@ -9,8 +9,6 @@ import { fetchBinding } from '../bindings/fetch/index.ts';
 import type { PlatformConfig } from '../config/schema.ts';
 import type { FetchBindingFactory } from '../sandbox/instance-host.ts';
 import { egressLogger, egressTenants, loadOrCreateEgressKey, runEgressProxyProcess, type EgressProcessOptions } from './main.ts';
-import { createEgressClient, type EgressClient } from './client.ts';
-import { mintEgressCredential } from './credential.ts';
 import { jwksFetcher } from './jwks-fetch.ts';
 
 export interface Egress {
@@ -43,8 +41,6 @@ export async function startEgress(config: PlatformConfig, options: StartEgressOp
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const proxyUrl = proxy?.url ?? `http://${host}:${settings.port}`;
   let jwks = jwksFetcher(config, proxyUrl, credentialKey);
-  const shared = new Map<string, () => EgressClient>();
-  const rotating: TenantClient[] = [];
   return {
     logger,
     proxyUrl,
@@ -53,64 +49,10 @@ export async function startEgress(config: PlatformConfig, options: StartEgressOp
       proxy?.setTenants(egressTenants(next));
       jwks = jwksFetcher(next, proxyUrl, credentialKey);
     },
-    fetchBinding: (tenant) => {
-      let client = shared.get(tenant.id);
-      if (client === undefined) {
-        const t = new TenantClient(proxyUrl, credentialKey, tenant.id);
-        rotating.push(t);
-        shared.set(tenant.id, (client = () => t.get()));
-      }
-      return fetchBinding({ proxyUrl, credentialKey, tenantId: tenant.id, limits: tenant.limits, logger: tenant.logger, sharedClient: client });
-    },
+    // One binding (and so one proxy client, instance-client.ts) per instance.
+    fetchBinding: (tenant) => fetchBinding({ proxyUrl, credentialKey, tenantId: tenant.id, limits: tenant.limits, logger: tenant.logger }),
     close: async () => {
-      await Promise.all(rotating.map((t) => t.close()));
       await proxy?.close();
     },
   };
-}
-
-/** Credential lifetime of a tenant-wide client, and how long before expiry it is replaced. */
-const CLIENT_TTL_MS = 15 * 60_000;
-const CLIENT_RENEW_MS = 5 * 60_000;
-/** A replaced client keeps serving requests already under way for this long. */
-const CLIENT_DRAIN_MS = 60_000;
-
-/**
- * One proxy client per tenant, reused across calls so keep-alive connections to the
- * proxy are reused. Its credential names only the tenant (it never enters an isolate);
- * it is replaced before it expires.
- */
-class TenantClient {
-  readonly #proxyUrl: string;
-  readonly #key: Uint8Array;
-  readonly #tenant: string;
-  #current: { client: EgressClient; exp: number } | undefined;
-  readonly #retired = new Set<EgressClient>();
-
-  constructor(proxyUrl: string, key: Uint8Array, tenant: string) {
-    this.#proxyUrl = proxyUrl;
-    this.#key = key;
-    this.#tenant = tenant;
-  }
-
-  get(): EgressClient {
-    const now = Date.now();
-    if (this.#current === undefined || this.#current.exp - now < CLIENT_RENEW_MS) {
-      const old = this.#current?.client;
-      const exp = now + CLIENT_TTL_MS;
-      const credential = mintEgressCredential(this.#key, { tenant: this.#tenant, app: '*', instance: '*', exp });
-      this.#current = { client: createEgressClient(this.#proxyUrl, credential), exp };
-      if (old !== undefined) {
-        this.#retired.add(old);
-        setTimeout(() => void old.close().catch(() => {}).finally(() => this.#retired.delete(old)), CLIENT_DRAIN_MS).unref();
-      }
-    }
-    return this.#current.client;
-  }
-
-  async close(): Promise<void> {
-    const all = [...this.#retired, ...(this.#current ? [this.#current.client] : [])];
-    this.#current = undefined;
-    await Promise.all(all.map((c) => c.close().catch(() => {})));
-  }
 }

@@ -3,12 +3,12 @@
  * proxy with a credential minted for this call; the tenant is the one this binding was
  * built for, never anything the guest sends (THREATS §D 34).
  *
- * - With `sharedClient` (what `serve` and `run` wire): one undici `ProxyAgent` per
- *   tenant, reused across calls so connections to the proxy stay alive (a new agent per
- *   call cost ~3.5 ms per fetch in `npm run bench`); its credential names the tenant and
- *   never reaches the guest. Without it: one agent per call, credential expiring with the
- *   call, destroyed when the call's signal aborts. `http:` goes to the proxy in
- *   absolute-form, `https:` through CONNECT — see src/egress/client.ts.
+ * - One proxy client per instance (src/egress/instance-client.ts), the same in `serve`,
+ *   `run` and tests: reused across the instance's calls so connections to the proxy stay
+ *   alive (a new agent per call cost ~3.5 ms per fetch in `npm run bench`); its credential
+ *   names the tenant, app and instance (so every audit line does, CONNECT included) and
+ *   never reaches the guest. `http:` goes to the proxy in absolute-form, `https:` through
+ *   CONNECT — see src/egress/client.ts.
  * - Redirects are followed here, not by the proxy: each hop is a new request through
  *   the proxy and is re-checked there (THREATS §D 32). Max 10, as in the Fetch standard.
  * - Limits: `fetch_per_call` fetches per call, `fetch_response_mb` per response body
@@ -23,9 +23,9 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { TenantLimits } from '../../config/schema.ts';
 import { IsohostError } from '../../errors.ts';
-import { type EgressClient, createEgressClient, proxyRefusal } from '../../egress/client.ts';
-import { mintEgressCredential } from '../../egress/credential.ts';
-import { EGRESS_CALL_HEADER, isStrippedRequestHeader } from '../../egress/headers.ts';
+import { type EgressClient, proxyRefusal } from '../../egress/client.ts';
+import { isStrippedRequestHeader } from '../../egress/headers.ts';
+import { InstanceEgressClient } from '../../egress/instance-client.ts';
 import type { Binding, CallScope, Reply } from '../types.ts';
 import { ResponseBodyStream } from './body-stream.ts';
 
@@ -35,8 +35,6 @@ export interface FetchBindingOptions {
   readonly tenantId: string;
   readonly limits: Pick<TenantLimits, 'fetch_per_call' | 'fetch_response_mb'>;
   readonly logger: Logger;
-  /** A tenant-wide client reused across calls (see wiring.ts); per-call clients when absent. */
-  readonly sharedClient?: () => EgressClient;
 }
 
 // RFC 9110 §5.6.2 token; §5.5 field value: visible ASCII, SP, HTAB, obs-text (no CR, LF, NUL).
@@ -60,7 +58,6 @@ const BODY_HEADERS = ['content-type', 'content-encoding', 'content-language', 'c
 
 interface CallState {
   count: number;
-  client: EgressClient | null;
   /** Bodies the guest may still read, by the id its `fetch` reply gave. */
   bodies: Map<number, ResponseBodyStream>;
   nextBody: number;
@@ -126,31 +123,24 @@ function replyHeaders(headers: Record<string, string | string[] | undefined>): [
  */
 export function fetchBinding(options: FetchBindingOptions): Binding {
   const calls = new WeakMap<AbortSignal, CallState>();
+  const egress = new InstanceEgressClient(options.proxyUrl, options.credentialKey, options.tenantId);
   const maxBytes = options.limits.fetch_response_mb * 1024 * 1024;
 
   function stateFor(scope: CallScope): CallState {
     let state = calls.get(scope.signal);
     if (state === undefined) {
-      state = { count: 0, client: null, bodies: new Map(), nextBody: 1 };
+      state = { count: 0, bodies: new Map(), nextBody: 1 };
       calls.set(scope.signal, state);
       const s = state;
       scope.signal.addEventListener('abort', () => {
         // Bodies never read to their end are cancelled with their call.
         for (const body of s.bodies.values()) body.cancel();
         s.bodies.clear();
-        void s.client?.close().catch(() => {});
       }, { once: true });
     }
     return state;
   }
 
-  function clientFor(state: CallState, scope: CallScope): EgressClient {
-    if (options.sharedClient) return options.sharedClient();
-    if (state.client) return state.client;
-    // Valid for the call (plus slack for a proxy in another process); the agent dies with the call anyway.
-    const credential = mintEgressCredential(options.credentialKey, { tenant: options.tenantId, app: scope.appId, instance: scope.instanceId, exp: scope.deadline + 5000 });
-    return (state.client = createEgressClient(options.proxyUrl, credential));
-  }
 
   function failure(err: unknown, url: URL, client: EgressClient, signal: AbortSignal, scope: CallScope): IsohostError {
     if (err instanceof IsohostError) return err;
@@ -184,13 +174,11 @@ export function fetchBinding(options: FetchBindingOptions): Binding {
     let body: Buffer | null = bytes && bytes.byteLength > 0 ? Buffer.from(bytes) : null;
     if (body && (method === 'GET' || method === 'HEAD')) throw invalid(`a ${method} request cannot have a body`);
     let headers = guestHeaders(input.headers);
-    // Audit attribution for the proxy (the guest's own X-Isohost-* fields were dropped above).
-    headers[EGRESS_CALL_HEADER] = `${scope.appId}/${scope.instanceId}`;
 
     if (scope.signal.aborted || Date.now() >= scope.deadline) throw new IsohostError('timeout', 'fc.fetch: the call deadline was reached');
     const state = stateFor(scope);
     if (++state.count > options.limits.fetch_per_call) throw new IsohostError('resource_exhausted', `fc.fetch: more than ${options.limits.fetch_per_call} fetches in one call (fetch_per_call)`);
-    const client = clientFor(state, scope);
+    const client = egress.for(scope);
     // One controller per fetch, aborted by the call's end or its deadline (cheaper than
     // AbortSignal.any + AbortSignal.timeout on this per-fetch path).
     const controller = new AbortController();
