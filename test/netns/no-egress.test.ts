@@ -27,6 +27,7 @@ import { bundleOf } from '../helpers/bundle.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { createProofNetwork, proofUnsupportedReason, routesOf, type ProofNetwork } from './proof-network.ts';
 import {
+  killTree,
   mintTracedToken,
   processState,
   proofConfig,
@@ -174,10 +175,11 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
 
   afterAll(async () => {
     client?.close();
-    signal(serve?.pid, 'SIGKILL');
+    // A whole tree each: a failed run may leave isohost's sandbox processes and esbuild behind.
+    // Only while a child has not exited is its pid surely still ours.
     for (const proc of [client?.proc, serve?.proc, upstream?.proc]) {
       if (proc === undefined || proc.exitStatus() !== undefined) continue;
-      proc.child.kill('SIGKILL');
+      killTree(proc.child.pid);
       await proc.waitExit(5_000).catch(() => {});
     }
     net?.dispose();

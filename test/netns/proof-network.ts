@@ -47,7 +47,7 @@ export interface ProofNetwork {
   readonly upstreamIp: string;
   /** Spawns `command` inside a namespace (`ip netns exec NS …`, which execs in place). */
   spawnIn(ns: string, command: string, args: string[], options?: SpawnOptions): ChildProcess;
-  /** Deletes both namespaces (and with them the veth pair). Never throws. */
+  /** Kills what still runs in both namespaces and deletes them (and with them the veth pair). Never throws. */
   dispose(): void;
 }
 
@@ -64,7 +64,17 @@ export function createProofNetwork(): ProofNetwork {
   const upstreamEnd = `isop${tag}u`;
   const made: string[] = [];
   const dispose = () => {
-    for (const ns of made.reverse()) runs('ip', ['netns', 'del', ns]);
+    for (const ns of made.reverse()) {
+      // Whatever still runs in a namespace would keep it alive after its name is gone.
+      for (const pid of pidsIn(ns)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      runs('ip', ['netns', 'del', ns]);
+    }
     made.length = 0;
   };
   try {
@@ -91,6 +101,12 @@ export function createProofNetwork(): ProofNetwork {
     spawnIn: (ns, command, args, options = {}) => spawn('ip', ['netns', 'exec', ns, command, ...args], options),
     dispose,
   };
+}
+
+/** The processes in a namespace (`ip netns pids`); empty when it cannot be read. */
+function pidsIn(ns: string): number[] {
+  const r = spawnSync('ip', ['netns', 'pids', ns], { timeout: STEP_TIMEOUT_MS, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.split(/\s+/).filter((t) => /^\d+$/.test(t)).map(Number) : [];
 }
 
 /** The routes of a namespace, as `ip route` prints them (for a failure message). */

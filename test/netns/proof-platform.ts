@@ -121,6 +121,23 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+/** `pid` and all its descendants, collected before anything is killed (an orphan loses its parent link). */
+function processTree(pid: number): number[] {
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) all.push(...childrenOf(all[i]!));
+  return all;
+}
+
+/**
+ * SIGKILLs `pid` and every process below it: strace, isohost, its sandbox processes (which
+ * live in network namespaces of their own, out of `ip netns pids`' sight) and esbuild.
+ * Never throws.
+ */
+export function killTree(pid: number | undefined): void {
+  if (pid === undefined) return;
+  for (const p of processTree(pid)) signal(p, 'SIGKILL');
+}
+
 function commandLine(pid: number): string[] {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
@@ -170,7 +187,7 @@ export async function runTracedCli(net: ProofNetwork, args: string[], traceFile:
     const code = await proc.waitExit(STARTUP_TIMEOUT_MS);
     return { code, stdout: proc.stdout(), stderr: proc.stderr() };
   } finally {
-    if (proc.exitStatus() === undefined) proc.child.kill('SIGKILL');
+    if (proc.exitStatus() === undefined) killTree(proc.child.pid);
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { setTimeout } from 'node:timers';
 
 const host = process.argv[2] ?? '127.0.0.1';
 let connections = 0;
