@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchBinding } from '../../src/bindings/fetch/index.ts';
 import { bundleOf } from '../helpers/bundle.ts';
 import { type TestProxy, type Upstream, startTestProxy, startUpstream } from '../helpers/egress-fixtures.ts';
-import { callOnce, startTestPlatform } from '../helpers/platform.ts';
+import { appBundle, callOnce, startTestPlatform } from '../helpers/platform.ts';
 
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -51,6 +51,17 @@ const app = bundleOf({
     try {
       const res = await fetch(url);
       return { length: (await res.arrayBuffer()).byteLength };
+    } catch (e: any) {
+      return { name: e.name, code: e.code, message: e.message };
+    }
+  },
+  async keep({ url }: { url: string }) {
+    (globalThis as any).kept = await fetch(url);
+    return (globalThis as any).kept.status;
+  },
+  async later() {
+    try {
+      return { length: (await (globalThis as any).kept.text()).length };
     } catch (e: any) {
       return { name: e.name, code: e.code, message: e.message };
     }
@@ -154,6 +165,21 @@ describe('fetch bodies stream to the guest', () => {
     expect(declared).toMatchObject({ code: 'resource_exhausted' });
     // A body within the limit still reads whole.
     expect(await callOnce(platform, 'tight', 'reader', app, 'readAll', { url: `http://api.test:${up.port}/small` })).toEqual({ length: 5 });
+  });
+
+  it('should not let a later call read a body its own call left open', async () => {
+    const tenant = platform.tenants.get('big');
+    const { info } = await platform.host.launch(tenant, appBundle('keeper', app), null);
+    try {
+      const before = closes.length;
+      expect(JSON.parse(await platform.host.call(tenant, null, info.id, 'keep', JSON.stringify({ url: `http://api.test:${up.port}/endless` })))).toBe(200);
+      await expect.poll(() => closes.slice(before).some((c) => c.path === '/endless' && !c.finished), { timeout: 5000, interval: 20 }).toBe(true);
+      const later = JSON.parse(await platform.host.call(tenant, null, info.id, 'later', 'null'));
+      expect(later).toMatchObject({ name: 'TypeError', code: 'invalid_request' });
+      expect(later.message).toMatch(/bodies end with the call that fetched them/);
+    } finally {
+      platform.host.dispose(tenant, null, info.id);
+    }
   });
 
   it.each([false, true])('should close the upstream connection of a body never read (cancel() called: %s)', async (cancel) => {
