@@ -12,6 +12,7 @@ export const DEFAULT_CONFIG = {
     data_dir: './data',
     listen: { host: '127.0.0.1', port: 8080 },
     egress_proxy: { host: '127.0.0.1', port: 0 },
+    operator_realm: 'ops',
     samples: true,
   },
   tenants: [

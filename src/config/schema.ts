@@ -100,6 +100,12 @@ export const tenantSchema = z.strictObject({
       isolation: z.enum(['shared', 'process']).default('shared'),
     })
     .prefault({}),
+  /**
+   * `required`: new app versions are `pending` and serve nobody until a token of the
+   * operator realm (`deployment.operator_realm`, scope apps:review) approves them, so a
+   * partner never ships code the host's operator has not seen (issue 12).
+   */
+  review: z.enum(['none', 'required']).default('none'),
 });
 
 export const configSchema = z
@@ -123,6 +129,11 @@ export const configSchema = z
           .prefault({ host: '127.0.0.1', port: 0 }),
         /** `/metrics`, `/healthz`, `/readyz` on a listener of their own; then `/metrics` is not served on `listen`. */
         ops_listen: hostPort.optional(),
+        /**
+         * An iam-internal realm of no tenant: operators' tokens (app review). Its keys live under
+         * data_dir like the tenants' realms; its tokens carry no authority in any tenant's realm.
+         */
+        operator_realm: slug.optional(),
         /** Deploy the sample mini-apps into every tenant at start. True only in the built-in default config. */
         samples: z.boolean().default(false),
         /** Bundle size limit in bytes (CONTRACT §2: 5 MiB unless configured). */
@@ -160,6 +171,12 @@ export const configSchema = z
         } else seen.set(value, i);
       });
     }
+    const operatorRealm = cfg.deployment.operator_realm;
+    cfg.tenants.forEach((t, i) => {
+      if (operatorRealm !== undefined && t.identity.realm === operatorRealm) {
+        ctx.addIssue({ code: 'custom', path: ['tenants', i, 'identity', 'realm'], message: `realm "${operatorRealm}" is deployment.operator_realm, which belongs to no tenant` });
+      }
+    });
   });
 
 export type PlatformConfig = z.infer<typeof configSchema>;
