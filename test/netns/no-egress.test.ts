@@ -56,6 +56,8 @@ if (unsupported !== null) console.warn(`[netns proof] skipped: ${unsupported}`);
 const BU_A = 'business-unit-a';
 const ACME = 'partner-acme';
 const SCOPES = 'apps:call apps:deploy';
+/** A traced CLI command is bounded by STARTUP_TIMEOUT_MS; the test around it gets more. */
+const CLI_TEST_TIMEOUT_MS = STARTUP_TIMEOUT_MS + 20_000;
 
 /** A mini-app that fetches what it is told to; a refusal comes back as data, not a throw. */
 const FETCH_PROBE = bundleOf({
@@ -315,7 +317,7 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     const seen = upstream!.requests().slice(before);
     expect(seen).toMatchObject([{ method: 'GET', url: '/quote?symbol=RUN', remote: net!.boxIp }]);
     expect(JSON.parse(run.stdout).quote).toEqual({ symbol: 'RUN', price: 42.5, nonce: seen[0]!.nonce });
-  });
+  }, CLI_TEST_TIMEOUT_MS);
 
   it('should export a tenant with the CLI while serving', async () => {
     const out = join(dir!.path, 'bu-a.ndjson');
@@ -327,7 +329,7 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     expect(lines.length).toBeGreaterThan(3);
     // The notes left by the notes test travel in the export.
     expect(lines.filter((l) => /"text":"[abc]"/.test(l))).toHaveLength(3);
-  });
+  }, CLI_TEST_TIMEOUT_MS);
 
   it('should have exercised every route of the OpenAPI document', async () => {
     const metrics = await call('/metrics', 'GET', '/metrics');

@@ -159,7 +159,10 @@ export function cloneBody(st: BodyState): BodyState {
   if (st.used || st.locked === true) throw new TypeErrorCtor('clone: the body has already been read');
   const bytes = st.bytes === null ? null : copyToBuffer(new Uint8ArrayCtor(st.bytes));
   if (st.source === null || st.source === undefined) return { bytes, used: false };
-  const [mine, theirs] = teeSource(st.source);
+  // Indexed, not destructured: destructuring runs the array iterator a mini-app can replace (THREATS A2).
+  const pair = teeSource(st.source);
+  const mine = pair[0];
+  const theirs = pair[1];
   st.source = mine;
   return { bytes, used: false, source: theirs };
 }
