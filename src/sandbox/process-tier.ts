@@ -7,13 +7,18 @@
  *
  * Supervision:
  * - One process is started with the platform (`start`) so the first launch finds a warm
- *   pool; more are started when every live one holds INSTANCES_PER_PROCESS instances.
+ *   pool. Launches pack onto processes already in use (up to INSTANCES_PER_PROCESS
+ *   each); once every process holds instances, one more is started as a standby, idle
+ *   and ready. The standby is what makes a crash cheap to recover from — the next launch
+ *   takes it at once instead of waiting for a Node start — and what takes the overflow
+ *   when the others are full. It costs one idle process (Node, isolated-vm, its pool).
  * - When a process dies (SIGSEGV, fatal OOM abort, SIGKILL, "failed to terminate"), its
  *   in-flight calls and launches have already failed with `unavailable` and its
  *   instances have ended (their onEnded fires, so InstanceHost forgets them: later
  *   calls are `not_found`). The tier logs one line naming the tenant, the apps in flight
- *   and the cause, counts it (`isohost_sandbox_crashes_total`), and starts a new one:
- *   at once after a first crash, then after 250 ms, 500 ms, 1 s.
+ *   and the cause, counts it (`isohost_sandbox_crashes_total`); the standby takes the
+ *   next launch, and a new standby is started at once after a first crash, then after
+ *   250 ms, 500 ms, 1 s.
  * - A crash loop — CRASH_LOOP_COUNT crashes within CRASH_WINDOW_MS — marks the tenant
  *   unavailable: launches fail with `unavailable` ("keeps crashing; retry after N s")
  *   until the oldest of those crashes leaves the window, then one process is started again.
@@ -58,6 +63,8 @@ export interface ProcessTierStatus {
   processes: number[];
   /** Instances live (or launching) in its sandbox processes. */
   instances: number;
+  /** A ready process holding no instance waits for the next launch. */
+  standby: boolean;
   protections: {
     uid: number | null;
     network_namespace: boolean;
@@ -106,7 +113,9 @@ export class ProcessTier implements SandboxTier {
 
   async launch(spec: TierLaunchSpec, onMessage: MessageHandler): Promise<TierInstance> {
     const proc = await this.#pick();
-    return proc.launch(spec, onMessage);
+    const launched = proc.launch(spec, onMessage);
+    this.#keepStandby();
+    return launched;
   }
 
   /** Crashes so far by cause (for `isohost_sandbox_crashes_total`). */
@@ -116,7 +125,9 @@ export class ProcessTier implements SandboxTier {
 
   /** Pids of the live sandbox processes (ops and tests read /proc with them). */
   pids(): number[] {
-    return this.#procs.filter((p) => p.alive && p.pid !== undefined).map((p) => p.pid!);
+    const live = this.#procs.filter((p) => p.alive && p.pid !== undefined);
+    // Those holding instances first, then the standby.
+    return live.sort((a, b) => b.load - a.load).map((p) => p.pid!);
   }
 
   status(): ProcessTierStatus {
@@ -139,6 +150,7 @@ export class ProcessTier implements SandboxTier {
       state,
       processes: this.pids(),
       instances: this.#procs.reduce((n, p) => n + (p.alive ? p.load : 0), 0),
+      standby: this.#procs.some((p) => p.isReady && p.load === 0),
       protections: {
         uid: this.plan.uid ?? null,
         network_namespace: this.plan.networkNamespace,
@@ -167,9 +179,11 @@ export class ProcessTier implements SandboxTier {
     for (;;) {
       if (this.#closed) throw new IsohostError('unavailable', 'the host is shutting down');
       this.#checkLoop();
-      const room = this.#procs.find((p) => p.isReady && p.load < INSTANCES_PER_PROCESS);
+      const ready = this.#procs.filter((p) => p.isReady && p.load < INSTANCES_PER_PROCESS);
+      // Pack onto processes in use; the standby (idle) only when they are full or gone.
+      const room = ready.find((p) => p.load > 0) ?? ready[0];
       if (room !== undefined) return room;
-      const starting = this.#starting ?? this.#spawnAfter(0);
+      const starting = this.#starting ?? this.#spawnAfter(this.#backoffNow());
       try {
         await starting;
       } catch (err) {
@@ -178,6 +192,20 @@ export class ProcessTier implements SandboxTier {
         throw err instanceof IsohostError ? err : new IsohostError('unavailable', "the tenant's sandbox process could not start");
       }
     }
+  }
+
+  /** Starts a standby when no process is idle (after the backoff the recent crashes call for). */
+  #keepStandby(): void {
+    if (this.#closed || this.#starting !== undefined || Date.now() < this.#unavailableUntil) return;
+    if (this.#procs.some((p) => p.alive && p.load === 0)) return;
+    this.#spawnAfter(this.#backoffNow()).catch(() => {});
+  }
+
+  /** The delay before the next start: 0 with no recent crash, else the policy's step for their number. */
+  #backoffNow(): number {
+    const n = this.#crashTimes.filter((t) => t > Date.now() - this.#policy.windowMs).length;
+    const backoff = this.#policy.backoffMs;
+    return n === 0 ? 0 : (backoff[Math.min(n, backoff.length) - 1] ?? 0);
   }
 
   #checkLoop(): void {
@@ -228,7 +256,7 @@ export class ProcessTier implements SandboxTier {
     }
     if (this.#closed || cause === 'stopped') return;
     const now = Date.now();
-    const { backoffMs, loopCount, windowMs } = this.#policy;
+    const { loopCount, windowMs } = this.#policy;
     this.#crashTimes = this.#crashTimes.filter((t) => t > now - windowMs);
     this.#crashTimes.push(now);
     this.#crashCounts.set(cause, (this.#crashCounts.get(cause) ?? 0) + 1);
@@ -242,7 +270,7 @@ export class ProcessTier implements SandboxTier {
       return;
     }
     this.#o.logger.error(line, `sandbox process crashed (${cause}); restarting it`);
-    // Keep one process warm: restart when none is left (extra processes are started on demand).
-    if (this.#procs.length === 0 && this.#starting === undefined) this.#spawnAfter(backoffMs[Math.min(n, backoffMs.length) - 1] ?? 0).catch(() => {});
+    // The standby, if ready, takes the next launch; a process is started when none is idle.
+    this.#keepStandby();
   }
 }

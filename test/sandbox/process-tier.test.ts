@@ -35,8 +35,9 @@ const PARTNER = bundleOf({
 beforeAll(async () => {
   upstream = await startUpstream('partner-api');
   server = await startProcessServer([
-    { id: 'unit-a' },
-    { id: 'acme', compute: 'process', allow: [`127.0.0.1:${upstream.port}`], limits: { memory_mb: 32 } },
+    // CPU limits above the default's: breaches are not the subject, and the machine may be shared.
+    { id: 'unit-a', limits: { cpu_ms: 2000 } },
+    { id: 'acme', compute: 'process', allow: [`127.0.0.1:${upstream.port}`], limits: { memory_mb: 32, cpu_ms: 2000 } },
   ]);
   await server.deploy('acme', 'partner', PARTNER);
 });

@@ -53,10 +53,11 @@ let server: ProcessServer;
 
 beforeAll(async () => {
   server = await startProcessServer([
-    { id: 'unit-a' },
+    { id: 'unit-a', limits: { cpu_ms: 2000, wall_ms: 30_000 } },
     // cpu_ms high enough for the flood to outgrow the 16 MB heap (threat-13's recipe).
     { id: 'acme', compute: 'process', limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000 } },
-    { id: 'looper', compute: 'process' },
+    // CPU and wall limits above the default's: breaches are not the subject, and the machine may be shared.
+    { id: 'looper', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 30_000 } },
   ]);
   await server.deploy('unit-a', 'store', STORE);
   await server.deploy('acme', 'attacker', ATTACKER);
@@ -157,6 +158,8 @@ describe('a crash of a process tenant\'s sandbox (F48)', () => {
     expect(refused.body.error.code).toBe('unavailable');
     expect(refused.body.error.message).toMatch(/the tenant's sandbox keeps crashing; retry after \d+ s/);
     expect(server.logs.some((l) => l.tenant === 'looper' && /keeps crashing/.test(String(l.msg)))).toBe(true);
+    // Each crash was one of ours: nothing else killed a looper process.
+    expect(server.logs.filter((l) => l.tenant === 'looper' && l.level === 50).map((l) => l.cause)).toEqual(Array(CRASH_LOOP_COUNT).fill('sigkill'));
 
     const metrics = await server.get('/metrics');
     expect(metrics.body).toMatch(new RegExp(`isohost_sandbox_crashes_total\\{tenant="looper",cause="sigkill"\\} ${CRASH_LOOP_COUNT}`));

@@ -23,6 +23,8 @@ const ENTRY = fileURLToPath(new URL('./sandbox-main.ts', import.meta.url));
 /** Ping period, and silence after which the child counts as hung and is killed. */
 const PING_MS = 1000;
 const UNRESPONSIVE_MS = 10_000;
+/** Time a child has to say `ready` (Node start, isolated-vm, the prelude snapshot). */
+const START_TIMEOUT_MS = 60_000;
 /** Bytes of the child's stderr kept for the crash log line (it is untrusted text). */
 const STDERR_KEEP = 4096;
 
@@ -97,7 +99,11 @@ export class SandboxProcess {
       if (this.#stderr.length < STDERR_KEEP) this.#stderr += d.toString('utf8').slice(0, STDERR_KEEP - this.#stderr.length);
     });
     this.#child.on('message', (raw) => this.#onMessage(raw));
-    this.#child.on('error', () => this.#ended(null, null));
+    // 'error' also fires when a send fails (the channel closed under a dying child); then
+    // 'exit' follows. Only a child that never started ends here.
+    this.#child.on('error', () => {
+      if (this.#child.pid === undefined) this.#ended(null, null);
+    });
     this.#child.on('exit', (code, signal) => this.#ended(code, signal));
     this.#pinger = setInterval(() => this.#ping(), PING_MS);
     this.#pinger.unref();
@@ -175,6 +181,11 @@ export class SandboxProcess {
 
   #ping(): void {
     if (!this.#alive) return;
+    // Before `ready` the child is loading (seconds on a busy machine) and answers no ping yet.
+    if (!this.#isReady) {
+      if (Date.now() - this.#lastPong > START_TIMEOUT_MS) this.kill('start_timeout');
+      return;
+    }
     if (Date.now() - this.#lastPong > UNRESPONSIVE_MS) return this.kill('unresponsive');
     this.#send({ t: 'ping', id: this.#nextId++ });
   }
