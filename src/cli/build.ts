@@ -42,7 +42,7 @@ export const BUNDLE_FLAGS = {
 } as const;
 
 /** The directory paths in the source map are relative to: the nearest package.json's, else the cwd. */
-function projectRoot(src: string): string {
+export function projectRoot(src: string): string {
   for (let dir = dirname(src); ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json'))) return dir;
     if (dirname(dir) === dir) return process.cwd();

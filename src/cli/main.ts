@@ -19,6 +19,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'egress-proxy': async () => (await import('./egress-proxy.ts')).egressProxyCommand,
   storage: async () => (await import('./storage.ts')).storageCommand,
   build: async () => (await import('./build.ts')).buildCommand,
+  init: async () => (await import('./init.ts')).initCommand,
+  dev: async () => (await import('./dev.ts')).devCommand,
+  deploy: async () => (await import('./deploy.ts')).deployCommand,
 };
 
 /** One usage text per command: `isohost COMMAND --help` prints it and exits 0. */
@@ -55,6 +58,19 @@ export const COMMAND_USAGE: Record<string, string> = {
   module with an inline source map (errors then cite src/file.ts:line); prints { out, bytes, sha256 }.
   Flags used: --bundle --format=esm --platform=neutral --target=es2023 --sourcemap=inline.
   --out FILE   the bundle (default dist/NAME.js, NAME from SRC)`,
+  init: `isohost init DIR [--tenant ID] [--app ID]
+  A TypeScript starter in DIR (new or empty): src/index.ts, types/fc.d.ts, a tsconfig.json that
+  type-checks against it (lib es2023, no skipLibCheck), package.json scripts build, dev, deploy and
+  typecheck, a README. --app defaults to DIR's name, --tenant to business-unit-a.`,
+  dev: `isohost dev SRC --tenant ID [--app ID] [--port N] [--config FILE] [--data DIR]
+  Serves one app on 127.0.0.1:N (default 8787) with the tenant's limits, egress rules and storage
+  from --config (or the built-in default), rebuilding and redeploying through the upload route on
+  every save under SRC's directory. Data in .isohost-dev/ beside the project (or --data); review off.
+  Stdout: one JSON line per event: ready { url, token, version }, reloaded { version }, failed { error }.`,
+  deploy: `isohost deploy BUNDLE --tenant ID [--app ID] [--server URL]
+  Uploads BUNDLE through the HTTP API (PUT /v1/tenants/ID/apps/APP) with the token in ISOHOST_TOKEN
+  (scope apps:deploy); prints { app, version, sha256, size, state }. --app defaults to the bundle's
+  file name without extension; --server to http://127.0.0.1:8080.`,
 };
 
 export const USAGE = `usage: isohost <command> [options]   (every command takes --config FILE and --data DIR)
@@ -66,7 +82,10 @@ export const USAGE = `usage: isohost <command> [options]   (every command takes 
   tenant export ID [--out FILE] | tenant import FILE --tenant ID | tenant purge ID --yes
   egress-proxy                                      the egress proxy as its own process
   storage init [--print-sql]                        PostgreSQL roles, schemas, databases of the tenants
+  init DIR [--tenant ID] [--app ID]                 a partner's TypeScript starter
   build SRC [--out FILE]                            esbuild to one ESM bundle with an inline source map
+  dev SRC --tenant ID [--app ID] [--port N]         one app, production limits, reload on save
+  deploy BUNDLE --tenant ID [--app ID] [--server URL]   upload through the HTTP API (ISOHOST_TOKEN)
   help [COMMAND] | COMMAND --help | --version
 exit codes: 0 ok, 1 failure, 2 usage or config error. Logs: JSON lines on stderr (ISOHOST_LOG_LEVEL).`;
 
