@@ -76,20 +76,38 @@ function problemOf(value: unknown, inArray: boolean): string | undefined {
  * stringifyChecked({ f: () => 1 }, 'value', 'stored'); // TypeError: value.f: functions cannot be stored …
  */
 export function stringifyChecked(value: unknown, path: string, action: JsonAction): string | undefined {
-  // Holder → its path; set for each object just before JSON.stringify descends into it.
-  const paths = new WeakMapCtor<object, string>();
-  function replacer(this: unknown, key: string, v: unknown): unknown {
-    const holderPath = weakMapGet(paths, this as object);
-    const inArray = holderPath !== undefined && ArrayIsArray(this);
-    const here = holderPath === undefined ? path : inArray ? `${holderPath}[${key}]` : regExpTest(IDENTIFIER, key) ? `${holderPath}.${key}` : `${holderPath}[${JSONStringify(key)}]`;
-    const problem = holderPath === undefined && v === undefined ? undefined : problemOf(v, inArray);
-    if (problem !== undefined) {
-      const err = codedError('invalid_request', `${here}: ${problem} cannot be ${action} (JSON would not keep them unchanged)`);
-      weakSetAdd(refusals, err);
-      throw err;
+  // Each object's holder and key, set just before JSON.stringify descends into it: the
+  // path is built only when something is refused (a call's result passes here every time).
+  const links = new WeakMapCtor<object, { holder: object; key: string }>();
+  const pathOf = (holder: object, key: string): string => {
+    const link = weakMapGet(links, holder);
+    if (link === undefined) return path; // the wrapper JSON.stringify puts around the value
+    const base = pathOf(link.holder, link.key);
+    return ArrayIsArray(holder) ? `${base}[${key}]` : regExpTest(IDENTIFIER, key) ? `${base}.${key}` : `${base}[${JSONStringify(key)}]`;
+  };
+  function replacer(this: object, key: string, v: unknown): unknown {
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return v;
+      case 'number':
+        if (NumberIsFinite(v)) return v;
+        break;
+      case 'object':
+        if (v === null) return v;
+        if (problemOf(v, false) === undefined) {
+          weakMapSet(links, v, { holder: this, key });
+          return v;
+        }
+        break;
+      case 'undefined':
+        // Left out of an object (and a top-level undefined is the caller's to judge); refused in an array.
+        if (weakMapGet(links, this) === undefined || !ArrayIsArray(this)) return v;
+        break;
     }
-    if (typeof v === 'object' && v !== null) weakMapSet(paths, v, here);
-    return v;
+    const err = codedError('invalid_request', `${pathOf(this, key)}: ${problemOf(v, true)} cannot be ${action} (JSON would not keep them unchanged)`);
+    weakSetAdd(refusals, err);
+    throw err;
   }
   return JSONStringify(value, replacer);
 }
