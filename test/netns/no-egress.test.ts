@@ -2,15 +2,15 @@
  * Proof that nothing leaves the box (issue 9, deliverable 6; README "Proof that nothing
  * leaves the box").
  *
- * The whole platform — `isohost serve` with the sample mini-apps, and `isohost token` —
- * runs inside a network namespace whose only links are loopback and a veth to a second
+ * The whole platform — `isohost serve` with the sample mini-apps, `isohost token`,
+ * `isohost run` and `isohost tenant export` — runs inside a network namespace whose only links are loopback and a veth to a second
  * namespace holding one HTTP server (the "upstream", allowlisted for one tenant by IP).
  * Every isohost process runs under `strace -f`, which records each connect() (and each
  * send that names a destination) of every thread and child process. A caller inside the
  * namespace drives every sample and every API route with real tokens, plus allowed and
  * denied fc.fetch calls. After SIGTERM the log must show: every destination is a Unix
  * socket, the kernel or loopback, except connections to the upstream's IP:port — exactly
- * one per allowed fetch, each one matched by an `egress allowed` audit line of the
+ * one per allowed fetch, by the process that fetched, each one matched by an `egress allowed` audit line of the
  * proxy and a request the upstream recorded with the nonce the API returned. No
  * destination is port 53 off loopback (no DNS lookup), although hostname rules are
  * configured and hostnames were fetched (and refused).
