@@ -9,7 +9,7 @@
  * PostgreSQL on the machine the file notes why and yields no results.
  */
 import pg from 'pg';
-import { postgresAvailable, startPostgres } from '../test/helpers/postgres.ts';
+import { findPostgres, startPostgres } from '../test/helpers/postgres.ts';
 import { SMALL_ARG } from './baseline-ivm.ts';
 import { NOOP_BUNDLE, benchConfig, bundle, openBenchPlatform } from './platform.ts';
 import { type BenchContext, type Result, now, sample, since, summarize } from './stats.ts';
@@ -19,12 +19,12 @@ export const names = ['baseline.pg.get', 'baseline.pg.set', 'call.storage.get.po
 const POOL_MAX = 10;
 
 export async function bench(ctx: BenchContext): Promise<Result[]> {
-  const binaries = await postgresAvailable();
-  if (binaries === null) {
-    ctx.note('storage-postgres: no PostgreSQL on this machine (see the skipped-test reason above); no results');
+  const found = await findPostgres();
+  if (!found.ok) {
+    ctx.note(`storage-postgres skipped: ${found.reason}`);
     return [];
   }
-  const server = await startPostgres(binaries, { fsync: true });
+  const server = await startPostgres(found.binaries, { fsync: true });
   const results: Result[] = [];
   try {
     const { config, dir } = await benchConfig(1, [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } }], {

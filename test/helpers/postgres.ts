@@ -4,8 +4,8 @@
  * `stop()` for afterAll. PostgreSQL refuses to run as root, so as root the server runs as
  * the unprivileged `postgres` user (Debian's `postgresql` package creates it) via runuser.
  *
- * When no server can be had (no binaries, root without a `postgres` user), `findPostgres()`
- * returns the reason and the suites skip, printing it.
+ * When no server can be had (no binaries, root without a `postgres` user) or
+ * `ISOHOST_TEST_POSTGRES=off`, `findPostgres()` returns the reason and the suites skip, printing it.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -71,6 +71,7 @@ async function idOf(name: string): Promise<{ uid: number; gid: number } | null> 
 
 /** What a suite needs to start servers, or why it cannot. */
 export async function findPostgres(): Promise<{ ok: true; binaries: PostgresBinaries } | { ok: false; reason: string }> {
+  if (process.env.ISOHOST_TEST_POSTGRES === 'off') return { ok: false, reason: 'ISOHOST_TEST_POSTGRES=off' };
   const bin = findBin();
   if (bin === null) return { ok: false, reason: 'PostgreSQL not installed (no pg_ctl/initdb on PATH or under /usr/lib/postgresql; Debian: apt-get install postgresql)' };
   if (userInfo().uid !== 0) return { ok: true, binaries: { bin, asUser: null } };
