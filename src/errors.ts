@@ -11,7 +11,7 @@ export const ERROR_CODES = {
   invalid_request: { status: 400, doc: 'Bad input: arguments, bundle, key, value, config, URL.' },
   payload_too_large: { status: 413, doc: 'Body, bundle, value or batch over its size limit.' },
   unsupported_media_type: { status: 415, doc: 'A request body of a content type the route does not take (calls: application/json; uploads: application/javascript).' },
-  miniapp_error: { status: 422, doc: 'The mini-app threw; message and bundle line included.' },
+  miniapp_error: { status: 422, doc: 'The mini-app threw; message and bundle line included (src/file.ts:line when the bundle carries an inline source map).' },
   timeout: { status: 504, doc: 'Wall-clock or CPU limit of a call reached; the instance is disposed.' },
   resource_exhausted: { status: 429, doc: 'Memory, storage quota, instance cap, concurrency or rate limit.' },
   egress_denied: { status: 403, doc: 'fc.fetch target not allowed by the tenant network policy.' },
