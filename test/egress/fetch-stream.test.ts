@@ -55,6 +55,24 @@ const app = bundleOf({
       return { name: e.name, code: e.code, message: e.message };
     }
   },
+  async poisoned({ url }: { url: string }) {
+    // A mini-app that replaces then (THREATS A2) still reads its bodies (await never calls it).
+    Promise.prototype.then = function () {
+      throw new Error('poisoned then');
+    };
+    const reader = (await fetch(url)).body!.getReader();
+    let streamed = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      streamed += value.byteLength;
+    }
+    const res = await fetch(url);
+    const copy = res.clone();
+    const text = await res.text();
+    const bytes = await copy.arrayBuffer();
+    return { streamed, text: text.length, bytes: bytes.byteLength };
+  },
   async keep({ url }: { url: string }) {
     (globalThis as any).kept = await fetch(url);
     return (globalThis as any).kept.status;
@@ -155,6 +173,10 @@ describe('fetch bodies stream to the guest', () => {
   it('should give text(), clone() and async iteration the whole body across chunk boundaries', async () => {
     const r = await callOnce(platform, 'big', 'reader', app, 'text', { url: `http://api.test:${up.port}/3mib` });
     expect(r).toEqual({ length: 3 * MiB, same: true, head: 'a'.repeat(12), tail: String.fromCharCode(97 + (47 % 26)).repeat(12), iterated: 3 * MiB });
+  });
+
+  it('should read bodies in a mini-app that replaced Promise.prototype.then', async () => {
+    expect(await callOnce(platform, 'big', 'reader', app, 'poisoned', { url: `http://api.test:${up.port}/3mib` })).toEqual({ streamed: 3 * MiB, text: 3 * MiB, bytes: 3 * MiB });
   });
 
   it('should end a body over fetch_response_mb with resource_exhausted, declared or not', async () => {

@@ -115,7 +115,12 @@ function teeSource(source: BodySource): [BodySource, BodySource] {
       }
       if (failed) return PromiseReject(failure);
       if (ended) return PromiseResolve(null);
-      return thenAs<ArrayBuffer | null>(fill(), pull);
+      return refill();
+    };
+    // `await`, not a then-callback returning pull()'s promise (THREATS A2: see readable-stream.ts).
+    const refill = async (): Promise<ArrayBuffer | null> => {
+      await fill();
+      return await pull();
     };
     return {
       pull,
@@ -221,7 +226,7 @@ export function defineBodyMembers(ctor: Function, stateOf: (self: unknown) => Bo
       return stateOf(this).used;
     },
     async arrayBuffer(): Promise<ArrayBuffer> {
-      return consume(stateOf(this));
+      return await consume(stateOf(this));
     },
     async bytes(): Promise<Uint8Array> {
       return new Uint8ArrayCtor(await consume(stateOf(this)));

@@ -86,21 +86,27 @@ export class ReadableStreamDefaultReader {
   read(): Promise<ReadResult> {
     const st = this.#st;
     if (st === null) return PromiseReject(new TypeErrorCtor('read: the reader has been released'));
-    const result = promiseThen(this.#chain, () => nextChunk(st));
-    const out = thenAs<ReadResult>(
-      result,
-      (chunk): ReadResult => {
-        if (chunk !== null) return { value: new Uint8ArrayCtor(chunk), done: false };
-        this.#settleClosed(undefined);
-        return { value: undefined, done: true };
-      },
-      (error): never => {
-        this.#settleClosed(error);
-        throw error;
-      },
-    );
+    const out = this.#readAfter(this.#chain, st);
     this.#chain = promiseThen(out, noop, noop);
     return out;
+  }
+
+  /**
+   * `await`s instead of a `then` callback that returns a promise: resolving a promise with
+   * a promise looks up `then` on it, which a mini-app may have replaced (THREATS A2).
+   */
+  async #readAfter(previous: Promise<unknown>, st: BodyState): Promise<ReadResult> {
+    await previous;
+    let chunk: ArrayBuffer | null;
+    try {
+      chunk = await nextChunk(st);
+    } catch (error) {
+      this.#settleClosed(error);
+      throw error;
+    }
+    if (chunk !== null) return { value: new Uint8ArrayCtor(chunk), done: false };
+    this.#settleClosed(undefined);
+    return { value: undefined, done: true };
   }
 
   /** Unlocks the stream; a later `read()` on this reader rejects. */
