@@ -135,9 +135,15 @@ export class PostgresStorageBackend implements StorageBackend {
       {
         pool: () => entry.pool!,
         wipe: async () => {
-          const old = entry.pool!;
-          await old.end().catch(() => {});
-          entry.pool = await this.#wipe(namespace, isolation);
+          // The tenant's sessions end first: DROP DATABASE needs none open, DROP SCHEMA none holding locks.
+          await entry.pool!.end().catch(() => {});
+          try {
+            entry.pool = await this.#wipe(namespace, isolation);
+          } catch (err) {
+            // A failed purge leaves a pool behind all the same: the store answers (or fails coded) as before.
+            entry.pool = this.#tenantPool(ident, isolation);
+            throw err;
+          }
         },
       },
       quotaBytes,
@@ -245,7 +251,7 @@ export class PostgresStorageBackend implements StorageBackend {
             }
             await tenantDb.query(statement.sql);
           }
-          if (statement.sql.startsWith('CREATE DATABASE')) state.databaseCreated = true;
+          if (statement.kind === 'database') state.databaseCreated = true;
         } catch (err) {
           if (isAlreadyThere(err)) continue;
           if (!isPermissionError(err)) throw err;
@@ -311,12 +317,19 @@ interface TenantState {
 
 /** What a provisioning statement needs, or null when its object exists already. */
 function needed(statement: Statement, s: TenantState): string | null {
-  const sql = statement.sql;
-  if (sql.startsWith('CREATE ROLE')) return s.role ? null : `role "${s.ident}" (needs CREATEROLE)`;
-  if (sql.startsWith('GRANT') && !sql.includes('ON DATABASE')) return s.member ? null : `membership of "${s.platformUser}" in role "${s.ident}" (needs CREATEROLE)`;
-  if (sql.startsWith('CREATE SCHEMA') && statement.database === 'platform') return s.schema ? null : `schema "${s.ident}" in database "${s.platformDb}" (needs CREATE on the database)`;
-  if (sql.startsWith('CREATE DATABASE')) return s.database ? null : `database "${s.ident}" (needs CREATEDB)`;
-  if (sql.startsWith('CREATE SCHEMA')) return s.tenantSchema ? null : `schema "${s.ident}" in database "${s.ident}"`;
-  // Grants and revokes of a database: set when we created it; an operator's database keeps its own.
-  return s.databaseCreated ? `grants on database "${s.ident}"` : null;
+  switch (statement.kind) {
+    case 'role':
+      return s.role ? null : `role "${s.ident}" (needs CREATEROLE)`;
+    case 'membership':
+      return s.member ? null : `membership of "${s.platformUser}" in role "${s.ident}" (needs CREATEROLE)`;
+    case 'schema':
+      return s.schema ? null : `schema "${s.ident}" in database "${s.platformDb}" (needs CREATE on the database)`;
+    case 'database':
+      return s.database ? null : `database "${s.ident}" (needs CREATEDB)`;
+    case 'tenant-schema':
+      return s.tenantSchema ? null : `schema "${s.ident}" in database "${s.ident}"`;
+    case 'database-grants':
+      // Set when this start-up created the database; an operator's database keeps its own grants.
+      return s.databaseCreated ? `grants on database "${s.ident}"` : null;
+  }
 }

@@ -23,8 +23,12 @@ import { quoteIdent, quoteLiteral } from './names.ts';
 /** SQLSTATE raised by `isohost_apply` when a write would pass the quota (class IH: isohost's own). */
 export const QUOTA_SQLSTATE = 'IHQ01';
 
-/** Where a provisioning statement runs: the platform database, or the tenant's own. */
+/** What a provisioning statement makes: start-up runs only those whose object is missing. */
+export type StatementKind = 'role' | 'membership' | 'schema' | 'database' | 'database-grants' | 'tenant-schema';
+
+/** One provisioning statement, and where it runs: the platform database, or the tenant's own. */
 export interface Statement {
+  readonly kind: StatementKind;
   readonly database: 'platform' | 'tenant';
   readonly sql: string;
 }
@@ -38,20 +42,20 @@ export function provisionStatements(ident: string, isolation: 'schema' | 'databa
   const role = quoteIdent(ident);
   const statements: Statement[] = [
     // NOLOGIN: nobody connects as the tenant; isohost's pool sessions switch to it.
-    { database: 'platform', sql: `CREATE ROLE ${role} NOLOGIN NOINHERIT` },
-    { database: 'platform', sql: `GRANT ${role} TO ${quoteIdent(platformUser)}` },
+    { kind: 'role', database: 'platform', sql: `CREATE ROLE ${role} NOLOGIN NOINHERIT` },
+    { kind: 'membership', database: 'platform', sql: `GRANT ${role} TO ${quoteIdent(platformUser)}` },
   ];
   if (isolation === 'schema') {
-    statements.push({ database: 'platform', sql: `CREATE SCHEMA ${role} AUTHORIZATION ${role}` });
+    statements.push({ kind: 'schema', database: 'platform', sql: `CREATE SCHEMA ${role} AUTHORIZATION ${role}` });
     return statements;
   }
   statements.push(
-    { database: 'platform', sql: `CREATE DATABASE ${role} OWNER ${role} TEMPLATE template0 ENCODING 'UTF8'` },
+    { kind: 'database', database: 'platform', sql: `CREATE DATABASE ${role} OWNER ${role} TEMPLATE template0 ENCODING 'UTF8'` },
     // A database grants CONNECT and TEMPORARY to PUBLIC by default: other tenants' roles must not connect.
-    { database: 'platform', sql: `REVOKE ALL ON DATABASE ${role} FROM PUBLIC` },
-    { database: 'platform', sql: `GRANT CONNECT, TEMPORARY ON DATABASE ${role} TO ${role}` },
-    { database: 'tenant', sql: `REVOKE ALL ON SCHEMA public FROM PUBLIC` },
-    { database: 'tenant', sql: `CREATE SCHEMA ${role} AUTHORIZATION ${role}` },
+    { kind: 'database-grants', database: 'platform', sql: `REVOKE ALL ON DATABASE ${role} FROM PUBLIC` },
+    { kind: 'database-grants', database: 'platform', sql: `GRANT CONNECT, TEMPORARY ON DATABASE ${role} TO ${role}` },
+    { kind: 'database-grants', database: 'tenant', sql: `REVOKE ALL ON SCHEMA public FROM PUBLIC` },
+    { kind: 'tenant-schema', database: 'tenant', sql: `CREATE SCHEMA ${role} AUTHORIZATION ${role}` },
   );
   return statements;
 }
