@@ -139,14 +139,14 @@ describe('isohost init, build, deploy', () => {
     expect(await hello.json()).toEqual({ result: { message: 'hello, alice', version: deployed.version } });
     const added = await callApp(serve.address, token, 'quotes', 'addNote', { text: 'first' });
     expect(added.status).toBe(200);
-    const listed = await (await callApp(serve.address, token, 'quotes', 'listNotes', {})).json();
+    const listed = (await (await callApp(serve.address, token, 'quotes', 'listNotes', {})).json()) as { result: unknown };
     expect(listed.result).toEqual([expect.objectContaining({ text: 'first' })]);
 
     const failed = await callApp(serve.address, token, 'quotes', 'addNote', {});
     expect(failed.status).toBe(422);
     const source = await readFile(join(project, 'src/index.ts'), 'utf8');
     const line = lineOf(source, "throw new TypeError('text must be a non-empty string')");
-    expect((await failed.json()).error).toEqual({ code: 'miniapp_error', message: `text must be a non-empty string (src/index.ts:${line})` });
+    expect(((await failed.json()) as { error: unknown }).error).toEqual({ code: 'miniapp_error', message: `text must be a non-empty string (src/index.ts:${line})` });
   }, 60_000);
 
   it('should refuse a deploy without ISOHOST_TOKEN (exit 2) and pass on the server error of a token without apps:deploy (exit 1)', async () => {
@@ -190,7 +190,7 @@ describe('isohost dev', () => {
     const ready = events().find((e) => e.event === 'ready')!;
     expect(ready.data_dir).toBe(join(project, '.isohost-dev'));
 
-    const first = await (await callApp(ready.url, ready.token, 'greeter', 'hello', {})).json();
+    const first = (await (await callApp(ready.url, ready.token, 'greeter', 'hello', {})).json()) as { result: Record<string, unknown> };
     expect(first.result).toEqual({ message: 'hello, dev', version: ready.version });
 
     const original = await readFile(src, 'utf8');
@@ -198,13 +198,13 @@ describe('isohost dev', () => {
     await bounded('reload', dev.until(() => events().some((e) => e.event === 'reloaded')));
     const reloaded = events().find((e) => e.event === 'reloaded')!;
     expect(reloaded.version).not.toBe(ready.version);
-    const second = await (await callApp(ready.url, ready.token, 'greeter', 'hello', {})).json();
+    const second = (await (await callApp(ready.url, ready.token, 'greeter', 'hello', {})).json()) as { result: Record<string, unknown> };
     expect(second.result).toEqual({ message: 'bonjour, dev', version: reloaded.version });
 
     await writeFile(src, original + '\nexport function broken( {\n');
     await bounded('failed build', dev.until(() => events().some((e) => e.event === 'failed')));
     expect(events().find((e) => e.event === 'failed')!.error).toMatchObject({ code: 'invalid_request', message: expect.stringContaining('src/index.ts:') });
-    const third = await (await callApp(ready.url, ready.token, 'greeter', 'hello', {})).json();
+    const third = (await (await callApp(ready.url, ready.token, 'greeter', 'hello', {})).json()) as { result: Record<string, unknown> };
     expect(third.result.version).toBe(reloaded.version);
 
     dev.child.kill('SIGTERM');
