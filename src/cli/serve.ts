@@ -152,7 +152,7 @@ async function start(
   opened.add(() => egress.close());
   const platform = await openPlatform(config, { logger, fetchBinding: egress.fetchBinding });
   opened.add(() => platform.close());
-  const identity = replaceableIdentity(createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, fetchJwks: egress.fetchJwks }));
+  const identity = replaceableIdentity(createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, operatorRealm: config.deployment.operator_realm, fetchJwks: egress.fetchJwks }));
   const admin = await startAdminSocket({ platform, identity, logger: logger.child({ component: 'admin-socket' }) });
   opened.add(() => admin.close());
   const deployed = config.deployment.samples ? await deploySamples(platform) : [];
@@ -230,7 +230,7 @@ async function reloadConfig(
   const before = platform.config;
   try {
     const next = configFrom(values);
-    const nextIdentity = createIdentity({ dataDir: next.deployment.data_dir, tenants: next.tenants, fetchJwks: egress.fetchJwks });
+    const nextIdentity = createIdentity({ dataDir: next.deployment.data_dir, tenants: next.tenants, operatorRealm: next.deployment.operator_realm, fetchJwks: egress.fetchJwks });
     egress.setTenants(next);
     let changes;
     try {
