@@ -6,10 +6,13 @@
  * user starts; purge drops the role and schema or database and makes them anew; the quota
  * holds across two backends (two nodes) on one PostgreSQL.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { validateConfig } from '../../src/config/load.ts';
+import { openPlatform } from '../../src/platform.ts';
 import { PostgresStorageBackend } from '../../src/storage/postgres/backend.ts';
 import { cli } from '../helpers/cli.ts';
 import { testConfigObject } from '../helpers/platform.ts';
@@ -159,6 +162,9 @@ describe.skipIf(binaries === null)('PostgreSQL tenant roles', () => {
       message: expect.stringMatching(/"plain" may not create: role "[^"]+_shop" \(needs CREATEROLE\).*role "[^"]+_bank" \(needs CREATEROLE\).*database "[^"]+_bank" \(needs CREATEDB\).*storage init --print-sql/),
     });
     await refused.close();
+    // Start-up of the platform stops the same way, before any tenant opens.
+    const validated = validateConfig(JSON.parse(await readFile(file, 'utf8')), dir.path);
+    await expect(openPlatform(validated, { logger: pino({ level: 'silent' }) })).rejects.toMatchObject({ code: 'storage_error', message: expect.stringContaining('needs CREATEDB') });
     const failed = await cli(['storage', 'init', '--config', file]);
     expect(failed.code).toBe(1);
     expect(failed.lastError?.error).toMatchObject({ code: 'storage_error', message: expect.stringContaining('needs CREATEROLE') });
