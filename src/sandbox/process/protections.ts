@@ -105,7 +105,9 @@ export function hostCapabilities(): HostCapabilities {
     unshare = undefined;
     missing.network_namespace = '`unshare --net` is not permitted here (container without CAP_SYS_ADMIN?)';
   }
-  const prlimit = which('prlimit');
+  let prlimit = which('prlimit');
+  // A seccomp filter (systemd's SystemCallFilter) may refuse prlimit64: then a child started through it would never run.
+  if (prlimit !== undefined && spawnSync(prlimit, ['--core=0', '--', 'true'], { stdio: 'ignore', timeout: 5000 }).status !== 0) prlimit = undefined;
   const cgroup = cgroupParent();
   if (cgroup === undefined) {
     missing.cgroup = 'no writable cgroup v2 with the memory controller delegated; the memory cap is RLIMIT_AS';
