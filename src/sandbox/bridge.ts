@@ -216,6 +216,29 @@ export function compiledCacheBytes(): number {
 /** Calls sent to an isolate in one round trip, at most (see SandboxInstance.call). */
 const MAX_BATCH = 32;
 
+/**
+ * How long an ended instance's culprit (the call or launch running when it ended) waits
+ * for the isolate's thread to return before it is answered anyway. A built-in that
+ * ignores termination (`"a".repeat(6e7).replace(/a/g, "b")`, `String(7n ** 600000n)`)
+ * keeps its thread busy for a while after the deadline: until it returns, the tenant
+ * keeps the concurrency slot and instance slot it holds, so its CPU stays charged to it
+ * and bounded by its own concurrency (THREATS F42).
+ */
+const STOP_GRACE_MS = 10_000;
+
+/** Resolves once `work` (an apply into the isolate) has settled — its thread returned — or after STOP_GRACE_MS. */
+function stopped(work: Promise<unknown> | undefined): Promise<void> {
+  if (work === undefined) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, STOP_GRACE_MS);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    work.then(done, done);
+  });
+}
+
 interface QueuedCall {
   method: string;
   argsJson: string;
@@ -261,6 +284,8 @@ export class SandboxInstance implements TierInstance {
   #ended = false;
   #listeners: ((reason: IsohostError | undefined) => void)[] = [];
   #form: ScriptForm | undefined;
+  /** The latest apply into the isolate (a batch, or a reply delivered to it): settles when its thread returns. */
+  #inFlight: Promise<unknown> | undefined;
 
   readonly #onMessage: MessageHandler;
   /** Whether the isolate came from the warm pool. */
@@ -327,6 +352,7 @@ export class SandboxInstance implements TierInstance {
     } catch (e) {
       run = Promise.reject(e); // e.g. the isolate was disposed under us
     }
+    this.#inFlight = run;
     run.then(
       (envelope) => {
         if (typeof envelope === 'string') this.#result(batch, calls.length - 1, envelope);
@@ -465,25 +491,32 @@ export class SandboxInstance implements TierInstance {
     const batch = this.#batch;
     if (batch === undefined || owner === undefined || batch.calls[batch.cur] !== owner || this.ended) return;
     // Under the call's budget like the rest of it (host timer; no isolated-vm timeout, see #dispatch).
-    this.#s.settle.apply(undefined, [id, ok, json, bytes], { arguments: { copy: true } }).catch(() => this.#failed(batch));
+    const delivered = this.#s.settle.apply(undefined, [id, ok, json, bytes], { arguments: { copy: true } });
+    this.#inFlight = delivered;
+    delivered.catch(() => this.#failed(batch));
   }
 
   /**
-   * Ends the instance; idempotent. Calls in flight and queued reject at once with
-   * `reason` (default `not_found`) — they do not wait for the isolate's thread, which
-   * may still be inside a built-in that ignores termination.
+   * Ends the instance; idempotent. Queued calls reject at once with `reason` (default
+   * `not_found`); the calls that were in the isolate, and the `onEnded` listeners (which
+   * give the tenant's slots back), once its thread has returned (see STOP_GRACE_MS).
+   * Disposing never waits on the isolate's thread: isolated-vm only requests termination.
    */
   dispose(reason?: IsohostError): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#endReason = reason ?? new IsohostError('not_found', 'the instance has ended');
+    const err = (this.#endReason = reason ?? new IsohostError('not_found', 'the instance has ended'));
     if (!this.#s.isolate.isDisposed) this.#s.isolate.dispose();
     const batch = this.#batch;
     this.#batch = undefined;
-    this.#rejectAll(batch, this.#endReason);
-    const listeners = this.#listeners;
-    this.#listeners = [];
-    for (const l of listeners) l(this.#endReason);
+    if (batch !== undefined) clearTimeout(batch.timer);
+    this.#rejectAll(undefined, err);
+    void stopped(batch === undefined ? undefined : this.#inFlight).then(() => {
+      this.#rejectAll(batch, err);
+      const listeners = this.#listeners;
+      this.#listeners = [];
+      for (const l of listeners) l(err);
+    });
   }
 }
 
@@ -621,6 +654,7 @@ class LaunchDeadline {
   readonly #wallEnd: number;
   #timer: NodeJS.Timeout | undefined;
   #fire: ((err: IsohostError) => void) | undefined;
+  #work: Promise<unknown> | undefined;
 
   constructor(isolate: ivm.Isolate, spec: TierLaunchSpec, instance: SandboxInstance) {
     this.#isolate = isolate;
@@ -631,9 +665,10 @@ class LaunchDeadline {
     this.#arm(Math.max(1, Math.min(spec.cpuMs, spec.wallMs)));
   }
 
-  /** `work`, or the deadline's error as soon as the deadline fires. */
+  /** `work`, or the deadline's error once the deadline fired and the isolate's thread returned (see STOP_GRACE_MS). */
   race<T>(work: Promise<T>): Promise<T> {
     if (this.reason) return Promise.reject(this.reason);
+    this.#work = work;
     return new Promise<T>((resolve, reject) => {
       this.#fire = reject;
       work.then(resolve, reject);
@@ -657,7 +692,9 @@ class LaunchDeadline {
     this.reason = cpuLeft <= 0
       ? new IsohostError('timeout', `the bundle's top-level code ran longer than the CPU limit of ${this.#spec.cpuMs} ms`)
       : new IsohostError('timeout', `the bundle's top-level code ran longer than the wall limit of ${this.#spec.wallMs} ms`);
-    this.#instance.dispose(this.reason);
-    this.#fire?.(this.reason);
+    const reason = this.reason;
+    this.#instance.dispose(reason);
+    const fire = this.#fire;
+    void stopped(this.#work).then(() => fire?.(reason));
   }
 }
