@@ -13,6 +13,8 @@ export interface CallScope {
   readonly appVersion: string;
   /** For logs and audit only; bindings never use it to choose data. */
   readonly tenantId: string;
+  /** The HTTP request that made the call, for the tenant's log stream; absent without one. */
+  readonly requestId?: string | undefined;
   /** Aborted when the call ends (return, throw, timeout, dispose). */
   readonly signal: AbortSignal;
   /** Epoch ms when the call's wall budget ends. */

@@ -169,7 +169,7 @@ export class InstanceHost {
    * Calls a method. `tenant` and `sub` must match the instance's, else `not_found`
    * (an instance belongs to the tenant and subject that launched it).
    */
-  async call(tenant: TenantContext, sub: string | null, instanceId: string, method: string, argsJson: string): Promise<string> {
+  async call(tenant: TenantContext, sub: string | null, instanceId: string, method: string, argsJson: string, requestId?: string): Promise<string> {
     const live = this.#live.get(instanceId);
     if (live === undefined || live.tenant !== tenant || live.info.sub !== sub) {
       throw new IsohostError('not_found', 'no such instance');
@@ -177,7 +177,7 @@ export class InstanceHost {
     const gate = this.#gate(tenant);
     await gate.enterCall();
     const limits = tenant.limits;
-    const scope = new Scope(instanceId, live.info.app, live.info.version, tenant.id);
+    const scope = new Scope(instanceId, live.info.app, live.info.version, tenant.id, requestId);
     live.calls++;
     live.info.lastUsed = Date.now();
     try {
@@ -279,16 +279,18 @@ class Scope implements CallScope, CallTag {
   readonly appId: string;
   readonly appVersion: string;
   readonly tenantId: string;
+  readonly requestId: string | undefined;
   /** Set when the call starts running (it may wait behind earlier calls of its instance). */
   deadline = Infinity;
   #controller: AbortController | undefined;
   #ended = false;
 
-  constructor(instanceId: string, appId: string, appVersion: string, tenantId: string) {
+  constructor(instanceId: string, appId: string, appVersion: string, tenantId: string, requestId: string | undefined) {
     this.instanceId = instanceId;
     this.appId = appId;
     this.appVersion = appVersion;
     this.tenantId = tenantId;
+    this.requestId = requestId;
   }
 
   started(wallEnd: number): void {

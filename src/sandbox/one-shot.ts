@@ -55,7 +55,7 @@ export class OneShotCaller {
     this.#waitBudgetMs = options.waitBudgetMs ?? WAIT_BUDGET_MS;
   }
 
-  async call(tenant: TenantContext, app: AppBundle, user: SessionUser, method: string, argsJson: string): Promise<string> {
+  async call(tenant: TenantContext, app: AppBundle, user: SessionUser, method: string, argsJson: string, requestId?: string): Promise<string> {
     // The claims are part of the key: an instance keeps the `fc.session.user` it was
     // launched with, so a newer token of the same subject (other roles) gets its own.
     const key = `${tenant.id}\u0000${user.sub}\u0000${app.id}\u0000${app.sha256}\u0000${claimsKey(user)}`;
@@ -84,7 +84,7 @@ export class OneShotCaller {
     const sharedWith = slot.busy++;
     const t0 = performance.now();
     try {
-      return await this.#host.call(tenant, user.sub, slot.id, method, argsJson);
+      return await this.#host.call(tenant, user.sub, slot.id, method, argsJson, requestId);
     } finally {
       slot.busy--;
       const sample = (performance.now() - t0) / (sharedWith + 1);

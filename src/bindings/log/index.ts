@@ -16,6 +16,7 @@ import { IsohostError } from '../../errors.ts';
 import type { TenantContext } from '../../tenants/context.ts';
 import type { Binding, CallScope, Reply } from '../types.ts';
 import { type CallLog, type TenantLogBudget, tenantLogBudget } from './budget.ts';
+import { tenantLogHub } from './hub.ts';
 import { LOG_FIELDS_MAX_CHARS, LOG_MESSAGE_MAX_CHARS, type LogDropReason } from '../../../runtime-api/prelude/log-limits.ts';
 
 const logPayload = z.strictObject({
@@ -35,6 +36,7 @@ const REASON_TEXT: Record<LogDropReason, string> = { call: 'per-call log limit',
 /** The log binding of one instance of `tenant`; `logger` already names tenant, app and instance. */
 export function logBinding(tenant: TenantContext, logger: Logger): Binding {
   const budget = tenantLogBudget(tenant);
+  const hub = tenantLogHub(tenant);
   return {
     ops: ['log', 'log.dropped'],
     async handle(op, payload, _bytes, scope) {
@@ -62,6 +64,18 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
         return DROPPED[refused];
       }
       logger[p.data.level]({ source: 'miniapp', fields }, p.data.message);
+      // The tenant's own log stream (hub.ts): only lines its budget let through reach it.
+      hub.publish({
+        time: new Date().toISOString(),
+        type: 'log',
+        request_id: scope.requestId ?? null,
+        app: scope.appId,
+        version: scope.appVersion,
+        instance: scope.instanceId,
+        level: p.data.level,
+        msg: p.data.message,
+        ...(fields === undefined ? {} : { fields }),
+      });
       return EMPTY;
     },
   };
