@@ -7,7 +7,8 @@
  *   receives exactly the bytes the body held then. A growable SharedArrayBuffer is not a
  *   BufferSource for Fetch (no [AllowShared]) and is sent stringified, as browsers do.
  * - A detached buffer as a body is a TypeError in the guest; nothing is sent.
- * - Such buffers returned from a method become JSON like any object: no crash.
+ * - Such buffers returned from a method are refused, naming the path (issue 11: JSON would
+ *   turn them into `{}`): a coded miniapp_error, no crash.
  * - A 100 MB / 500 MB string returned, or a 24 MB JSON result: `payload_too_large`,
  *   nothing copied to the host, and the host and the next call are fine.
  *
@@ -150,8 +151,11 @@ describe('odd buffers as fetch bodies', () => {
 });
 
 describe('odd buffers and huge strings as results', () => {
-  it('should return shared, shrunk and detached buffers as plain JSON', async () => {
-    expect(await callOnce(p, 'buffers', 'a7', app, 'returnOdd')).toEqual({ shared: {}, shrunkView: {}, detached: {}, resizable: {} });
+  it('should refuse shared, shrunk and detached buffers in a result with miniapp_error naming the path', async () => {
+    const err = await callOnce(p, 'buffers', 'a7', app, 'returnOdd').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IsohostError);
+    expect(err).toMatchObject({ code: 'miniapp_error', message: expect.stringMatching(/result\.shared: SharedArrayBuffer objects cannot be returned/) });
+    expect(await callOnce(p, 'buffers', 'a7', app, 'ok')).toBe('ok');
   });
 
   it.each([100, 500])('should refuse a %i MB string result with payload_too_large, before copying it', async (mb) => {
