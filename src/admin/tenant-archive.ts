@@ -12,7 +12,7 @@
  * must not change between the passes (the socket spools it to a file of its own).
  */
 import { IsohostError } from '../errors.ts';
-import type { AppRecord, AppRegistry } from '../apps/registry.ts';
+import { bundleStoredBytes, type AppRecord, type AppRegistry } from '../apps/registry.ts';
 import type { BundleSource } from '../apps/bundle.ts';
 import type { RealmPublicJwk } from '../identity/realm-keys.ts';
 import type { BatchOp } from '../storage/backend.ts';
@@ -144,6 +144,7 @@ async function checkArchive(target: ArchiveTarget, input: AsyncIterable<string>)
   const { tenant } = target;
   const summary: ImportSummary = { tenant: tenant.id, from: '', apps: 0, versions: 0, entries: 0, realm_keys_ignored: 0 };
   const keys = new Set<string>();
+  const bundles = new Set<string>();
   let growth = 0;
   for await (const l of readArchive(input, target.maxBundleBytes)) {
     if (l.kind === ARCHIVE_KIND) summary.from = l.tenant;
@@ -151,6 +152,15 @@ async function checkArchive(target: ArchiveTarget, input: AsyncIterable<string>)
     else if (l.kind === 'app') {
       summary.apps++;
       summary.versions += l.record.versions.length;
+      // Platform records count against storage_mb too (THREATS F47): the app record…
+      const old = await tenant.store.system().get(`app:${l.app}`);
+      growth += utf8Bytes(`app:${l.app}`) + utf8Bytes(JSON.stringify(l.record)) - (old === undefined ? 0 : utf8Bytes(`app:${l.app}`) + utf8Bytes(old));
+    } else if (l.kind === 'bundle') {
+      // …and every bundle the store does not hold yet (a bundle is stored once per sha256).
+      if (!bundles.has(l.sha256) && (await tenant.store.system().get(`bundle:${l.sha256}`)) === undefined) {
+        growth += bundleStoredBytes({ source: l.source, sha256: l.sha256, size: l.size });
+      }
+      bundles.add(l.sha256);
     } else if (l.kind === 'data') {
       const id = `${l.app}\u0000${l.key}`;
       if (keys.has(id)) throw new IsohostError('invalid_request', `export holds the key "${l.key.slice(0, 64)}" of app "${l.app}" twice`);

@@ -367,6 +367,13 @@ async function purgeAppData(tenant: TenantContext, appId: string): Promise<void>
   }
 }
 
+/** Bytes a bundle takes in the tenant's store (keys and values), which count against `storage_mb`. */
+export function bundleStoredBytes(bundle: BundleSource): number {
+  let n = 0;
+  for (const op of bundleOps(bundle)) n += Buffer.byteLength(op.key) + Buffer.byteLength(op.value);
+  return n;
+}
+
 /** The store writes of one bundle: its chunks, then the entry that says how many there are. */
 function bundleOps(bundle: BundleSource): { op: 'set'; key: string; value: string }[] {
   const chunks = Math.ceil(bundle.source.length / CHUNK_CHARS);

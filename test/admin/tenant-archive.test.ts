@@ -70,6 +70,14 @@ describe('tenant export and import', () => {
     expect(err.code).toBe('resource_exhausted');
   });
 
+  it('should count the bundles against the quota before writing: apps with no data over quota write nothing', async () => {
+    // Only the header, app, bundle and trailer lines: data alone would fit in 'tiny'.
+    const lines = (await exported('src')).filter((l) => !l.startsWith('{"kind":"data"'));
+    const trailer = `{"kind":"end","entries":${lines.length - 2}}`;
+    const err = await refused('tiny', [...lines.slice(0, -1), trailer]);
+    expect(err.code).toBe('resource_exhausted');
+  });
+
   it('should refuse files that break the rules between lines, writing nothing', async () => {
     const lines = await exported('src');
     const data = lines.findIndex((l) => l.startsWith('{"kind":"data"'));
