@@ -44,6 +44,7 @@ export const BASELINE_OF: Readonly<Record<string, string>> = {
   'call.storage.set': 'baseline.ivm.call',
   'call.storage.get.postgres': 'baseline.pg.get',
   'call.storage.set.postgres': 'baseline.pg.set',
+  'http.call.storage.postgres': 'http.call.storage.leveldb',
   'call.fetch': 'baseline.fetch.direct',
   'call.noop.process': 'baseline.ivm.call',
   'launch.warm.process': 'baseline.ivm.launch',

@@ -4,17 +4,60 @@
  * one raw parameterised query through `pg` on the same server, the same table, and a pool
  * set up as the tenant's (same size, same role and search_path, synchronous_commit on).
  *
+ * `http.call.storage.postgres` / `.leveldb`: `http.call` of bench/http-call.ts with a one-shot
+ * method that reads one key, once per engine in the same run (issue 13: PostgreSQL ≥ 70 % of
+ * LevelDB's rps; `extra.rps`).
+ *
  * The server is a fresh one started as in the tests (test/helpers/postgres.ts), with
  * `fsync` on as in production: a set pays for its WAL flush in both rows. Without a
  * PostgreSQL on the machine the file notes why and yields no results.
  */
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
+import pino from 'pino';
+import { readBundle } from '../src/apps/bundle.ts';
+import { buildServer } from '../src/http/server.ts';
+import { createIdentity } from '../src/identity/registry.ts';
 import { findPostgres, startPostgres } from '../test/helpers/postgres.ts';
+import { SMALL_BODY } from './baseline-fetch.ts';
+import { httpLoadShape } from './baseline-http.ts';
 import { SMALL_ARG } from './baseline-ivm.ts';
+import { loadResult, runLoad } from './load.ts';
 import { NOOP_BUNDLE, benchConfig, bundle, openBenchPlatform } from './platform.ts';
 import { type BenchContext, type Result, now, sample, since, summarize } from './stats.ts';
 
-export const names = ['baseline.pg.get', 'baseline.pg.set', 'call.storage.get.postgres', 'call.storage.set.postgres'];
+export const names = ['baseline.pg.get', 'baseline.pg.set', 'call.storage.get.postgres', 'call.storage.set.postgres', 'http.call.storage.leveldb', 'http.call.storage.postgres'];
+
+/** A one-shot call that reads one key (issue 13: PostgreSQL ≥ 70 % of LevelDB's rps, same run). */
+const READER = `export async function read(args) { return await fc.storage.get("k"); }\n`;
+
+/** `http.call` (bench/http-call.ts) with a method that reads one key, on the given storage engine. */
+async function httpStorageCall(ctx: BenchContext, name: string, storage: Record<string, unknown>): Promise<Result> {
+  const { config, dir } = await benchConfig(4, [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 1000, concurrency: 64 } }], { storage });
+  const p = await openBenchPlatform(config, dir);
+  const identity = createIdentity({ dataDir: p.dataDir, tenants: p.config.tenants });
+  const app = await buildServer({ platform: p, identity, logger: pino({ level: 'silent' }) });
+  try {
+    const tenant = p.tenants.get('bench');
+    await p.apps.deploy(tenant, 'reader', readBundle(Buffer.from(READER), p.config.deployment.max_bundle_bytes), ['read']);
+    await tenant.store.app('reader').set('k', SMALL_BODY);
+    const token = await identity.mint('bench', { sub: 'bench-user', scope: 'apps:call', ttl: '1h' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const report = await runLoad({
+      origin: `http://127.0.0.1:${port}`,
+      path: '/v1/tenants/bench/apps/reader/calls/read',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: '{}',
+      ...httpLoadShape(ctx),
+    });
+    return loadResult(name, report);
+  } finally {
+    await app.close();
+    await p.dispose();
+  }
+}
 
 const POOL_MAX = 10;
 
@@ -27,44 +70,55 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
   const server = await startPostgres(found.binaries, { fsync: true });
   const results: Result[] = [];
   try {
-    const { config, dir } = await benchConfig(1, [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } }], {
-      storage: { engine: 'postgres', url: server.url, pool_max: POOL_MAX },
-    });
-    const p = await openBenchPlatform(config, dir);
-    const ident = (p.backend as unknown as { identOf(ns: string): string }).identOf('bench');
-    const raw = new pg.Pool({ connectionString: server.url, max: POOL_MAX, options: `-c synchronous_commit=on -c role=${ident} -c search_path=${ident}` });
-    try {
-      const tenant = p.tenants.get('bench');
-      const { info } = await p.host.launch(tenant, bundle('noop', NOOP_BUNDLE), null);
-      const args = JSON.stringify(SMALL_ARG);
-      await p.host.call(tenant, null, info.id, 'set', args);
-      const key = Buffer.from('k');
-      const value = Buffer.from(args);
-      const paths: [string, () => Promise<unknown>, number][] = [
-        ['baseline.pg.get', () => raw.query({ name: 'get', text: 'SELECT value FROM entries WHERE space = $1 AND key = $2', values: ['noop', key] }), 3000],
-        ['call.storage.get.postgres', () => p.host.call(tenant, null, info.id, 'get', args), 3000],
-        [
-          'baseline.pg.set',
-          () => raw.query({ name: 'set', text: 'INSERT INTO entries (space, key, value) VALUES ($1, $2, $3) ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value', values: ['noop', Buffer.from('raw'), value] }),
-          1000,
-        ],
-        ['call.storage.set.postgres', () => p.host.call(tenant, null, info.id, 'set', args), 1000],
-      ];
-      for (const [name, once, n] of paths) {
-        if (!ctx.wants(name)) continue;
-        const samples = await sample(ctx.n(300, 50), ctx.n(n, 200), async () => {
-          const t0 = now();
-          await once();
-          return since(t0);
-        });
-        results.push(summarize(name, 'us', samples));
-      }
-    } finally {
-      await raw.end();
-      await p.dispose();
-    }
+    if (CALL_NAMES.some((n) => ctx.wants(n))) results.push(...(await callStorage(ctx, server.url)));
+    if (ctx.wants('http.call.storage.leveldb')) results.push(await httpStorageCall(ctx, 'http.call.storage.leveldb', { engine: 'leveldb' }));
+    if (ctx.wants('http.call.storage.postgres')) results.push(await httpStorageCall(ctx, 'http.call.storage.postgres', { engine: 'postgres', url: server.url, pool_max: POOL_MAX }));
   } finally {
     await server.stop();
+  }
+  return results;
+}
+
+const CALL_NAMES = ['baseline.pg.get', 'call.storage.get.postgres', 'baseline.pg.set', 'call.storage.set.postgres'];
+
+/** The call.storage.* paths on PostgreSQL, each after its raw-pg baseline. */
+async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
+  const results: Result[] = [];
+  const { config, dir } = await benchConfig(1, [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } }], {
+    storage: { engine: 'postgres', url, pool_max: POOL_MAX },
+  });
+  const p = await openBenchPlatform(config, dir);
+  const ident = (p.backend as unknown as { identOf(ns: string): string }).identOf('bench');
+  const raw = new pg.Pool({ connectionString: url, max: POOL_MAX, options: `-c synchronous_commit=on -c role=${ident} -c search_path=${ident}` });
+  try {
+    const tenant = p.tenants.get('bench');
+    const { info } = await p.host.launch(tenant, bundle('noop', NOOP_BUNDLE), null);
+    const args = JSON.stringify(SMALL_ARG);
+    await p.host.call(tenant, null, info.id, 'set', args);
+    const key = Buffer.from('k');
+    const value = Buffer.from(args);
+    const paths: [string, () => Promise<unknown>, number][] = [
+      ['baseline.pg.get', () => raw.query({ name: 'get', text: 'SELECT value FROM entries WHERE space = $1 AND key = $2', values: ['noop', key] }), 3000],
+      ['call.storage.get.postgres', () => p.host.call(tenant, null, info.id, 'get', args), 3000],
+      [
+        'baseline.pg.set',
+        () => raw.query({ name: 'set', text: 'INSERT INTO entries (space, key, value) VALUES ($1, $2, $3) ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value', values: ['noop', Buffer.from('raw'), value] }),
+        1000,
+      ],
+      ['call.storage.set.postgres', () => p.host.call(tenant, null, info.id, 'set', args), 1000],
+    ];
+    for (const [name, once, n] of paths) {
+      if (!ctx.wants(name)) continue;
+      const samples = await sample(ctx.n(300, 50), ctx.n(n, 200), async () => {
+        const t0 = now();
+        await once();
+        return since(t0);
+      });
+      results.push(summarize(name, 'us', samples));
+    }
+  } finally {
+    await raw.end();
+    await p.dispose();
   }
   return results;
 }
