@@ -61,6 +61,18 @@ describe('splitInlineSourceMap', () => {
     expect(map.locate(lines.findIndex((l) => l.includes('function extra')), 0)).toBeUndefined();
     expect(map.locate(10_000, 0)).toBeUndefined();
   });
+
+  it('should read empty segments and keep a hostile source name to one short printable line', () => {
+    const inline = (m: object) => 'export const a = 1;\n//# sourceMappingURL=data:application/json;base64,' + Buffer.from(JSON.stringify(m)).toString('base64');
+    // Line 0: an empty segment between two real ones; column 4 maps to source line 3 ("AAEA": +0 source, +2 lines).
+    const empty = splitInlineSourceMap(inline({ version: 3, sources: ['src/a.ts'], mappings: 'AAAA,,IAEA', names: [] }))!;
+    expect(empty.locate(0, 0)).toEqual({ file: 'src/a.ts', line: 1 });
+    expect(empty.locate(0, 5)).toEqual({ file: 'src/a.ts', line: 3 });
+    const hostile = splitInlineSourceMap(inline({ version: 3, sources: ['src/\u001b[31mred\n' + 'x'.repeat(500)], mappings: 'AAAA' }))!;
+    const file = hostile.locate(0, 0)!.file;
+    expect(file).toMatch(/^src\/\[31mredx+$/);
+    expect(file.length).toBe(200);
+  });
 });
 
 describe('a thrown error in an isolate', () => {
