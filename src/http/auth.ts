@@ -16,7 +16,7 @@ import type { SessionUser } from '../identity/session-claims.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
 import type { TenantContext } from '../tenants/context.ts';
 
-export type Scope = 'apps:call' | 'apps:deploy';
+export type Scope = 'apps:call' | 'apps:deploy' | 'logs:read';
 
 export interface Caller {
   tenant: TenantContext;

@@ -59,3 +59,25 @@ export const callResult = {
   required: ['result'],
   properties: { result: { description: 'the JSON value the method returned or resolved to' } },
 } as const;
+
+/** `{ "<version>": percent }`: the shares of an app's rollout (whole percents summing to 100; empty: serves nobody). */
+export const rolloutSchema = {
+  type: 'object',
+  description: 'version -> whole percent of callers; the shares sum to 100 (empty: no version serves)',
+  additionalProperties: { type: 'integer', minimum: 1, maximum: 100 },
+} as const;
+
+/** One version of an app as the API shows it (src/apps/registry.ts versionView). */
+export const versionViewSchema = {
+  type: 'object',
+  required: ['version', 'sha256', 'size', 'uploaded_at', 'uploaded_by', 'state'],
+  properties: {
+    version: { type: 'string', description: 'the first 16 hex digits of sha256' },
+    sha256: { type: 'string' },
+    size: { type: 'integer', description: 'bytes' },
+    uploaded_at: { type: 'string', format: 'date-time' },
+    uploaded_by: { type: 'string', nullable: true, description: 'the uploading subject (null for versions uploaded before v0.2)' },
+    state: { type: 'string', enum: ['pending', 'approved', 'rejected'] },
+    reason: { type: 'string', description: 'why it was rejected' },
+  },
+} as const;

@@ -18,6 +18,8 @@ import { installErrorHandling } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiOptions } from './openapi.ts';
 import { appRoutes } from './routes/apps.ts';
+import { appVersionRoutes } from './routes/app-versions.ts';
+import { logRoutes } from './routes/logs.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { probeRoutes, realmRoutes } from './routes/ops.ts';
 
@@ -101,6 +103,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   if (options.platform.config.deployment.ops_listen === undefined) await app.register(probeRoutes(ctx));
   await app.register(realmRoutes(ctx));
   await app.register(appRoutes(ctx));
+  await app.register(appVersionRoutes(ctx));
+  await app.register(logRoutes(ctx));
   await app.register(instanceRoutes(ctx));
   app.get(
     '/openapi.json',

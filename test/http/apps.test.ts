@@ -89,11 +89,11 @@ describe('PUT and GET apps', () => {
   const v1 = bundleOf({ version: () => 1 });
   const v2 = bundleOf({ version: () => 2, extra: () => 'x' });
 
-  it('should answer 201 {app, version, sha256, size} for a good upload', async () => {
+  it('should answer 201 {app, version, sha256, size, methods, state} for a good upload', async () => {
     const res = await put('counter', v1);
     expect(res.statusCode).toBe(201);
     const sha256 = createHash('sha256').update(v1).digest('hex');
-    expect(res.json()).toEqual({ app: 'counter', version: sha256.slice(0, 16), sha256, size: Buffer.byteLength(v1), methods: ['version'] });
+    expect(res.json()).toEqual({ app: 'counter', version: sha256.slice(0, 16), sha256, size: Buffer.byteLength(v1), methods: ['version'], state: 'approved' });
   });
 
   it('should answer the same version for the same bytes', async () => {

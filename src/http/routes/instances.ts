@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { LRUCache } from 'lru-cache';
+import { tenantLogHub } from '../../bindings/log/hub.ts';
 import { IsohostError } from '../../errors.ts';
 import { callerOf, requireScope, type Caller } from '../auth.ts';
 import type { ServerContext } from '../context.ts';
@@ -36,23 +37,48 @@ export function instanceRoutes(ctx: ServerContext) {
   const limit = { bodyLimit: ctx.maxArgsBytes };
 
   /**
-   * The app of each instance launched here, for the `app` label of its calls. Bounded:
-   * an instance evicted from this map is still callable, its calls then labelled app="".
+   * The app and version of each instance launched here, for the `app` label of its calls and
+   * its outcome lines. Bounded: an instance evicted from this map is still callable, its
+   * calls then labelled app="".
    */
-  const instanceApps = new LRUCache<string, string>({ max: 100_000 });
+  const instanceApps = new LRUCache<string, { app: string; version: string }>({ max: 100_000 });
 
-  async function timed(caller: Caller, app: string, reply: FastifyReply, work: () => Promise<string>) {
-    const labels = { tenant: caller.tenant.id, app };
+  /** What a call's outcome line names (the tenant's log stream, bindings/log/hub.ts). */
+  interface CallTarget {
+    app: string;
+    version: string;
+    /** null for a one-shot call: the host picks the instance. */
+    instance: string | null;
+    method: string;
+    requestId: string;
+  }
+
+  async function timed(caller: Caller, target: CallTarget, reply: FastifyReply, work: () => Promise<string>) {
+    const labels = { tenant: caller.tenant.id, app: target.app };
     const end = metrics.latency.startTimer(labels);
+    const t0 = performance.now();
+    let outcome = 'internal';
     try {
       const result = await work();
-      metrics.calls.inc({ ...labels, code: 'ok' });
+      outcome = 'ok';
       return reply.type('application/json').send(`{"result":${result}}`);
     } catch (err) {
-      metrics.calls.inc({ ...labels, code: err instanceof IsohostError ? err.code : 'internal' });
+      outcome = err instanceof IsohostError ? err.code : 'internal';
       throw err;
     } finally {
+      metrics.calls.inc({ ...labels, code: outcome });
       end();
+      tenantLogHub(caller.tenant).publish({
+        time: new Date().toISOString(),
+        type: 'call',
+        request_id: target.requestId,
+        app: target.app,
+        version: target.version,
+        instance: target.instance,
+        method: target.method,
+        outcome,
+        ms: Math.round((performance.now() - t0) * 1000) / 1000,
+      });
     }
   }
 
@@ -72,16 +98,16 @@ export function instanceRoutes(ctx: ServerContext) {
         onRequest,
         schema: {
           operationId: 'launchInstance',
-          summary: 'Launch an instance of the active version for the caller',
+          summary: 'Launch an instance of the caller\'s version (the rollout, by a stable hash of app and subject)',
           tags: ['instances'],
           response: { 201: instanceCreated, ...errorResponses(V1_ERRORS, BODY_ERRORS, CALL_ERRORS) },
         },
       },
       async (req, reply) => {
         const caller = callerOf(req);
-        const bundle = await platform.apps.active(caller.tenant, req.params.app);
+        const bundle = await platform.apps.active(caller.tenant, req.params.app, caller.user.sub);
         const { info } = await platform.host.launch(caller.tenant, bundle, caller.user);
-        instanceApps.set(info.id, info.app);
+        instanceApps.set(info.id, { app: info.app, version: info.version });
         return reply.status(201).send({ instance: info.id, app: info.app, version: info.version });
       },
     );
@@ -103,7 +129,9 @@ export function instanceRoutes(ctx: ServerContext) {
         const caller = callerOf(req);
         const method = checkMethod(req.params.method);
         const instance = req.params.instance;
-        return timed(caller, instanceApps.get(instance) ?? '', reply, () => platform.host.call(caller.tenant, caller.user.sub, instance, method, argsText(req.body)));
+        const known = instanceApps.get(instance);
+        const target = { app: known?.app ?? '', version: known?.version ?? '', instance, method, requestId: req.id };
+        return timed(caller, target, reply, () => platform.host.call(caller.tenant, caller.user.sub, instance, method, argsText(req.body), req.id));
       },
     );
 
@@ -133,7 +161,7 @@ export function instanceRoutes(ctx: ServerContext) {
         onRequest,
         schema: {
           operationId: 'callApp',
-          summary: 'One-shot call of the active version (reuses an idle instance of the same tenant, subject and version)',
+          summary: 'One-shot call of the caller\'s version (reuses an idle instance of the same tenant, subject and version)',
           tags: ['instances'],
           ...args,
           response: { 200: callResult, ...errorResponses(V1_ERRORS, BODY_ERRORS, CALL_ERRORS) },
@@ -142,8 +170,9 @@ export function instanceRoutes(ctx: ServerContext) {
       async (req, reply) => {
         const caller = callerOf(req);
         const method = checkMethod(req.params.method);
-        const bundle = await platform.apps.active(caller.tenant, req.params.app);
-        return timed(caller, bundle.id, reply, () => ctx.oneShot.call(caller.tenant, bundle, caller.user, method, argsText(req.body)));
+        const bundle = await platform.apps.active(caller.tenant, req.params.app, caller.user.sub);
+        const target = { app: bundle.id, version: bundle.version, instance: null, method, requestId: req.id };
+        return timed(caller, target, reply, () => ctx.oneShot.call(caller.tenant, bundle, caller.user, method, argsText(req.body), req.id));
       },
     );
   };
