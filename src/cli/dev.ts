@@ -101,7 +101,10 @@ export async function devCommand(argv: string[]): Promise<number> {
     const identity = createIdentity({ dataDir, tenants: config.tenants, fetchJwks: egress.fetchJwks });
     app = await buildServer({ platform, identity });
     closers.push(() => app.close());
-    await app.listen({ host: '127.0.0.1', port });
+    await app.listen({ host: '127.0.0.1', port }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EADDRINUSE') throw err;
+      throw new IsohostError('unavailable', `dev cannot listen on 127.0.0.1:${port}: the address is in use; choose another port with --port N (0 = any free port)`);
+    });
     const evictor = setInterval(() => platform.host.evictIdle(config.deployment.instance_idle_ms), 10_000);
     closers.push(async () => clearInterval(evictor));
     token = await identity.mint(tenantId, { sub: 'dev', scope: 'apps:call apps:deploy', ttl: '12h' });

@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -165,6 +166,24 @@ describe('isohost init, build, deploy', () => {
 });
 
 describe('isohost dev', () => {
+  it('should end with a coded error naming --port when the port is taken', async () => {
+    const held = createServer();
+    await new Promise<void>((r) => held.listen(0, '127.0.0.1', () => r()));
+    const port = (held.address() as { port: number }).port;
+    const dir = await tempDir('isohost-dev-port-');
+    try {
+      expect((await cli(['init', join(dir.path, 'p')])).code).toBe(0);
+      const r = await cli(['dev', join(dir.path, 'p/src/index.ts'), '--tenant', 'business-unit-a', '--port', String(port)], { timeoutMs: 60_000 });
+      expect(r.code).toBe(1);
+      expect(r.lastError?.error?.code).toBe('unavailable');
+      expect(r.lastError?.error?.message).toContain(`127.0.0.1:${port}`);
+      expect(r.lastError?.error?.message).toContain('--port');
+    } finally {
+      held.close();
+      await dir.dispose();
+    }
+  }, 90_000);
+
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let dev: LineChild | undefined;
   beforeAll(async () => {
