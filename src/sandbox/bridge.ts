@@ -85,6 +85,12 @@ interface BlankState {
   settle: ivm.Reference<(id: number, ok: boolean, json: string, bytes: ArrayBuffer | undefined) => void>;
   /** The isolate's `memoryLimit`, kept here: a disposed isolate can no longer report it. */
   memoryMb: number;
+  /**
+   * Host time spent in this isolate's synchronous utility calls (ns). The guest waits
+   * for them without spending its own CPU, so they are added to its CPU time: a loop of
+   * bounded URL parses is charged to the tenant, not to the host (THREATS F43).
+   */
+  hostNs: bigint;
   /** Whose isolate this is, for the one log line written if V8 loses control of it. */
   owner: { label: string };
   /** Set once at launch; the post callback routes through it. */
@@ -117,7 +123,7 @@ function newIsolate(memoryMb: number): { isolate: ivm.Isolate; owner: { label: s
 }
 
 function attachBlank(isolate: ivm.Isolate, context: ivm.Context, memoryMb: number, owner: { label: string }, syncHandler: SyncHandler): BlankIsolate {
-  const state = { isolate, context, memoryMb, owner, onMessage: undefined, used: false } as unknown as BlankState;
+  const state = { isolate, context, memoryMb, owner, onMessage: undefined, used: false, hostNs: 0n } as unknown as BlankState;
   const post = new ivm.Callback(
     (id: unknown, op: unknown, payload: unknown, bytes: unknown) => {
       if (typeof id !== 'number' || typeof op !== 'string' || typeof payload !== 'string') return;
@@ -129,7 +135,12 @@ function attachBlank(isolate: ivm.Isolate, context: ivm.Context, memoryMb: numbe
     if (typeof op !== 'string' || typeof payload !== 'string' || payload.length > MAX_SYNC_CHARS) {
       return JSON.stringify({ error: { code: 'invalid_request', message: 'bad platform call' } });
     }
-    return syncHandler(op, payload);
+    const t0 = process.hrtime.bigint();
+    try {
+      return syncHandler(op, payload);
+    } finally {
+      state.hostNs += process.hrtime.bigint() - t0;
+    }
   });
   // Reference operations rather than evalClosureSync: no script to compile per
   // isolate (0.25 ms of a cold launch).
@@ -211,6 +222,11 @@ function recall(sha256: string): Compiled | undefined {
 /** What the compile cache holds now (for tests and /metrics). */
 export function compiledCacheBytes(): number {
   return compiledBytes;
+}
+
+/** The CPU time charged to an isolate's tenant (ns): its own thread's, plus its synchronous host calls'. */
+function chargedCpu(s: BlankState): bigint {
+  return s.isolate.cpuTime + s.hostNs;
 }
 
 /** Calls sent to an isolate in one round trip, at most (see SandboxInstance.call). */
@@ -370,7 +386,7 @@ export class SandboxInstance implements TierInstance {
   #begin(batch: Batch): void {
     const c = batch.calls[batch.cur]!;
     const now = Date.now();
-    batch.cpuBudgetEnd = this.#s.isolate.cpuTime + BigInt(c.limits.cpuMs) * 1_000_000n;
+    batch.cpuBudgetEnd = chargedCpu(this.#s) + BigInt(c.limits.cpuMs) * 1_000_000n;
     batch.wallEnd = now + c.limits.wallMs;
     c.tag?.started(batch.wallEnd);
     const due = now + Math.max(1, Math.min(c.limits.cpuMs, c.limits.wallMs));
@@ -387,7 +403,7 @@ export class SandboxInstance implements TierInstance {
   #check(batch: Batch): void {
     if (this.#batch !== batch || this.ended) return;
     const limits = batch.calls[batch.cur]!.limits;
-    const cpuLeft = Number(batch.cpuBudgetEnd - this.#s.isolate.cpuTime) / 1e6;
+    const cpuLeft = Number(batch.cpuBudgetEnd - chargedCpu(this.#s)) / 1e6;
     const wallLeft = batch.wallEnd - Date.now();
     if (cpuLeft <= 0) return this.#breach(new IsohostError('timeout', `the call used more than its CPU limit of ${limits.cpuMs} ms`));
     if (wallLeft <= 0) return this.#breach(new IsohostError('timeout', `the call ran longer than its wall limit of ${limits.wallMs} ms`));
@@ -605,7 +621,7 @@ export async function launch(blank: BlankIsolate, spec: TierLaunchSpec, onMessag
     try {
       // Platform calls are served only during method calls (SandboxInstance._message), so a
       // top-level `fc.…` is refused rather than left unbounded.
-      deadline = new LaunchDeadline(s.isolate, spec, instance);
+      deadline = new LaunchDeadline(s, spec, instance);
       envelope = await deadline.race(s.load.apply(undefined, [main.derefInto()], { result: { copy: true } }));
     } finally {
       main.release();
@@ -647,7 +663,7 @@ function loadFailure(s: BlankState): IsohostError {
 class LaunchDeadline {
   /** Set when the host's deadline fired: the launch failed for time, whatever the isolate reports. */
   reason: IsohostError | undefined;
-  readonly #isolate: ivm.Isolate;
+  readonly #state: BlankState;
   readonly #spec: TierLaunchSpec;
   readonly #instance: SandboxInstance;
   readonly #cpuEnd: bigint;
@@ -656,11 +672,11 @@ class LaunchDeadline {
   #fire: ((err: IsohostError) => void) | undefined;
   #work: Promise<unknown> | undefined;
 
-  constructor(isolate: ivm.Isolate, spec: TierLaunchSpec, instance: SandboxInstance) {
-    this.#isolate = isolate;
+  constructor(state: BlankState, spec: TierLaunchSpec, instance: SandboxInstance) {
+    this.#state = state;
     this.#spec = spec;
     this.#instance = instance;
-    this.#cpuEnd = isolate.cpuTime + BigInt(spec.cpuMs) * 1_000_000n;
+    this.#cpuEnd = chargedCpu(state) + BigInt(spec.cpuMs) * 1_000_000n;
     this.#wallEnd = Date.now() + spec.wallMs;
     this.#arm(Math.max(1, Math.min(spec.cpuMs, spec.wallMs)));
   }
@@ -686,7 +702,7 @@ class LaunchDeadline {
 
   #check(): void {
     if (this.#instance.ended) return;
-    const cpuLeft = Number(this.#cpuEnd - this.#isolate.cpuTime) / 1e6;
+    const cpuLeft = Number(this.#cpuEnd - chargedCpu(this.#state)) / 1e6;
     const wallLeft = this.#wallEnd - Date.now();
     if (cpuLeft > 0 && wallLeft > 0) return this.#arm(Math.max(1, Math.min(cpuLeft, wallLeft)));
     this.reason = cpuLeft <= 0
