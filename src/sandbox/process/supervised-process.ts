@@ -25,6 +25,11 @@ const PING_MS = 1000;
 const UNRESPONSIVE_MS = 10_000;
 /** Time a child has to say `ready` (Node start, isolated-vm, the prelude snapshot). */
 const START_TIMEOUT_MS = 60_000;
+/**
+ * Platform ops of one call the prelude ever has out at once (runtime-api/prelude/host.ts
+ * MAX_INFLIGHT; not imported: that module is guest code, run only in isolates).
+ */
+const MAX_INFLIGHT = 256;
 /** Bytes of the child's stderr kept for the crash log line (it is untrusted text). */
 const STDERR_KEEP = 4096;
 
@@ -53,6 +58,8 @@ interface PendingCall {
   tag: CallTag | undefined;
   wallMs: number;
   wallEnd: number;
+  /** Platform ops of this call being served now. */
+  ops: number;
   /** Settled on the host (result, failure, or its instance ended); the child's reply is still awaited. */
   settled: boolean;
   resolve(json: string): void;
@@ -140,7 +147,7 @@ export class SandboxProcess {
     if (!this.#alive) return Promise.reject(gone());
     const id = this.#nextId++;
     return new Promise<string>((resolve, reject) => {
-      const pending: PendingCall = { instance, tag, wallMs: limits.wallMs, wallEnd: 0, settled: false, resolve, reject };
+      const pending: PendingCall = { instance, tag, wallMs: limits.wallMs, wallEnd: 0, ops: 0, settled: false, resolve, reject };
       this.#calls.set(id, pending);
       instance._pending.add(pending);
       this.#send({ t: 'call', id, instance: instance.id, method, args: argsJson, cpuMs: limits.cpuMs, wallMs: limits.wallMs });
@@ -246,15 +253,19 @@ export class SandboxProcess {
       call.wallEnd = wallEnd;
       call.tag?.started(wallEnd);
     }
+    // The prelude never has more than MAX_INFLIGHT ops of a call out; a child that does is not running it.
+    if (call.ops >= MAX_INFLIGHT) return this.#violation('more platform ops in flight than the prelude allows');
     let payload: unknown;
     try {
       payload = JSON.parse(m.payload);
     } catch {
       return reply({ code: 'invalid_request', message: 'platform call payload is not JSON' });
     }
-    call.instance._onMessage(m.op, payload, m.bytes, call.tag).then(reply, (e: unknown) =>
-      reply(e instanceof IsohostError ? { code: e.code, message: e.message } : { code: 'internal', message: 'internal error' }),
-    );
+    call.ops++;
+    call.instance
+      ._onMessage(m.op, payload, m.bytes, call.tag)
+      .then(reply, (e: unknown) => reply(e instanceof IsohostError ? { code: e.code, message: e.message } : { code: 'internal', message: 'internal error' }))
+      .finally(() => call.ops--);
   }
 
   #ended(code: number | null, signal: NodeJS.Signals | null): void {
