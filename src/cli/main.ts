@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   init: async () => (await import('./init.ts')).initCommand,
   dev: async () => (await import('./dev.ts')).devCommand,
   deploy: async () => (await import('./deploy.ts')).deployCommand,
+  logs: async () => (await import('./logs.ts')).logsCommand,
 };
 
 /** One usage text per command: `isohost COMMAND --help` prints it and exits 0. */
@@ -38,8 +39,11 @@ export const COMMAND_USAGE: Record<string, string> = {
   Launches one instance of BUNDLE for the tenant, calls METHOD once, prints the result as one
   JSON line. --app defaults to the bundle's file name without extension.`,
   token: `isohost token --tenant ID --sub USER [--scope "apps:call apps:deploy"] [--ttl 1h]
+isohost token --realm REALM --sub USER [--scope "apps:review"] [--ttl 1h]
   Prints a JWT of the tenant's iam-internal realm (tenants with an external identity provider
-  get their tokens from that provider).`,
+  get their tokens from that provider), or of an iam-internal realm named directly: e.g. the
+  operator realm (deployment.operator_realm), whose apps:review tokens approve app versions.
+  Scopes: apps:call, apps:deploy, logs:read (tenant realms); apps:review (operator realm).`,
   realm: `isohost realm rotate REALM | isohost realm retire REALM KID
   rotate: a new signing key (older keys verify until retired); retire: a key never verifies again.`,
   config: `isohost config check [FILE] | isohost config schema
@@ -71,12 +75,17 @@ export const COMMAND_USAGE: Record<string, string> = {
   Uploads BUNDLE through the HTTP API (PUT /v1/tenants/ID/apps/APP) with the token in ISOHOST_TOKEN
   (scope apps:deploy); prints { app, version, sha256, size, state }. --app defaults to the bundle's
   file name without extension; --server to http://127.0.0.1:8080.`,
+  logs: `isohost logs --tenant ID [--app ID] [--follow] [--server URL]
+  Prints the tenant's mini-app log lines and call outcomes (GET /v1/tenants/ID/logs) as NDJSON,
+  each naming request_id, app, version and instance; the token (scope logs:read) comes from
+  ISOHOST_TOKEN. --follow keeps printing new lines until interrupted; --server defaults to
+  http://127.0.0.1:8080.`,
 };
 
 export const USAGE = `usage: isohost <command> [options]   (every command takes --config FILE and --data DIR)
   serve [--port N] [--egress-port N]                run the HTTP API and the egress proxy
   run BUNDLE --tenant ID --call METHOD [--args JSON] [--sub USER] [--app ID]
-  token --tenant ID --sub USER [--scope "apps:call apps:deploy"] [--ttl 1h]
+  token --tenant ID | --realm REALM --sub USER [--scope "apps:call apps:deploy"] [--ttl 1h]
   realm rotate REALM | realm retire REALM KID
   config check [FILE] | config schema
   tenant export ID [--out FILE] | tenant import FILE --tenant ID | tenant purge ID --yes
@@ -86,6 +95,7 @@ export const USAGE = `usage: isohost <command> [options]   (every command takes 
   build SRC [--out FILE]                            esbuild to one ESM bundle with an inline source map
   dev SRC --tenant ID [--app ID] [--port N]         one app, production limits, reload on save
   deploy BUNDLE --tenant ID [--app ID] [--server URL]   upload through the HTTP API (ISOHOST_TOKEN)
+  logs --tenant ID [--app ID] [--follow] [--server URL]  the tenant's log stream as NDJSON (ISOHOST_TOKEN)
   help [COMMAND] | COMMAND --help | --version
 exit codes: 0 ok, 1 failure, 2 usage or config error. Logs: JSON lines on stderr (ISOHOST_LOG_LEVEL).`;
 
