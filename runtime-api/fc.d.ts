@@ -14,7 +14,8 @@
  * escaping error fails the call with `miniapp_error` (HTTP 422) and the bundle line.
  *
  * Beside `fc`, the usual web globals exist (`console`, `URL`, `TextEncoder`, `fetch`,
- * `Response`, timers, …; see README). **`WebAssembly` is not offered**:
+ * `Response`, timers, …), declared at the end of this file so that it type-checks alone
+ * (`lib: ["es2023"]`, `types: []`, no `lib: ["dom"]`). **`WebAssembly` is not offered**:
  * `typeof WebAssembly === "undefined"`. A Wasm memory lives outside the isolate's heap,
  * where the tenant's `memory_mb` cannot count it, so a bundle cannot use Wasm until it
  * can be counted; a bundle that touches `WebAssembly` at load time fails its upload.
