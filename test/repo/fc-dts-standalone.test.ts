@@ -134,6 +134,9 @@ const MISUSES = [
   `export const e = process.env;`,
   `fc.log.info(42);`,
   `await fc.storage.list({ limit: '10' });`,
+  `export const f = WebAssembly.validate(new Uint8Array(0));`,
+  `export const g = require('node:fs');`,
+  `export const h = Buffer.from('x');`,
 ];
 
 function tsc(dir: string): Promise<{ code: number | null; out: string }> {
