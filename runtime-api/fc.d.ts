@@ -45,7 +45,10 @@
  * `null`. Refused anywhere in the value: functions, symbols, bigints, `NaN`/`±Infinity`,
  * `undefined` (or a hole) in an array, `Map`, `Set`, typed arrays, `ArrayBuffer`, class
  * instances, boxed primitives, and cycles. Each property is read once (a getter runs once).
- * A shared (acyclic) object is stored once per place it occurs.
+ * A shared (acyclic) object is stored once per place it occurs. For the same reason an
+ * array or plain object given as a `fetch`/`Request`/`Response` body is a `TypeError`
+ * (the web platform would send `"[object Object]"`): send `JSON.stringify(value)`, or
+ * `Response.json(value)`.
  *
  * @example
  * await fc.storage.set('k', { at: new Date() });   // stored as { at: "2026-…Z" }

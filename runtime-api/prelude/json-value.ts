@@ -112,6 +112,22 @@ export function stringifyChecked(value: unknown, path: string, action: JsonActio
   return JSONStringify(value, replacer);
 }
 
+const objectToString = (ObjectPrototype as { toString: unknown }).toString;
+
+/**
+ * True for an array or a plain object (prototype `Object.prototype` or `null`) without a
+ * `toString` of its own making: a JSON value that string conversion would turn into
+ * "1,2" or "[object Object]".
+ */
+export function isBareJsonValue(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (ArrayIsArray(value)) return true;
+  const proto = ObjectGetPrototypeOf(value);
+  if (proto !== ObjectPrototype && proto !== null) return false;
+  const toString = (value as { toString?: unknown }).toString;
+  return toString === undefined || toString === objectToString;
+}
+
 /** True for an error stringifyChecked threw as a refusal (not one of the value's own). */
 export function isJsonRefusal(err: unknown): boolean {
   return typeof err === 'object' && err !== null && weakSetHas(refusals, err);

@@ -67,6 +67,22 @@ const app = bundleOf({
       return { name: e.name, message: String(e.message) };
     }
   },
+  async objectBody() {
+    const out: Record<string, unknown> = {};
+    for (const [name, make] of [
+      ['response', () => new (globalThis as any).Response({ a: 1 })],
+      ['request', () => new (globalThis as any).Request('http://x.test/', { method: 'POST', body: [1, 2] })],
+    ] as const) {
+      try {
+        make();
+        out[name] = 'accepted';
+      } catch (e: any) {
+        out[name] = { name: e.name, message: String(e.message) };
+      }
+    }
+    out.text = await new (globalThis as any).Response(JSON.stringify({ a: 1 })).text();
+    return out;
+  },
   async responseJsonOk() {
     return (globalThis as any).Response.json({ a: [1, 2], d: new Date(0) }).json();
   },
@@ -125,6 +141,12 @@ describe('values keep their shape', () => {
 
   it('should still answer null for a method that returns undefined', async () => {
     expect(await callOnce(p, 'shape', 'shape-app', app, 'returnsUndefined')).toBeNull();
+  });
+
+  it('should refuse a plain object or array as a fetch body instead of sending "[object Object]"', async () => {
+    const r = await callOnce(p, 'shape', 'shape-app', app, 'objectBody');
+    for (const k of ['response', 'request']) expect(r[k]).toEqual({ name: 'TypeError', message: expect.stringMatching(/^body: a plain object or array is not a body/) });
+    expect(r.text).toBe('{"a":1}');
   });
 
   it('should refuse Response.json data that JSON would reshape, and keep what it can carry', async () => {

@@ -13,7 +13,8 @@ import {
   ArrayBufferCtor, arrayBufferByteLength, JSONParse, ObjectDefineProperty, PromiseReject, PromiseResolve, promiseThen,
   typedArrayBuffer, TypeErrorCtor, Uint8ArrayCtor,
 } from '../intrinsics.ts';
-import { request } from '../host.ts';
+import { codedError, request } from '../host.ts';
+import { isBareJsonValue } from '../json-value.ts';
 import { type ReadableStream, streamOf } from './readable-stream.ts';
 import {
   append, copyToBuffer, dataViewByteLength, ObjectGetOwnPropertyDescriptor, sharedArrayBufferByteLength, succeeds, typedArraySet,
@@ -152,6 +153,10 @@ export function extractBody(init: unknown): { bytes: ArrayBuffer; type: string |
     const text = serializeUrlencoded(pairs);
     return { bytes: encoded(text), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
   }
+  // Stricter than WHATWG, which would send "[object Object]" or "1,2": a plain object or
+  // array is a JSON value its author meant to send, so it is refused, not reshaped
+  // (the rule of json-value.ts; fc.d.ts Json).
+  if (isBareJsonValue(init)) throw codedError('invalid_request', 'body: a plain object or array is not a body; send JSON.stringify(value), or use Response.json(value)');
   return { bytes: encoded(toUSVString(init)), type: 'text/plain;charset=UTF-8' };
 }
 
