@@ -300,7 +300,11 @@ declare global {
   /** `fc.fetch` under its web name: every request goes through the egress proxy. */
   function fetch(input: RequestInfo, init?: RequestInit): Promise<Response>;
 
-  /** WHATWG URL (parsed on the host by Node's URL parser, the same as the egress proxy's). */
+  /**
+   * WHATWG URL (parsed on the host by Node's URL parser, the same as the egress proxy's).
+   * isohost limit: a parse or setter takes at most 8192 characters of input (URL and base
+   * together); past it the constructor and setters throw a `TypeError` ("longer than").
+   */
   class URL {
     constructor(url: string | URL, base?: string | URL);
     static canParse(url: string | URL, base?: string | URL): boolean;
@@ -322,7 +326,7 @@ declare global {
     toJSON(): string;
   }
 
-  /** WHATWG URLSearchParams (`application/x-www-form-urlencoded`). */
+  /** WHATWG URLSearchParams (`application/x-www-form-urlencoded`), parsed and serialised inside the isolate, on the call's CPU budget. */
   class URLSearchParams {
     constructor(init?: string | [string, string][] | Record<string, string> | URLSearchParams);
     readonly size: number;
