@@ -22,10 +22,11 @@ import pg from 'pg';
 import { IsohostError } from '../../errors.ts';
 import type { StorageBackend, TenantStore } from '../backend.ts';
 import { assertName } from '../key-codec.ts';
-import { dropStatements, provisionStatements, tenantObjects, type Statement } from './ddl.ts';
+import { dropStatements, tenantObjects } from './ddl.ts';
 import { tenantIdent, urlParts, urlWithDatabase } from './names.ts';
-import { isAlreadyThere, isPermissionError, pgCall, wrapPgError } from './pg-errors.ts';
+import { isAlreadyThere, pgCall } from './pg-errors.ts';
 import { PgTenantStore } from './pg-tenant-store.ts';
+import { CONNECT_TIMEOUT_MS, Provisioner } from './provision.ts';
 
 type Isolation = 'schema' | 'database';
 
@@ -42,17 +43,8 @@ interface TenantSpec {
   quotaBytes: number;
 }
 
-/** How long a query waits for a connection before failing with storage_error (PostgreSQL down). */
-const CONNECT_TIMEOUT_MS = 5_000;
 /** An idle tenant gives its connections back: many tenants must not hold max_connections. */
 const IDLE_TIMEOUT_MS = 30_000;
-
-/** What the platform user may do on the server. */
-interface Privileges {
-  superuser: boolean;
-  createRole: boolean;
-  createDb: boolean;
-}
 
 /**
  * @example
@@ -62,23 +54,22 @@ interface Privileges {
  */
 export class PostgresStorageBackend implements StorageBackend {
   readonly #url: string;
-  readonly #user: string;
   readonly #database: string;
   readonly #poolMax: number;
   /** The platform user on the platform database: probes and provisioning only, never a tenant's data. */
   readonly #admin: pg.Pool;
   readonly #tenants = new Map<string, { isolation: Isolation; store: Promise<PgTenantStore>; pool: pg.Pool | null }>();
-  #privileges: Promise<Privileges> | null = null;
+  readonly #provisioner: Provisioner;
   #closed = false;
 
   constructor(options: PostgresBackendOptions) {
     if (typeof options?.url !== 'string' || options.url === '') throw new TypeError('PostgresStorageBackend: options.url must be a postgres:// URL');
-    const { user, database } = urlParts(options.url);
+    const { database } = urlParts(options.url);
     this.#url = options.url;
-    this.#user = user;
     this.#database = database;
     this.#poolMax = options.poolMax ?? 10;
     this.#admin = this.#pool(options.url, 2, null);
+    this.#provisioner = new Provisioner(this.#admin, options.url);
   }
 
   /** The role, schema and database name of a tenant of this platform. */
@@ -92,8 +83,8 @@ export class PostgresStorageBackend implements StorageBackend {
    */
   async provision(tenants: readonly { namespace: string; isolation: Isolation }[]): Promise<void> {
     const missing: string[] = [];
-    for (const t of tenants) missing.push(...(await this.#ensure(t.namespace, t.isolation)));
-    if (missing.length > 0) throw this.#missingError(missing);
+    for (const t of tenants) missing.push(...(await this.#provisioner.ensure(this.identOf(t.namespace), t.isolation)));
+    if (missing.length > 0) throw this.#provisioner.missingError(missing);
   }
 
   async open(tenant: TenantSpec): Promise<TenantStore> {
@@ -125,9 +116,9 @@ export class PostgresStorageBackend implements StorageBackend {
   }
 
   async #openTenant(namespace: string, isolation: Isolation, quotaBytes: number, entry: { pool: pg.Pool | null }): Promise<PgTenantStore> {
-    const missing = await this.#ensure(namespace, isolation);
-    if (missing.length > 0) throw this.#missingError(missing);
     const ident = this.identOf(namespace);
+    const missing = await this.#provisioner.ensure(ident, isolation);
+    if (missing.length > 0) throw this.#provisioner.missingError(missing);
     entry.pool = this.#tenantPool(ident, isolation);
     await this.#createObjects(entry.pool, ident);
     return PgTenantStore.open(
@@ -197,11 +188,11 @@ export class PostgresStorageBackend implements StorageBackend {
   /** Drops and re-creates the tenant when the platform user may, else empties its tables. */
   async #wipe(namespace: string, isolation: Isolation): Promise<pg.Pool> {
     const ident = this.identOf(namespace);
-    const may = await this.#privilegesOf();
+    const may = await this.#provisioner.privileges();
     if (may.superuser || (may.createRole && (isolation === 'schema' || may.createDb))) {
       for (const sql of dropStatements(ident, isolation)) await pgCall(this.#admin.query(sql));
-      const missing = await this.#ensure(namespace, isolation);
-      if (missing.length > 0) throw this.#missingError(missing);
+      const missing = await this.#provisioner.ensure(ident, isolation);
+      if (missing.length > 0) throw this.#provisioner.missingError(missing);
       const pool = this.#tenantPool(ident, isolation);
       await this.#createObjects(pool, ident);
       return pool;
@@ -210,126 +201,5 @@ export class PostgresStorageBackend implements StorageBackend {
     const pool = this.#tenantPool(ident, isolation);
     await pgCall(pool.query('BEGIN; TRUNCATE entries; UPDATE usage SET bytes = 0; COMMIT'));
     return pool;
-  }
-
-  #privilegesOf(): Promise<Privileges> {
-    if (this.#privileges === null) {
-      const read = pgCall(
-        this.#admin.query<{ rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean }>(
-          'SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user',
-        ),
-      ).then((r) => ({ superuser: r.rows[0].rolsuper, createRole: r.rows[0].rolcreaterole, createDb: r.rows[0].rolcreatedb }));
-      this.#privileges = read;
-      read.catch(() => {
-        if (this.#privileges === read) this.#privileges = null;
-      });
-    }
-    return this.#privileges;
-  }
-
-  /** Creates the tenant's missing objects; returns what could not be created, and why. */
-  async #ensure(namespace: string, isolation: Isolation): Promise<string[]> {
-    const ident = this.identOf(namespace);
-    const state = await this.#stateOf(ident, isolation);
-    const missing: string[] = [];
-    let tenantDb: pg.Client | null = null;
-    try {
-      for (const statement of provisionStatements(ident, isolation, this.#user)) {
-        const need = needed(statement, state);
-        if (need === null) continue;
-        if (missing.length > 0) {
-          missing.push(need);
-          continue;
-        }
-        try {
-          if (statement.database === 'platform') {
-            await this.#admin.query(statement.sql);
-          } else {
-            if (tenantDb === null) {
-              tenantDb = new pg.Client({ connectionString: urlWithDatabase(this.#url, ident), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-              await tenantDb.connect();
-            }
-            await tenantDb.query(statement.sql);
-          }
-          if (statement.kind === 'database') state.databaseCreated = true;
-        } catch (err) {
-          if (isAlreadyThere(err)) continue;
-          if (!isPermissionError(err)) throw err;
-          missing.push(need);
-        }
-      }
-    } catch (err) {
-      throw wrapPgError(err);
-    } finally {
-      await tenantDb?.end().catch(() => {});
-    }
-    return missing;
-  }
-
-  /** Which of the tenant's objects exist already. */
-  async #stateOf(ident: string, isolation: Isolation): Promise<TenantState> {
-    const platform = await pgCall(
-      this.#admin.query<{ role: boolean; member: boolean; schema: boolean; database: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS role,
-                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
-                  OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = $1 AND pg_has_role(current_user, r.oid, 'MEMBER')) AS member,
-                EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS schema,
-                EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS database`,
-        [ident],
-      ),
-    );
-    const row = platform.rows[0];
-    let tenantSchema = false;
-    if (isolation === 'database' && row.database) {
-      const client = new pg.Client({ connectionString: urlWithDatabase(this.#url, ident), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-      try {
-        await pgCall(client.connect());
-        tenantSchema = (await pgCall(client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [ident]))).rows.length > 0;
-      } finally {
-        await client.end().catch(() => {});
-      }
-    }
-    return { ident, role: row.role, member: row.member, schema: row.schema, database: row.database, tenantSchema, databaseCreated: false, platformUser: this.#user, platformDb: this.#database };
-  }
-
-  #missingError(missing: string[]): IsohostError {
-    return new IsohostError(
-      'storage_error',
-      `PostgreSQL user "${this.#user}" may not create: ${missing.join('; ')}. ` +
-        'Run `isohost storage init --print-sql` and apply its statements as a superuser, or grant the privileges named.',
-      { details: { reason: 'setup', missing } },
-    );
-  }
-}
-
-interface TenantState {
-  ident: string;
-  role: boolean;
-  member: boolean;
-  schema: boolean;
-  database: boolean;
-  tenantSchema: boolean;
-  /** Set once this start-up created the database: its grants are then ours to set. */
-  databaseCreated: boolean;
-  platformUser: string;
-  platformDb: string;
-}
-
-/** What a provisioning statement needs, or null when its object exists already. */
-function needed(statement: Statement, s: TenantState): string | null {
-  switch (statement.kind) {
-    case 'role':
-      return s.role ? null : `role "${s.ident}" (needs CREATEROLE)`;
-    case 'membership':
-      return s.member ? null : `membership of "${s.platformUser}" in role "${s.ident}" (needs CREATEROLE)`;
-    case 'schema':
-      return s.schema ? null : `schema "${s.ident}" in database "${s.platformDb}" (needs CREATE on the database)`;
-    case 'database':
-      return s.database ? null : `database "${s.ident}" (needs CREATEDB)`;
-    case 'tenant-schema':
-      return s.tenantSchema ? null : `schema "${s.ident}" in database "${s.ident}"`;
-    case 'database-grants':
-      // Set when this start-up created the database; an operator's database keeps its own grants.
-      return s.databaseCreated ? `grants on database "${s.ident}"` : null;
   }
 }
