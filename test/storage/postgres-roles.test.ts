@@ -94,6 +94,18 @@ describe.skipIf(binaries === null)('PostgreSQL tenant roles', () => {
     await fx.dispose();
   });
 
+  it('should keep two tenants apart whose names PostgreSQL would have cut to the same 63 bytes', async () => {
+    const fx = await postgresFixture(server);
+    const backend = fx.backend();
+    const long = 'n'.repeat(60);
+    const [x, y] = [await backend.open(tenantSpec(`${long}-x`, 'schema')), await backend.open(tenantSpec(`${long}-y`, 'database'))];
+    await x.app('a').set('k', '"x"');
+    await y.app('a').set('k', '"y"');
+    expect([await x.app('a').get('k'), await y.app('a').get('k')]).toEqual(['"x"', '"y"']);
+    expect(backend.identOf(`${long}-x`)).not.toBe(backend.identOf(`${long}-y`));
+    await fx.dispose();
+  });
+
   it('should commit every write with synchronous_commit on', async () => {
     const fx = await postgresFixture(server);
     await withClient(server.url, (admin) => admin.query(`ALTER DATABASE "${fx.database}" SET synchronous_commit = off`));
