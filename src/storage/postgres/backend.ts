@@ -7,8 +7,9 @@
  *
  * How the tenant's queries run under its role: one pool per tenant whose sessions connect as
  * the platform user and switch to the tenant role in the startup packet
- * (`options: -c role=… -c search_path=…`). That costs nothing per query (a `SET LOCAL ROLE`
- * inside each transaction costs three more round trips per write: BEGIN, SET, COMMIT), and
+ * (`options: -c role=… -c search_path=…`). That costs nothing per query; `SET LOCAL ROLE`
+ * inside a transaction on a shared pool costs three more round trips (BEGIN, SET, COMMIT:
+ * measured interleaved, a read 430 → 883 µs, a write 2.46 → 3.27 ms), and
  * there are no passwords to generate or keep. The role is the isolation: a statement of
  * tenant A naming B's schema fails with "permission denied". isohost sends only its own fixed,
  * parameterised statements; no tenant-supplied SQL is ever run, so nothing can `RESET ROLE`.
