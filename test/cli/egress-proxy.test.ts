@@ -8,7 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT } from '../helpers/cli.ts';
+import { createServer, type AddressInfo } from 'node:net';
+import { BIN, ROOT, cli } from '../helpers/cli.ts';
 import { testConfigObject } from '../helpers/platform.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -18,10 +19,30 @@ beforeAll(async () => {
 });
 afterAll(() => dir.dispose());
 
+/** A loopback port nothing listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 describe('isohost egress-proxy', () => {
+  it('should refuse an external proxy without its port (0 means any free port, in-process only)', async () => {
+    const raw = testConfigObject(dir.path, [{ id: 'a' }]) as Record<string, any>;
+    raw.deployment.egress_proxy = { host: '127.0.0.1', port: 0, external: true };
+    const file = join(dir.path, 'external-0.json');
+    await writeFile(file, JSON.stringify(raw));
+    const r = await cli(['config', 'check', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('deployment.egress_proxy.port: an external egress proxy needs its port');
+  });
+
   it('should serve the proxy, refuse an unauthenticated request with 407 and stop on SIGTERM', async () => {
     const raw = testConfigObject(dir.path, [{ id: 'a', allow: ['127.0.0.1:1'] }]) as Record<string, any>;
-    raw.deployment.egress_proxy = { host: '127.0.0.1', port: 0, external: true };
+    raw.deployment.egress_proxy = { host: '127.0.0.1', port: await freePort(), external: true };
     const file = join(dir.path, 'config.json');
     await writeFile(file, JSON.stringify(raw));
     const child = spawn(process.execPath, [BIN, 'egress-proxy', '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
