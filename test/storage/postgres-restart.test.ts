@@ -2,8 +2,10 @@
  * Issue 13: PostgreSQL restarted under a live isohost. While it is down every operation
  * fails with a coded storage_error (no hang, no crash); once it is back the same backend,
  * and the same platform, work again without being re-created. An immediate stop (no
- * checkpoint: a crash as far as the data is concerned) loses no acknowledged write.
+ * checkpoint: a crash as far as the data is concerned) loses no acknowledged write, and
+ * neither does a writer process killed with SIGKILL (a node's kill -9) mid-write.
  */
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { validateConfig } from '../../src/config/load.ts';
@@ -11,11 +13,14 @@ import { openPlatform } from '../../src/platform.ts';
 import { bundleOf } from '../helpers/bundle.ts';
 import { callOnce, testConfigObject } from '../helpers/platform.ts';
 import { postgresAvailable, postgresFixture, startPostgres, type PostgresServer } from '../helpers/postgres.ts';
+import { spawnLineChild } from '../helpers/child-lines.ts';
 import { listAll, tenantSpec } from '../helpers/storage-backend.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 // Declared here, not imported: guest code must name the isolate's own `fc`.
 declare const fc: any;
+
+const WRITER = fileURLToPath(new URL('./fixtures/postgres-writer.ts', import.meta.url));
 
 vi.setConfig({ testTimeout: 120_000 });
 const binaries = await postgresAvailable();
@@ -82,6 +87,28 @@ describe.skipIf(binaries === null)('PostgreSQL restarted under a live backend', 
     const stored = new Map(await listAll(app));
     expect(acked.length).toBeGreaterThanOrEqual(50);
     for (const key of acked) expect(stored.get(key), key).toBe(String(Number(key.slice(1))));
+    await fx.dispose();
+  });
+
+  it('should keep every acknowledged write and batch of a writer process killed with SIGKILL, and no partial batch', async () => {
+    const fx = await postgresFixture(server);
+    for (const [mode, isolation] of [['set', 'schema'], ['batch', 'database']] as const) {
+      const child = spawnLineChild('postgres-writer', WRITER, [mode, fx.url, isolation]);
+      await child.until((lines) => lines.length >= 40);
+      child.child.kill('SIGKILL');
+      await child.exited;
+      const acked = [...child.lines];
+      const stored = await listAll((await fx.backend().open(tenantSpec('durable', isolation))).app('writer'));
+      if (mode === 'set') {
+        const values = new Map(stored);
+        for (const key of acked) expect(values.get(key), key).toBe(JSON.stringify({ i: Number(key.slice(1)) }));
+      } else {
+        const byBatch = new Map<string, number>();
+        for (const [key] of stored) byBatch.set(key.split(':')[0], (byBatch.get(key.split(':')[0]) ?? 0) + 1);
+        for (const batch of acked) expect(byBatch.get(batch), batch).toBe(50);
+        for (const [batch, count] of byBatch) expect(count, batch).toBe(50);
+      }
+    }
     await fx.dispose();
   });
 
