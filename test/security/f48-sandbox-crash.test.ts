@@ -7,6 +7,7 @@
  * - the host logs one line naming tenant, app and cause, and restarts the sandbox: the
  *   attacker's next call succeeds;
  * - no acknowledged write of either tenant is lost;
+ * - a sandbox that stops answering (SIGSTOP) is killed as `unresponsive`;
  * - a crash loop marks the tenant unavailable ("keeps crashing"), counted in
  *   isohost_sandbox_crashes_total.
  */
@@ -58,10 +59,12 @@ beforeAll(async () => {
     { id: 'acme', compute: 'process', limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000 } },
     // CPU and wall limits above the default's: breaches are not the subject, and the machine may be shared.
     { id: 'looper', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 30_000 } },
+    { id: 'frozen', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 60_000 } },
   ]);
   await server.deploy('unit-a', 'store', STORE);
   await server.deploy('acme', 'attacker', ATTACKER);
   await server.deploy('looper', 'attacker', ATTACKER);
+  await server.deploy('frozen', 'attacker', ATTACKER);
 }, 60_000);
 
 afterAll(() => server?.close());
@@ -144,6 +147,24 @@ describe('a crash of a process tenant\'s sandbox (F48)', () => {
       }
     }, 60_000);
   }
+
+  it('should kill a sandbox process that stops answering (SIGSTOP) and fail its in-flight call, coded', async () => {
+    const neighbour = neighbourTraffic();
+    const inFlight = server.call('frozen', 'attacker', 'linger', { tag: 'frozen' });
+    await until(() => server.logs.some((l) => (l.fields as { tag?: string } | undefined)?.tag === 'frozen'), 20_000, 'the call to start');
+    // The process holding the call's instance comes first (pids() orders by instances held).
+    const pid = server.tier('frozen').pids()[0]!;
+    process.kill(pid, 'SIGSTOP');
+    const res = await inFlight;
+    expect(res.status, JSON.stringify(res.body)).toBe(503);
+    expect(res.body.error.code).toBe('unavailable');
+    const line = server.logs.find((l) => l.level === 50 && l.tenant === 'frozen' && l.sandbox_pid === pid);
+    expect(line?.cause).toBe('unresponsive');
+    await healthzWithin1s();
+    expect((await server.call('frozen', 'attacker', 'put', { key: 'after', value: 1 })).status).toBe(200);
+    const { failures } = await neighbour.stop();
+    expect(failures).toEqual([]);
+  }, 60_000);
 
   it('should mark a tenant whose sandbox keeps crashing unavailable, log it and count it', async () => {
     for (let i = 0; i < CRASH_LOOP_COUNT; i++) {
