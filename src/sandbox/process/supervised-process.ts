@@ -12,6 +12,7 @@
  * calls could not. A child that stops answering pings is killed (`unresponsive`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { IsohostError } from '../../errors.ts';
@@ -197,6 +198,22 @@ export class SandboxProcess {
     this.#send({ t: 'ping', id: this.#nextId++ });
   }
 
+  /** The kernel's view (/proc), not the child's word: every uid and gid is the plan's. */
+  #runsAsPlanned(): boolean {
+    const { uid, gid } = this.#o.plan;
+    if (uid === undefined || gid === undefined) return true;
+    try {
+      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+      const ids = (name: string) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+      const uids = ids('Uid');
+      const gids = ids('Gid');
+      // real, effective, saved and filesystem ids, all four
+      return uids.length === 4 && gids.length === 4 && uids.every((v) => v === uid) && gids.every((v) => v === gid);
+    } catch {
+      return false;
+    }
+  }
+
   #violation(what: string): void {
     this.#o.logger.error({ tenant: this.#o.tenantId, sandbox_pid: this.pid, violation: what }, 'sandbox process broke the protocol; killing it');
     this.kill('protocol');
@@ -208,6 +225,10 @@ export class SandboxProcess {
     if (m === undefined) return this.#violation('malformed message');
     switch (m.t) {
       case 'ready':
+        if (!this.#runsAsPlanned()) {
+          this.#o.logger.error({ tenant: this.#o.tenantId, sandbox_pid: this.pid }, 'sandbox process is not running under its own uid/gid; killing it');
+          return this.kill('privileges');
+        }
         this.#isReady = true;
         this.#lastPong = Date.now();
         return this.#readyResolve();
