@@ -42,8 +42,13 @@ export class InProcessTier implements SandboxTier {
 
   async launch(spec: TierLaunchSpec, onMessage: MessageHandler): Promise<TierInstance> {
     if (this.#closed) throw CLOSED();
-    const { blank, warm } = await this.pool.take(spec.memoryMb);
-    const instance = await launch(blank, spec, onMessage, warm);
+    let instance: SandboxInstance;
+    try {
+      const { blank, warm } = await this.pool.take(spec.memoryMb);
+      instance = await launch(blank, spec, onMessage, warm);
+    } finally {
+      this.pool.replenish();
+    }
     if (this.#closed) {
       instance.dispose();
       throw CLOSED();

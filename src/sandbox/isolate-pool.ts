@@ -30,14 +30,21 @@ export class IsolatePool {
   /**
    * A blank isolate for `memoryMb`: from the pool when one is ready, else created now
    * (cold; its context is deserialised on the isolate's thread, not the event loop's).
+   * Call `replenish()` once the launch that took it is done: a refill's `new Isolate`
+   * (~2 ms on the main thread) must not land in the middle of that launch, which now
+   * yields to the event loop while the bundle loads.
    */
   async take(memoryMb: number): Promise<{ blank: BlankIsolate; warm: boolean }> {
     let list = this.#free.get(memoryMb);
     if (list === undefined) this.#free.set(memoryMb, (list = []));
     const blank = list.pop();
-    this.#scheduleRefill();
     if (blank !== undefined) return { blank, warm: true };
     return { blank: await createBlankAsync(memoryMb, handleSyncOp), warm: false };
+  }
+
+  /** Starts refilling the pool (off the launch path, one isolate at a time). */
+  replenish(): void {
+    this.#scheduleRefill();
   }
 
   /** Blank isolates ready now, all limits together (for /metrics). */
