@@ -69,7 +69,8 @@ export class ProcessTierRegistry {
   /**
    * Registers `isohost_sandbox_crashes_total{tenant,cause}` on a server's registry.
    * Cause: the signal (`sigkill`, `sigsegv`, `sigabrt` — a fatal V8 OOM aborts), `exit_N`,
-   * `unresponsive` or `protocol` (killed by the host).
+   * `spawn_failed`, or what the host killed it for: `unresponsive`, `start_timeout`,
+   * `protocol`, `privileges`.
    */
   registerMetrics(registry: Registry): void {
     const tiers = this.#tiers;
