@@ -17,7 +17,7 @@ import { PostgresStorageBackend } from '../../src/storage/postgres/backend.ts';
 import { cli } from '../helpers/cli.ts';
 import { testConfigObject } from '../helpers/platform.ts';
 import { postgresAvailable, postgresFixture, startPostgres, type PostgresServer } from '../helpers/postgres.ts';
-import { tenantSpec } from '../helpers/storage-backend.ts';
+import { listAll, tenantSpec } from '../helpers/storage-backend.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 vi.setConfig({ testTimeout: 120_000 });
@@ -114,6 +114,17 @@ describe.skipIf(binaries === null)('PostgreSQL tenant roles', () => {
     // The pool's sessions override the database default; read it through one of them.
     const seen = await (store as unknown as { query(c: pg.QueryConfig): Promise<pg.QueryResult<{ synchronous_commit: string }>> }).query({ text: 'SHOW synchronous_commit' });
     expect(seen.rows[0].synchronous_commit).toBe('on');
+    await fx.dispose();
+  });
+
+  it('should let four backends (nodes) start at once on the same tenants', async () => {
+    const fx = await postgresFixture(server);
+    const nodes = [fx.backend(), fx.backend(), fx.backend(), fx.backend()];
+    const specs = [{ namespace: 'r1', isolation: 'schema' as const }, { namespace: 'r2', isolation: 'database' as const }];
+    await Promise.all(nodes.map((n) => n.provision(specs)));
+    const stores = await Promise.all(nodes.flatMap((n) => specs.map((t) => n.open({ ...t, quotaBytes: 1_000_000 }))));
+    await Promise.all(stores.map((s, i) => s.app('a').set(`k${i}`, '1')));
+    for (const t of specs) expect(await listAll((await fx.backend().open(tenantSpec(t.namespace, t.isolation))).app('a'))).toHaveLength(4);
     await fx.dispose();
   });
 

@@ -25,7 +25,7 @@ import type { StorageBackend, TenantStore } from '../backend.ts';
 import { assertName } from '../key-codec.ts';
 import { dropStatements, tenantObjects } from './ddl.ts';
 import { tenantIdent, urlParts, urlWithDatabase } from './names.ts';
-import { isAlreadyThere, pgCall } from './pg-errors.ts';
+import { pgCall } from './pg-errors.ts';
 import { PgTenantStore } from './pg-tenant-store.ts';
 import { CONNECT_TIMEOUT_MS, Provisioner } from './provision.ts';
 
@@ -177,13 +177,7 @@ export class PostgresStorageBackend implements StorageBackend {
 
   /** Tables and the write function, created by the tenant role itself (it owns them). */
   async #createObjects(pool: pg.Pool, ident: string): Promise<void> {
-    try {
-      await pgCall(pool.query(tenantObjects(ident)));
-    } catch (err) {
-      // Two nodes starting at once may race on CREATE … IF NOT EXISTS; the second try sees the first's.
-      if (!isAlreadyThere((err as { cause?: unknown }).cause)) throw err;
-      await pgCall(pool.query(tenantObjects(ident)));
-    }
+    await pgCall(pool.query(tenantObjects(ident)));
   }
 
   /** Drops and re-creates the tenant when the platform user may, else empties its tables. */
@@ -200,7 +194,9 @@ export class PostgresStorageBackend implements StorageBackend {
     }
     // Created by an operator: keep the role and schema, remove the rows in one transaction.
     const pool = this.#tenantPool(ident, isolation);
-    await pgCall(pool.query('BEGIN; TRUNCATE entries; UPDATE usage SET bytes = 0; COMMIT'));
+    // One simple query with two statements is one implicit transaction (no BEGIN: a failure
+    // must not leave the pooled session inside an aborted transaction).
+    await pgCall(pool.query('TRUNCATE entries; UPDATE usage SET bytes = 0'));
     return pool;
   }
 }

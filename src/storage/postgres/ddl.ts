@@ -78,7 +78,10 @@ function advisoryKey(ident: string): string {
 /** The tenant's tables and write function; idempotent; run as the tenant role in its schema. */
 export function tenantObjects(ident: string): string {
   const schema = quoteIdent(ident);
+  // One simple query is one transaction: the tenant's lock keeps two nodes starting at once
+  // from racing on CREATE … IF NOT EXISTS and CREATE OR REPLACE ("tuple concurrently updated").
   return `
+SELECT pg_advisory_xact_lock(${advisoryKey(ident)});
 CREATE TABLE IF NOT EXISTS ${schema}.entries (
   space text COLLATE "C" NOT NULL,
   key bytea NOT NULL,

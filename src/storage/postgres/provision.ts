@@ -13,6 +13,9 @@ import { isAlreadyThere, isPermissionError, pgCall, wrapPgError } from './pg-err
 
 type Isolation = 'schema' | 'database';
 
+/** The advisory lock key under which nodes provision tenants, one at a time ("isohost" in ASCII). */
+const PROVISION_LOCK = '29681794885317492';
+
 /** How long a query waits for a connection before failing with storage_error (PostgreSQL down). */
 export const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -55,9 +58,27 @@ export class Provisioner {
     return this.#privileges;
   }
 
-  /** Creates the tenant's missing objects; returns what could not be created, and why. */
+  /**
+   * Creates the tenant's missing objects; returns what could not be created, and why.
+   * Nodes provision one at a time (a session advisory lock on the platform database):
+   * two concurrent GRANTs of one role can fail with "tuple concurrently updated".
+   */
   async ensure(ident: string, isolation: Isolation): Promise<string[]> {
-    const state = await this.#stateOf(ident, isolation);
+    const session = await pgCall(this.#admin.connect());
+    try {
+      await pgCall(session.query('SELECT pg_advisory_lock($1)', [PROVISION_LOCK]));
+      try {
+        return await this.#ensureLocked(session, ident, isolation);
+      } finally {
+        await session.query('SELECT pg_advisory_unlock($1)', [PROVISION_LOCK]).catch(() => {});
+      }
+    } finally {
+      session.release();
+    }
+  }
+
+  async #ensureLocked(session: pg.PoolClient, ident: string, isolation: Isolation): Promise<string[]> {
+    const state = await this.#stateOf(session, ident, isolation);
     const missing: string[] = [];
     let tenantDb: pg.Client | null = null;
     try {
@@ -70,7 +91,7 @@ export class Provisioner {
         }
         try {
           if (statement.database === 'platform') {
-            await this.#admin.query(statement.sql);
+            await session.query(statement.sql);
           } else {
             if (tenantDb === null) {
               tenantDb = new pg.Client({ connectionString: urlWithDatabase(this.#url, ident), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
@@ -94,9 +115,9 @@ export class Provisioner {
   }
 
   /** Which of the tenant's objects exist already. */
-  async #stateOf(ident: string, isolation: Isolation): Promise<TenantState> {
+  async #stateOf(session: pg.PoolClient, ident: string, isolation: Isolation): Promise<TenantState> {
     const platform = await pgCall(
-      this.#admin.query<{ role: boolean; member: boolean; schema: boolean; database: boolean }>(
+      session.query<{ role: boolean; member: boolean; schema: boolean; database: boolean }>(
         `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS role,
                 (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
                   OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = $1 AND pg_has_role(current_user, r.oid, 'MEMBER')) AS member,
