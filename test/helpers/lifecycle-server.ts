@@ -6,6 +6,7 @@
  * platform's log lines are kept, so tests can read audit lines.
  */
 import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { validateConfig } from '../../src/config/load.ts';
 import { buildServer } from '../../src/http/server.ts';
@@ -30,6 +31,7 @@ export interface ApiResponse {
 export interface LifecycleServer {
   /** `http://127.0.0.1:PORT` */
   url: string;
+  app: FastifyInstance;
   platform: Platform;
   identity: Identity;
   dataDir: string;
@@ -72,6 +74,7 @@ export async function startLifecycleServer(tenants: LifecycleTenant[]): Promise<
 
   return {
     url,
+    app,
     platform,
     identity,
     dataDir: dir.path,
@@ -94,7 +97,11 @@ export async function startLifecycleServer(tenants: LifecycleTenant[]): Promise<
     },
     logLines: () => lines.map((l) => JSON.parse(l) as Record<string, any>),
     async dispose() {
-      await app.close();
+      const closing = app.close();
+      // fetch (undici) may hold a connection on which it has sent no request yet: Node counts it
+      // as busy, not idle, until its headers timeout (60 s), and close() would wait for it.
+      app.server.closeAllConnections();
+      await closing;
       await platform.close();
       await dir.dispose();
     },

@@ -84,10 +84,15 @@ export function logRoutes(ctx: ServerContext) {
           if (!followers.delete(stop)) return;
           clearInterval(drainCheck);
           unsubscribe();
-          out.end();
+          // The client went away: drop what is buffered; else (shutdown) end the stream cleanly.
+          if (reply.raw.destroyed) out.destroy();
+          else out.end();
         }
         followers.add(stop);
         reply.raw.once('close', stop);
+        // Node sends the head with the first body bytes; a quiet tenant would leave the client
+        // waiting for headers. fastify pipes the stream after writing the head: flush it then.
+        reply.raw.once('pipe', () => reply.raw.flushHeaders());
         return reply.send(out);
       },
     );
