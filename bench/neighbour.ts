@@ -25,6 +25,16 @@
  * budget (`breaches_per_min`, which throttles a tenant that keeps breaching);
  * `NEIGHBOUR_CAP=n`, `NEIGHBOUR_RATE=r` (A's rate_per_sec) and `NEIGHBOUR_BREACHES=b`
  * (A's breaches_per_min; a large value switches the budget off) override them.
+ *
+ * Attacks (CONTRACT §6 v0.2, `neighbour.p99_ratio.<attack>`), each measured against the
+ * same idle run:
+ * - `spin`: the runaway calls above (`neighbour.p99_ratio` is this attack, its v0.1 name);
+ * - `launch-spin`: every one-shot call of A launches a bundle whose top-level code spins
+ *   until A's cpu_ms — the launch path (THREATS F42/F45: top-level code runs off the main
+ *   thread, a failed launch is a breach);
+ * - `urlsearchparams`: A's calls parse 1 MiB of `a&` with `new URLSearchParams` — once a
+ *   ~0.9 s main-thread stall per call in Node's host-side parser (THREATS F43), now parsed
+ *   in the isolate on A's own CPU budget.
  */
 import { availableParallelism } from 'node:os';
 import { OneShotCaller } from '../src/sandbox/one-shot.ts';
@@ -32,13 +42,28 @@ import { IsohostError } from '../src/errors.ts';
 import { type BenchContext, type Result, now, since, summarize } from './stats.ts';
 import { benchPlatform, bundle } from './platform.ts';
 
-export const names = ['neighbour.b.idle', 'neighbour.p99_ratio'];
-
 const APP = bundle(
   'neighbour',
   `export async function small(a) { return { n: a, v: await fc.storage.get('k') }; }
-export function spin() { for (;;); }`,
+export function spin() { for (;;); }
+export function usp() { return new URLSearchParams('a&'.repeat(512 * 1024)).size; }`,
 );
+/** Every launch of this bundle spins in its top-level code until the launch's CPU deadline. */
+const LAUNCH_SPIN_APP = bundle('launch-spin', 'for (;;);\nexport function never() {}');
+
+interface Attack {
+  name: string;
+  app: ReturnType<typeof bundle>;
+  method: string;
+}
+
+const ATTACKS: Record<string, Attack> = {
+  spin: { name: 'spin', app: APP, method: 'spin' },
+  'launch-spin': { name: 'launch-spin', app: LAUNCH_SPIN_APP, method: 'never' },
+  urlsearchparams: { name: 'urlsearchparams', app: APP, method: 'usp' },
+};
+
+export const names = ['neighbour.b.idle', 'neighbour.p99_ratio', ...Object.keys(ATTACKS).map((a) => `neighbour.p99_ratio.${a}`)];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -62,9 +87,10 @@ interface AttackStats {
   other: number;
 }
 
-/** A's flood: `callers` loops of runaway one-shot calls until `stop` resolves. */
-function attack(caller: OneShotCaller, p: Awaited<ReturnType<typeof benchPlatform>>, callers: number, stop: Promise<void>): { done: Promise<void>; stats: AttackStats } {
-  const tenant = p.tenants.get('attacker');
+/** A's flood: `callers` loops of one-shot calls of the attack until `stop` resolves. */
+function attack(caller: OneShotCaller, p: Awaited<ReturnType<typeof benchPlatform>>, how: Attack, callers: number, stop: Promise<void>): { done: Promise<void>; stats: AttackStats } {
+  // One attacker tenant per attack: each starts with a full breach budget.
+  const tenant = p.tenants.get(`attacker-${how.name}`);
   const user = { sub: 'a-user', claims: {} };
   const stats: AttackStats = { timeouts: 0, refused: 0, other: 0 };
   let stopped = false;
@@ -72,7 +98,7 @@ function attack(caller: OneShotCaller, p: Awaited<ReturnType<typeof benchPlatfor
   const loop = async () => {
     while (!stopped) {
       try {
-        await caller.call(tenant, APP, user, 'spin', 'null');
+        await caller.call(tenant, how.app, user, how.method, 'null');
       } catch (err) {
         const code = err instanceof IsohostError ? err.code : 'other';
         if (code === 'timeout') stats.timeouts++;
@@ -91,12 +117,13 @@ function attack(caller: OneShotCaller, p: Awaited<ReturnType<typeof benchPlatfor
 }
 
 export async function bench(ctx: BenchContext): Promise<Result[]> {
-  if (!ctx.wants('neighbour.b.idle') && !ctx.wants('neighbour.p99_ratio')) return [];
+  const attacks = Object.keys(ATTACKS).filter((a) => ctx.wants(`neighbour.p99_ratio.${a}`) || (a === 'spin' && ctx.wants('neighbour.p99_ratio')));
+  if (!ctx.wants('neighbour.b.idle') && attacks.length === 0) return [];
   const cap = Number(process.env.NEIGHBOUR_CAP ?? Math.max(1, availableParallelism() - 1));
   const rate = Number(process.env.NEIGHBOUR_RATE ?? 0);
   const breaches = Number(process.env.NEIGHBOUR_BREACHES ?? 30);
   const p = await benchPlatform(4, [
-    { id: 'attacker', limits: { cpu_ms: 50, wall_ms: 5000, instances: 1000, concurrency: cap, rate_per_sec: rate, breaches_per_min: breaches } },
+    ...Object.keys(ATTACKS).map((a) => ({ id: `attacker-${a}`, limits: { cpu_ms: 50, wall_ms: 5000, instances: 1000, concurrency: cap, rate_per_sec: rate, breaches_per_min: breaches } })),
     { id: 'steady', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 1000, concurrency: 16 } },
   ]);
   try {
@@ -105,32 +132,35 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
     const gap = 1;
     await steady(caller, p, ctx.n(100, 20), gap); // warm-up: launch, JIT, storage
     const idle = await steady(caller, p, n, gap);
-
-    let stop!: () => void;
-    const stopped = new Promise<void>((resolve) => (stop = resolve));
-    const flood = attack(caller, p, cap * 6, stopped);
-    await sleep(200); // let the attack reach its steady state
-    const attacked = await steady(caller, p, n, gap);
-    stop();
-    await flood.done;
-
     const idleRow = summarize('neighbour.b.idle', 'ms', idle);
-    const attackRow = summarize('neighbour.p99_ratio', 'ms', attacked);
-    const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
-    attackRow.extra = {
-      p99_ratio: ratio(attackRow.p99, idleRow.p99),
-      p50_ratio: ratio(attackRow.p50, idleRow.p50),
-      idle_p99_ms: idleRow.p99,
-      attack_p99_ms: attackRow.p99,
-      a_concurrency: cap,
-      a_rate_per_sec: rate,
-      a_breaches_per_min: breaches,
-      a_timeouts: flood.stats.timeouts,
-      a_refused: flood.stats.refused,
-      a_other: flood.stats.other,
-    };
-    ctx.note(`neighbour: A (cap ${cap}) ran ${flood.stats.timeouts} runaway calls to timeout and was refused ${flood.stats.refused} times; B p99 ${idleRow.p99} → ${attackRow.p99} ms`);
-    return [idleRow, attackRow];
+    const rows: Result[] = [idleRow];
+    for (const name of attacks) {
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      const flood = attack(caller, p, ATTACKS[name]!, cap * 6, stopped);
+      await sleep(200); // let the attack reach its steady state
+      const attacked = await steady(caller, p, n, gap);
+      stop();
+      await flood.done;
+      const attackRow = summarize(`neighbour.p99_ratio.${name}`, 'ms', attacked);
+      const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+      attackRow.extra = {
+        p99_ratio: ratio(attackRow.p99, idleRow.p99),
+        p50_ratio: ratio(attackRow.p50, idleRow.p50),
+        idle_p99_ms: idleRow.p99,
+        attack_p99_ms: attackRow.p99,
+        a_concurrency: cap,
+        a_rate_per_sec: rate,
+        a_breaches_per_min: breaches,
+        a_timeouts: flood.stats.timeouts,
+        a_refused: flood.stats.refused,
+        a_other: flood.stats.other,
+      };
+      ctx.note(`neighbour.${name}: A (cap ${cap}) ran ${flood.stats.timeouts} attack calls to timeout and was refused ${flood.stats.refused} times; B p99 ${idleRow.p99} → ${attackRow.p99} ms`);
+      if (name === 'spin' && ctx.wants('neighbour.p99_ratio')) rows.push({ ...attackRow, name: 'neighbour.p99_ratio' });
+      if (ctx.wants(`neighbour.p99_ratio.${name}`)) rows.push(attackRow);
+    }
+    return rows;
   } finally {
     await p.dispose();
   }
