@@ -5,6 +5,8 @@
  * listening on 127.0.0.1:0, and every request through fetch with real signed JWTs. The
  * platform's log lines are kept, so tests can read audit lines.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -35,6 +37,8 @@ export interface LifecycleServer {
   platform: Platform;
   identity: Identity;
   dataDir: string;
+  /** The same config as a JSON file, for the CLI (`--config`). */
+  configFile: string;
   /** A token of the tenant's realm. */
   token(tenant: string, sub?: string, scope?: string): Promise<string>;
   /** A token of the operator realm. */
@@ -49,14 +53,14 @@ export interface LifecycleServer {
 export async function startLifecycleServer(tenants: LifecycleTenant[]): Promise<LifecycleServer> {
   const dir = await tempDir('isohost-lifecycle-');
   const raw = testConfigObject(dir.path, tenants);
-  const config = validateConfig(
-    {
-      ...raw,
-      deployment: { ...raw.deployment, operator_realm: OPERATOR_REALM },
-      tenants: raw.tenants.map((t, i) => ({ ...t, review: tenants[i]!.review ?? 'none' })),
-    },
-    dir.path,
-  );
+  const object = {
+    ...raw,
+    deployment: { ...raw.deployment, operator_realm: OPERATOR_REALM },
+    tenants: raw.tenants.map((t, i) => ({ ...t, review: tenants[i]!.review ?? 'none' })),
+  };
+  const config = validateConfig(object, dir.path);
+  const configFile = join(dir.path, 'isohost.json');
+  await writeFile(configFile, JSON.stringify(object));
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -78,6 +82,7 @@ export async function startLifecycleServer(tenants: LifecycleTenant[]): Promise<
     platform,
     identity,
     dataDir: dir.path,
+    configFile,
     token: (tenant, sub = 'partner', scope = 'apps:call apps:deploy logs:read') => identity.mint(tenant, { sub, scope, ttl: '1h' }),
     operatorToken: (sub = 'operator-olga', scope = 'apps:review') => identity.mintInRealm(OPERATOR_REALM, { sub, scope, ttl: '1h' }),
     async api(method, path, options = {}) {
