@@ -125,7 +125,7 @@ describe('a crash of a process tenant\'s sandbox (F48)', () => {
 
       // One log line names the tenant, the app in flight and the cause.
       const line = server.logs.find((l) => l.level === 50 && l.tenant === 'acme' && l.sandbox_pid === pidBefore);
-      expect(line, JSON.stringify(server.logs.filter((l) => l.level >= 40))).toBeDefined();
+      expect(line, JSON.stringify(server.logs.filter((l) => Number(l.level) >= 40))).toBeDefined();
       expect(line!.cause).toBe(attack.cause);
       expect(line!.apps).toEqual([expect.stringMatching(/^attacker@[0-9a-f]+$/)]);
       expect(String(line!.msg)).toContain(`sandbox process crashed (${attack.cause})`);
