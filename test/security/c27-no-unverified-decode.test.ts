@@ -41,21 +41,27 @@ describe('token handling in src/', () => {
     }
   });
 
-  it('should authenticate in every /v1 handler before resolving the tenant, with the tenant from the route', async () => {
+  it('should authenticate every /v1 route in its onRequest hook, before the body is read, with the tenant from the route', async () => {
     const files = await srcFiles();
     const routes = [...files].filter(([file]) => file.startsWith('src/http/routes/'));
     let handlers = 0;
     let registered = 0;
     for (const [file, text] of routes) {
-      registered += [...code(text).matchAll(/app\.(get|post|put|delete)(?:<[^>]*>)?\(\s*'\/v1\//g)].length;
-      for (const m of code(text).matchAll(/app\.(get|post|put|delete)(?:<[^>]*>)?\(\s*'(\/v1\/[^']*)'[\s\S]*?async \(req(?:, reply)?\) => \{([\s\S]*?)\n {6}\},/g)) {
+      const c = code(text);
+      // The hooks this file may use: built by requireScope (tenant realm) or requireOperator (operator realm).
+      const hooks = new Set([...c.matchAll(/const (\w+) = (?:requireScope|requireOperator)\(ctx\.identity, platform\.tenants, '[a-z:]+'\);/g)].map((m) => m[1]!));
+      registered += [...c.matchAll(/app\.(get|post|put|delete)(?:<[^>]*>)?\(\s*'\/v1\//g)].length;
+      for (const m of c.matchAll(/app\.(get|post|put|delete)(?:<[^>]*>)?\(\s*'(\/v1\/[^']*)',\s*\{([\s\S]*?)\n {4,6}\},\s*async \(req(?:, reply)?\) => \{([\s\S]*?)\n {4,6}\},/g)) {
         handlers++;
-        const body = m[3]!;
-        expect(body.trimStart(), `${file} ${m[2]}`).toMatch(/^const caller = await authenticate\(req, ctx\.identity, platform\.tenants, 'apps:(call|deploy)'\);/);
-        expect(body, `${file} ${m[2]}`).not.toMatch(/tenants\.get\(/);
+        const [, , path, options, body] = m as unknown as [string, string, string, string, string];
+        const hook = /\bonRequest(?::\s*(\w+))?,/.exec(options);
+        expect(hook, `${file} ${path}: no onRequest hook`).not.toBeNull();
+        expect(hooks.has(hook![1] ?? 'onRequest'), `${file} ${path}: onRequest is not an authentication hook`).toBe(true);
+        expect(body.trimStart(), `${file} ${path}`).toMatch(/^const (caller = callerOf|operator = operatorOf)\(req\);/);
+        expect(body, `${file} ${path}`).not.toMatch(/tenants\.get\(/);
       }
     }
-    // Every /v1 registration was found and checked (CONTRACT §4 has six /v1 routes).
+    // Every /v1 registration was found and checked (CONTRACT §4 has six /v1 routes, v0.2 more).
     expect(handlers).toBe(registered);
     expect(handlers).toBeGreaterThanOrEqual(6);
     const auth = code(files.get('src/http/auth.ts')!);
