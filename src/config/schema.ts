@@ -3,10 +3,17 @@
  * an unknown key is an error, not silently ignored. Cross-field rules (unique id,
  * namespace, realm) live in `superRefine` so their errors name the path too.
  */
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseRule } from '../egress/allowlist.ts';
 
 const slug = z.string().regex(/^[a-z0-9-]{1,63}$/, 'expected [a-z0-9-]{1,63}');
+
+/** The host name as a node id: lowercase, [a-z0-9-] only, at most 63 characters. */
+export function defaultNodeId(): string {
+  const name = hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
+  return name === '' ? 'node' : name;
+}
 
 export const hostPort = z.strictObject({
   host: z.string().min(1),
@@ -142,6 +149,17 @@ export const configSchema = z
         warm_pool: z.number().int().min(0).max(1000).default(4),
         /** Idle instances are disposed after this many ms. */
         instance_idle_ms: z.number().int().min(1000).default(300_000),
+        /**
+         * This node's name (issue 13, README "More than one machine"): in its instance ids
+         * (`i_<node_id>_<random>`, so any node knows an instance's owner), its log lines and its
+         * metrics. Default: the host name, lowercased, other characters as `-`.
+         */
+        node_id: slug.default(defaultNodeId),
+        /**
+         * Where the other nodes reach this node's HTTP API (forwarded instance calls). Default:
+         * the listen address, a wildcard host (0.0.0.0, ::) replaced by the host name.
+         */
+        advertise_url: z.string().regex(/^https?:\/\/[^\s/]+$/, 'must be http(s)://HOST:PORT').optional(),
         /** The storage engine: LevelDB under data_dir (default) or PostgreSQL (issue 13; README "PostgreSQL storage"). */
         storage: z
           .discriminatedUnion('engine', [
