@@ -291,7 +291,9 @@ export class AppRegistry {
     if (record === undefined) throw new IsohostError('not_found', `no app "${appId}"`);
     const rollout = record.rollout ?? {};
     const order = record.versions.map((v) => v.version);
-    const chosen = sub === undefined || sub === null ? leadingVersion(rollout, order) : versionForBucket(rollout, order, bucketOf(appId, sub));
+    // One version at 100 % (the usual case) needs no hash: every caller gets it.
+    const single = Object.keys(rollout).length === 1;
+    const chosen = single || sub === undefined || sub === null ? leadingVersion(rollout, order) : versionForBucket(rollout, order, bucketOf(appId, sub));
     const v = chosen === undefined ? undefined : record.versions.find((x) => x.version === chosen);
     if (v === undefined) throw new IsohostError('not_found', `app "${appId}" has no approved version rolled out`);
     return this.#bundle(tenant, appId, v);
