@@ -18,6 +18,8 @@ import { Registry } from 'prom-client';
 import { startAdminSocket } from '../admin/socket.ts';
 import { deploySamples } from '../apps/samples.ts';
 import type { PlatformConfig } from '../config/schema.ts';
+import { openKeyStore } from '../identity/key-store.ts';
+import type { RealmKeyStore } from '../identity/realm-keys.ts';
 import { createIdentity, replaceableIdentity } from '../identity/registry.ts';
 import { startEgress, type Egress } from '../egress/wiring.ts';
 import { IsohostError, toIsohostError } from '../errors.ts';
@@ -102,7 +104,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   let reloading: Promise<void> = Promise.resolve();
   const reload = () => {
-    reloading = reloading.then(() => reloadConfig(values, { platform, egress, identity, logger }));
+    reloading = reloading.then(() => reloadConfig(values, { platform, egress, identity, logger, keys: state.keys }));
   };
   process.on('SIGHUP', reload);
 
@@ -135,6 +137,7 @@ interface Started {
   platform: Platform;
   egress: Egress;
   identity: ReturnType<typeof replaceableIdentity>;
+  keys: RealmKeyStore;
   inFlight(): number;
   /** Resolves true once no API request is in flight, false at the deadline. */
   drained(ms: number): Promise<boolean>;
@@ -152,7 +155,10 @@ async function start(
   opened.add(() => egress.close());
   const platform = await openPlatform(config, { logger, fetchBinding: egress.fetchBinding });
   opened.add(() => platform.close());
-  const identity = replaceableIdentity(createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, operatorRealm: config.deployment.operator_realm, fetchJwks: egress.fetchJwks }));
+  // Realm keys: files under data_dir, or the platform schema shared by every node (PostgreSQL).
+  const keys = openKeyStore(config);
+  opened.add(() => keys.close());
+  const identity = replaceableIdentity(createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, operatorRealm: config.deployment.operator_realm, fetchJwks: egress.fetchJwks, keys: keys.realms }));
   const admin = await startAdminSocket({ platform, identity, logger: logger.child({ component: 'admin-socket' }) });
   opened.add(() => admin.close());
   const deployed = config.deployment.samples ? await deploySamples(platform) : [];
@@ -197,6 +203,7 @@ async function start(
     platform,
     egress,
     identity,
+    keys: keys.realms,
     inFlight: () => inFlight,
     drained: (ms) =>
       new Promise<boolean>((resolve) => {
@@ -220,7 +227,7 @@ async function start(
  */
 async function reloadConfig(
   values: { config?: unknown; data?: unknown },
-  s: { platform: Platform; egress: Egress; identity: ReturnType<typeof replaceableIdentity>; logger: Logger },
+  s: { platform: Platform; egress: Egress; identity: ReturnType<typeof replaceableIdentity>; logger: Logger; keys: RealmKeyStore },
 ): Promise<void> {
   const { platform, egress, identity, logger } = s;
   if (values.config === undefined) {
@@ -230,7 +237,8 @@ async function reloadConfig(
   const before = platform.config;
   try {
     const next = configFrom(values);
-    const nextIdentity = createIdentity({ dataDir: next.deployment.data_dir, tenants: next.tenants, operatorRealm: next.deployment.operator_realm, fetchJwks: egress.fetchJwks });
+    // A reload never moves storage (deployment fields need a restart): the key store in force stays.
+    const nextIdentity = createIdentity({ dataDir: next.deployment.data_dir, tenants: next.tenants, operatorRealm: next.deployment.operator_realm, fetchJwks: egress.fetchJwks, keys: s.keys });
     egress.setTenants(next);
     let changes;
     try {

@@ -6,12 +6,15 @@
  * only: there is no remote admin endpoint).
  */
 import type { PlatformConfig } from '../config/schema.ts';
+import { openKeyStore } from '../identity/key-store.ts';
 import { createIdentity } from '../identity/registry.ts';
 import { configFrom, parse, required, UsageError, requireTenant } from './args.ts';
 
 /** The identity of a config, operator realm included, for the key-file commands (no JWKS fetches). */
 function localIdentity(config: PlatformConfig) {
-  return createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, operatorRealm: config.deployment.operator_realm, fetchJwks: async () => ({ keys: [] }) });
+  // On PostgreSQL the keys are the platform schema's, shared with every running node (its pool lets the command exit).
+  const keys = openKeyStore(config).realms;
+  return createIdentity({ dataDir: config.deployment.data_dir, tenants: config.tenants, operatorRealm: config.deployment.operator_realm, fetchJwks: async () => ({ keys: [] }), keys });
 }
 
 export async function tokenCommand(argv: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 /**
  * The egress proxy as a process (`isohost egress-proxy`, or in-process for `serve`/`run`).
  * The credential key is shared with the host through `<data_dir>/egress.key`: 32 random
- * bytes, hex, created 0600 on first use. A key readable by group or others is refused,
+ * bytes, hex, created 0600 on first use (on PostgreSQL: the platform schema, `egressKeyOf`). A key readable by group or others is refused,
  * as ssh refuses a private key with loose permissions.
  */
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,8 @@ import type { Registry } from 'prom-client';
 import type { PlatformConfig } from '../config/schema.ts';
 import { IsohostError } from '../errors.ts';
 import { MIN_KEY_BYTES } from './credential.ts';
+import { loadOrCreatePgEgressKey } from '../storage/postgres/platform-keys.ts';
+import { PlatformDb } from '../storage/postgres/platform-schema.ts';
 import type { Resolver } from './policy.ts';
 import { type EgressProxy, type TenantEgressPolicy, startEgressProxy } from './proxy.ts';
 
@@ -38,6 +40,24 @@ export async function loadOrCreateEgressKey(dataDir: string): Promise<Buffer> {
   const key = /^[0-9a-f]+$/i.test(text) && text.length % 2 === 0 ? Buffer.from(text, 'hex') : Buffer.alloc(0);
   if (key.length < MIN_KEY_BYTES) throw new IsohostError('config_invalid', `${EGRESS_KEY_FILE} in data_dir must hold at least ${MIN_KEY_BYTES} bytes as hex`);
   return key;
+}
+
+/**
+ * The credential key of a config's platform: `<data_dir>/egress.key` on LevelDB; on PostgreSQL
+ * the platform schema's, the same on every node (storage/postgres/platform-keys.ts).
+ *
+ * @example
+ * const key = await egressKeyOf(config);
+ */
+export async function egressKeyOf(config: PlatformConfig): Promise<Buffer> {
+  const storage = config.deployment.storage;
+  if (storage.engine === 'leveldb') return loadOrCreateEgressKey(config.deployment.data_dir);
+  const db = new PlatformDb(storage.url);
+  try {
+    return await loadOrCreatePgEgressKey(db);
+  } finally {
+    await db.close();
+  }
 }
 
 /** The proxy's view of the config: tenant id → its allow rules and limits. */
@@ -74,7 +94,7 @@ export async function runEgressProxyProcess(config: PlatformConfig, options: Egr
     host,
     port: options.ephemeralPort ? 0 : (options.port ?? port),
     tenants: egressTenants(config),
-    credentialKey: credentialKey ?? (await loadOrCreateEgressKey(config.deployment.data_dir)),
+    credentialKey: credentialKey ?? (await egressKeyOf(config)),
     resolver: options.resolver,
     logger,
     metrics: options.metrics,

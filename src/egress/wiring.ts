@@ -2,13 +2,13 @@
  * Connects the host to its egress proxy: starts it in-process (unless
  * `deployment.egress_proxy.external`, where `isohost egress-proxy` runs it) and builds
  * the per-instance fetch binding factory the instance host expects. Both sides read the
- * same `<data_dir>/egress.key`.
+ * same key (`<data_dir>/egress.key`, or the platform schema on PostgreSQL).
  */
 import type { Logger } from 'pino';
 import { fetchBinding } from '../bindings/fetch/index.ts';
 import type { PlatformConfig } from '../config/schema.ts';
 import type { FetchBindingFactory } from '../sandbox/instance-host.ts';
-import { egressLogger, egressTenants, loadOrCreateEgressKey, runEgressProxyProcess, type EgressProcessOptions } from './main.ts';
+import { egressKeyOf, egressLogger, egressTenants, runEgressProxyProcess, type EgressProcessOptions } from './main.ts';
 import { jwksFetcher } from './jwks-fetch.ts';
 
 export interface Egress {
@@ -36,7 +36,7 @@ export type StartEgressOptions = EgressProcessOptions;
 export async function startEgress(config: PlatformConfig, options: StartEgressOptions = {}): Promise<Egress> {
   const logger = options.logger ?? egressLogger();
   const settings = config.deployment.egress_proxy;
-  const credentialKey = await loadOrCreateEgressKey(config.deployment.data_dir);
+  const credentialKey = await egressKeyOf(config);
   const proxy = settings.external ? null : await runEgressProxyProcess(config, { ...options, logger }, credentialKey);
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const proxyUrl = proxy?.url ?? `http://${host}:${settings.port}`;

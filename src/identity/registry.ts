@@ -13,7 +13,7 @@
 import type { TenantConfig } from '../config/schema.ts';
 import { IsohostError } from '../errors.ts';
 import type { FetchJwks } from './key-sources.ts';
-import { createRealmKeyStore, type RealmKeyEntry, type RealmPublicJwk } from './realm-keys.ts';
+import { createRealmKeyStore, type RealmKeyEntry, type RealmKeyStore, type RealmPublicJwk } from './realm-keys.ts';
 import { mintToken, realmAudience, realmIssuer, type MintOptions } from './tokens.ts';
 import { createRealmVerifier, type RealmVerifier } from './verifier.ts';
 
@@ -25,6 +25,8 @@ export interface IdentityOptions {
   tenants: readonly TenantConfig[];
   /** `deployment.operator_realm`: the realm of operators' tokens (app review); none when absent. */
   operatorRealm?: string | undefined;
+  /** Where iam-internal realm keys live (key-store.ts `openKeyStore`); default: files under dataDir. */
+  keys?: RealmKeyStore;
   /** Fetches a `jwks_uri` (wired through the egress proxy by the caller). */
   fetchJwks?: FetchJwks;
   /** ms since the epoch (tests). */
@@ -56,7 +58,7 @@ export interface Identity {
  * const verified = await identity.verifierFor(req.params.tenant).verify(bearer);
  */
 export function createIdentity(opts: IdentityOptions): Identity {
-  const keys = createRealmKeyStore(opts.dataDir);
+  const keys = opts.keys ?? createRealmKeyStore(opts.dataDir);
   const tenants = new Map<string, TenantConfig>();
   const internalRealms = new Map<string, TenantConfig>();
   const verifiers = new Map<string, RealmVerifier>();

@@ -1,0 +1,105 @@
+/**
+ * Issue 13: the keys every node of a PostgreSQL platform shares, below the HTTP API. Two
+ * stores on one platform database stand for two nodes: a realm seeded by one is the same
+ * realm on the other, a rotation or retirement on one is seen by the other after its
+ * recheck, the egress key is one key, and a tenant's role cannot read the platform schema.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createPgRealmKeyStore, loadOrCreatePgEgressKey } from '../../src/storage/postgres/platform-keys.ts';
+import { PLATFORM_SCHEMA, PlatformDb } from '../../src/storage/postgres/platform-schema.ts';
+import { postgresAvailable, postgresFixture, startPostgres, type PostgresServer } from '../helpers/postgres.ts';
+import { tenantSpec } from '../helpers/storage-backend.ts';
+
+vi.setConfig({ testTimeout: 120_000 });
+const binaries = await postgresAvailable();
+let server: PostgresServer | null = null;
+let fx: Awaited<ReturnType<typeof postgresFixture>>;
+const dbs: PlatformDb[] = [];
+const open = () => {
+  const db = new PlatformDb(fx.url);
+  dbs.push(db);
+  return db;
+};
+
+beforeAll(async () => {
+  if (binaries === null) return;
+  server = await startPostgres(binaries);
+  fx = await postgresFixture(server);
+}, 120_000);
+afterAll(async () => {
+  await Promise.allSettled(dbs.map((d) => d.close()));
+  await fx?.dispose();
+  await server?.stop();
+});
+
+describe.skipIf(binaries === null)('platform keys in PostgreSQL', () => {
+  it('should seed a realm once and show a rotation and a retirement on one node to the other after its recheck', async () => {
+    const node1 = createPgRealmKeyStore(open(), { recheckMs: 0 });
+    const node2 = createPgRealmKeyStore(open(), { recheckMs: 0 });
+    const [a, b] = await Promise.all([node1.signingKey('bu-a'), node2.signingKey('bu-a')]);
+    expect(a.kid).toBe(b.kid);
+    expect(await node2.list('bu-a')).toHaveLength(1);
+
+    const gen = await node1.refresh('bu-a');
+    const rotated = await node2.rotate('bu-a');
+    expect(rotated.kid).not.toBe(a.kid);
+    expect((await node1.signingKey('bu-a')).kid).toBe(rotated.kid);
+    expect(await node1.refresh('bu-a')).not.toBe(gen);
+    expect((await node1.publicJwks('bu-a')).keys.map((k) => k.kid)).toEqual([a.kid, rotated.kid]);
+
+    await node1.retire('bu-a', a.kid);
+    expect((await node2.publicJwks('bu-a')).keys.map((k) => k.kid)).toEqual([rotated.kid]);
+    expect((await node2.list('bu-a')).map((e) => e.status)).toEqual(['retired', 'active']);
+    await expect(node2.retire('bu-a', rotated.kid)).rejects.toMatchObject({ code: 'invalid_request' });
+    await expect(node2.retire('bu-a', 'x'.repeat(43))).rejects.toMatchObject({ code: 'invalid_request' });
+  });
+
+  it('should keep serving the cached keys until the recheck interval passes', async () => {
+    const slow = createPgRealmKeyStore(open(), { recheckMs: 60_000 });
+    const other = createPgRealmKeyStore(open(), { recheckMs: 0 });
+    const first = await slow.signingKey('bu-b');
+    await other.rotate('bu-b');
+    expect((await slow.signingKey('bu-b')).kid).toBe(first.kid);
+  });
+
+  it('should land two rotations made at once on two nodes, one after the other', async () => {
+    const node1 = createPgRealmKeyStore(open(), { recheckMs: 0 });
+    const node2 = createPgRealmKeyStore(open(), { recheckMs: 0 });
+    await node1.signingKey('bu-c');
+    const [r1, r2] = await Promise.all([node1.rotate('bu-c'), node2.rotate('bu-c')]);
+    const kids = (await node1.list('bu-c')).map((e) => e.kid);
+    expect(kids).toHaveLength(3);
+    expect(kids).toEqual(expect.arrayContaining([r1.kid, r2.kid]));
+  });
+
+  it('should give every node the same egress key of 32 bytes', async () => {
+    const [k1, k2] = await Promise.all([loadOrCreatePgEgressKey(open()), loadOrCreatePgEgressKey(open())]);
+    expect(k1.length).toBe(32);
+    expect(k1.equals(k2)).toBe(true);
+  });
+
+  it('should refuse a tenant role any read of the platform schema', async () => {
+    await createPgRealmKeyStore(open()).signingKey('bu-d');
+    const backend = fx.backend();
+    await backend.open(tenantSpec('acme', 'schema', 1024 * 1024));
+    const role = backend.identOf('acme');
+    // A session the way isohost runs a tenant's queries: the platform user, switched to the tenant role at startup.
+    const client = new pg.Client({ connectionString: fx.url, options: `-c role=${role}` });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT current_user AS u')).rows[0].u).toBe(role);
+      for (const table of ['realm_keys', 'secrets', 'nodes']) {
+        await expect(client.query(`SELECT * FROM ${PLATFORM_SCHEMA}.${table}`)).rejects.toMatchObject({ code: '42501' });
+      }
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('should fail with storage_error, not hang, when PostgreSQL cannot be reached', async () => {
+    const db = new PlatformDb('postgres://postgres@127.0.0.1:1/none');
+    dbs.push(db);
+    await expect(createPgRealmKeyStore(db).signingKey('bu-e')).rejects.toMatchObject({ code: 'storage_error' });
+  });
+});
