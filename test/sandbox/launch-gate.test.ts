@@ -22,7 +22,7 @@ beforeAll(async () => {
     { id: 'validator', limits: { breaches_per_min: 1, instances: 50 } },
     // two tokens at start, one a second after
     { id: 'rated', limits: { rate_per_sec: 1, instances: 50 } },
-    { id: 'bulky', limits: { instances: 50, breaches_per_min: 100_000 } },
+    { id: 'bulky', limits: { instances: 50, breaches_per_min: 100_000, cpu_ms: 2000, wall_ms: 20_000 } },
   ]);
 });
 afterAll(() => p.dispose());
