@@ -14,6 +14,8 @@ import { InstanceHost, type FetchBindingFactory } from './sandbox/instance-host.
 import { InProcessTier } from './sandbox/in-process-tier.ts';
 import { ProcessTierRegistry } from './sandbox/process/registry.ts';
 import { AppRegistry } from './apps/registry.ts';
+import { NodeDirectory } from './storage/postgres/node-directory.ts';
+import { PlatformDb } from './storage/postgres/platform-schema.ts';
 
 export interface Platform {
   /** The config in force: the one opened with, or the last one `reconfigure` accepted. */
@@ -26,6 +28,13 @@ export interface Platform {
   /** The process tiers of `compute: process` tenants (sandbox processes; /readyz, metrics). */
   readonly sandboxes: ProcessTierRegistry;
   readonly apps: AppRegistry;
+  /** `deployment.node_id`. */
+  readonly nodeId: string;
+  /**
+   * The platform's nodes and their API addresses (PostgreSQL only: LevelDB is one node).
+   * `serve` announces its address once listening; instance routes forward through it.
+   */
+  readonly nodes: NodeDirectory | null;
   /**
    * Moves to a new validated config (`serve` on SIGHUP): tenants added, removed or
    * changed take effect, unchanged tenants keep their instances and in-flight calls.
@@ -59,7 +68,15 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
   const pool = shared.pool;
   // `compute: process` tenants run only in sandbox processes of their own (issue 10), started now so their pools are warm.
   const sandboxes = new ProcessTierRegistry(config, { logger, warm: Math.max(1, options.warmPool ?? config.deployment.warm_pool), dataDir: config.deployment.data_dir });
-  const host = new InstanceHost({ tierFor: (tenant) => sandboxes.tierFor(tenant) ?? shared, fetchBinding: options.fetchBinding });
+  // Several nodes share a PostgreSQL platform: instance ids name their node so any node can forward to it.
+  const storage = config.deployment.storage;
+  const nodesDb = storage.engine === 'postgres' ? new PlatformDb(storage.url) : null;
+  const nodes = nodesDb === null ? null : new NodeDirectory(nodesDb, config.deployment.node_id, (err) => logger.warn({ evt: 'node_heartbeat', err: String(err) }, 'node heartbeat failed; retrying'));
+  const host = new InstanceHost({
+    tierFor: (tenant) => sandboxes.tierFor(tenant) ?? shared,
+    fetchBinding: options.fetchBinding,
+    ...(nodes === null ? {} : { nodeId: config.deployment.node_id }),
+  });
   const apps = new AppRegistry();
   let current = config;
   return {
@@ -73,6 +90,8 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
     host,
     sandboxes,
     apps,
+    nodeId: config.deployment.node_id,
+    nodes,
     async reconfigure(next) {
       const moved = Object.keys({ ...current.deployment, ...next.deployment }).filter(
         (k) => JSON.stringify(current.deployment[k as keyof typeof current.deployment]) !== JSON.stringify(next.deployment[k as keyof typeof next.deployment]),
@@ -87,6 +106,8 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
     async close() {
       host.disposeAll();
       await Promise.all([shared.close(), sandboxes.close()]);
+      await nodes?.close();
+      await nodesDb?.close();
       await backend.close();
     },
   };

@@ -14,7 +14,8 @@
  */
 import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { Registry } from 'prom-client';
+import { hostname } from 'node:os';
+import { Gauge, Registry } from 'prom-client';
 import { startAdminSocket } from '../admin/socket.ts';
 import { deploySamples } from '../apps/samples.ts';
 import type { PlatformConfig } from '../config/schema.ts';
@@ -91,7 +92,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw new UsageError('--egress-port applies to the in-process egress proxy; this config uses an external one (egress_proxy.external)');
   }
   const registry = new Registry();
-  const logger = createLogger();
+  // Every line names its node (issue 13): several nodes' logs can be read side by side.
+  const logger = createLogger().child({ node: config.deployment.node_id });
+  new Gauge({ name: 'isohost_node_info', help: 'This node (deployment.node_id); always 1', labelNames: ['node'], registers: [registry] }).set({ node: config.deployment.node_id }, 1);
   const opened = new Opened();
   let state: Started;
   try {
@@ -184,6 +187,8 @@ async function start(
   const address = await app.listen({ host: config.deployment.listen.host, port: o.port ?? config.deployment.listen.port }).catch((err) =>
     withPortHint(err, '--port', 'deployment.listen.port'),
   );
+  // Other nodes forward calls for this node's instances to this address (PostgreSQL platforms).
+  await platform.nodes?.announce(config.deployment.advertise_url ?? advertised(app));
   let ops: FastifyInstance | undefined;
   const opsListen = config.deployment.ops_listen;
   if (opsListen !== undefined) {
@@ -254,6 +259,13 @@ async function reloadConfig(
     const e = toIsohostError(err);
     logger.error({ evt: 'reload', file: values.config, code: e.code, reason: e.code === 'internal' ? String(err) : e.message }, 'config reload refused; the config in force stays');
   }
+}
+
+/** The API's address for other nodes: a wildcard listen host is replaced by the host name. */
+function advertised(app: FastifyInstance): string {
+  const { address, port } = app.server.address() as { address: string; port: number };
+  const host = address === '0.0.0.0' || address === '::' ? hostname() : address.includes(':') ? `[${address}]` : address;
+  return `http://${host}:${port}`;
 }
 
 function banner(address: string, opsAddress: string, config: PlatformConfig, configFile: string | undefined): string {

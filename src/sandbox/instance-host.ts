@@ -10,7 +10,6 @@
  * breach budget (THREATS F45).
  */
 import type { SessionUser } from '../identity/session-claims.ts';
-import { randomBytes } from 'node:crypto';
 import { IsohostError } from '../errors.ts';
 import type { Binding, CallScope, Reply } from '../bindings/types.ts';
 import { storageBinding } from '../bindings/storage/index.ts';
@@ -18,6 +17,7 @@ import { logBinding } from '../bindings/log/index.ts';
 import { timerBinding } from '../bindings/timers/index.ts';
 import type { TenantContext } from '../tenants/context.ts';
 import type { CallTag, MessageHandler, SandboxTier, TierInstance, TierLaunchSpec } from './tier.ts';
+import { newInstanceId } from './instance-id.ts';
 import { TenantGate } from './tenant-gate.ts';
 
 /** One type for the session user host-wide (src/identity/session-claims.ts). */
@@ -70,6 +70,8 @@ export interface InstanceHostOptions {
    */
   tierFor: (tenant: TenantContext) => SandboxTier;
   fetchBinding?: FetchBindingFactory;
+  /** `deployment.node_id`: named in every instance id (instance-id.ts), so other nodes can forward to it. */
+  nodeId?: string;
 }
 
 /** Failures that are limit breaches: they count against the tenant's breach budget wherever they happen. */
@@ -82,12 +84,14 @@ const refuseMessages: MessageHandler = () => Promise.reject(new IsohostError('un
 export class InstanceHost {
   readonly #tierFor: (tenant: TenantContext) => SandboxTier;
   readonly #fetchBinding: FetchBindingFactory | undefined;
+  readonly #nodeId: string | undefined;
   readonly #live = new Map<string, Live>();
   readonly #gates = new WeakMap<TenantContext, TenantGate>();
 
   constructor(options: InstanceHostOptions) {
     this.#tierFor = options.tierFor;
     this.#fetchBinding = options.fetchBinding;
+    this.#nodeId = options.nodeId;
   }
 
   #gate(tenant: TenantContext): TenantGate {
@@ -98,7 +102,7 @@ export class InstanceHost {
 
   /** Launches `app` for `tenant` and `user`; the isolate is bound to them for its whole life. */
   async launch(tenant: TenantContext, app: AppBundle, user: SessionUser | null): Promise<{ info: InstanceInfo; warm: boolean }> {
-    const id = 'i_' + randomBytes(18).toString('base64url');
+    const id = newInstanceId(this.#nodeId);
     const bindings = this.#bindingsFor(tenant, app, id);
     const spec = this.#spec(tenant, app, JSON.stringify({ app: { id: app.id, version: app.version }, user }), `${tenant.id}/${app.id}@${app.version}/${id}`);
     // Every failed launch counts as a breach: top-level spin or a bundle that throws costs

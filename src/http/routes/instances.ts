@@ -2,12 +2,14 @@
  * Launch, call and end instances (scope apps:call). An instance belongs to the tenant
  * and subject that launched it: under any other tenant or subject it is not_found.
  * Call results are passed through as the JSON text the isolate produced (no re-parse).
+ * On a PostgreSQL platform an instance of another node is reached through that node (forward.ts).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { tenantLogHub } from '../../bindings/log/hub.ts';
 import { IsohostError } from '../../errors.ts';
 import { callerOf, requireScope, type Caller } from '../auth.ts';
+import { createForwarder } from '../forward.ts';
 import type { ServerContext } from '../context.ts';
 import { BODY_ERRORS, CALL_ERRORS, callResult, errorResponses, jsonArgs, V1_ERRORS } from '../schemas.ts';
 
@@ -35,6 +37,8 @@ function checkMethod(method: string): string {
 export function instanceRoutes(ctx: ServerContext) {
   const { platform, metrics } = ctx;
   const limit = { bodyLimit: ctx.maxArgsBytes };
+  // Another node's instance: its call or end goes to that node (PostgreSQL platforms, forward.ts).
+  const forwarder = createForwarder(platform);
 
   /**
    * The app and version of each instance launched here, for the `app` label of its calls and
@@ -90,6 +94,7 @@ export function instanceRoutes(ctx: ServerContext) {
   return async (app: FastifyInstance) => {
     // Call routes take application/json only: fastify's default text/plain parser would hand a string to the mini-app.
     app.removeContentTypeParser('text/plain');
+    app.addHook('onClose', async () => forwarder.close());
 
     app.post<{ Params: { tenant: string; app: string } }>(
       '/v1/tenants/:tenant/apps/:app/instances',
@@ -129,6 +134,8 @@ export function instanceRoutes(ctx: ServerContext) {
         const caller = callerOf(req);
         const method = checkMethod(req.params.method);
         const instance = req.params.instance;
+        const owner = forwarder.remoteOwner(instance, req);
+        if (owner !== null) return forwarder.relay(req, reply, owner);
         const known = instanceApps.get(instance);
         const target = { app: known?.app ?? '', version: known?.version ?? '', instance, method, requestId: req.id };
         return timed(caller, target, reply, () => platform.host.call(caller.tenant, caller.user.sub, instance, method, argsText(req.body), req.id));
@@ -148,6 +155,8 @@ export function instanceRoutes(ctx: ServerContext) {
       },
       async (req, reply) => {
         const caller = callerOf(req);
+        const owner = forwarder.remoteOwner(req.params.instance, req);
+        if (owner !== null) return forwarder.relay(req, reply, owner);
         platform.host.dispose(caller.tenant, caller.user.sub, req.params.instance);
         instanceApps.delete(req.params.instance);
         return reply.status(204).send();
