@@ -37,6 +37,10 @@ export interface PgAppStoreHost {
   quotaBytes(): number;
   /** Records the usage a write left (returned by `isohost_apply`). */
   noteUsage(bytes: number): void;
+  /** A write is about to be sent. */
+  writeStarted(): void;
+  /** A write is answered; resolves once the usage view is settled (see PgTenantStore). */
+  writeEnded(): Promise<void>;
 }
 
 const GET = 'SELECT value FROM entries WHERE space = $1 AND key = $2';
@@ -132,6 +136,7 @@ export class PgAppStore implements AppStore {
   /** One call of isohost_apply: all ops or none, quota checked in the same transaction. */
   async #apply(deletes: boolean[], keys: string[], values: (string | null)[]): Promise<void> {
     const quota = this.#host.quotaBytes();
+    this.#host.writeStarted();
     try {
       const result = await this.#host.query<{ used: string }>({
         name: 'isohost_apply',
@@ -147,6 +152,8 @@ export class PgAppStore implements AppStore {
         throw new IsohostError('resource_exhausted', `storage quota exceeded (storage_mb): ${used} of ${quota} bytes used; this write needs ${delta} more`);
       }
       throw wrapped;
+    } finally {
+      await this.#host.writeEnded();
     }
   }
 

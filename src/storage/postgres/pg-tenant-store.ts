@@ -33,6 +33,8 @@ export class PgTenantStore implements TenantStore, PgAppStoreHost {
   readonly #host: PgTenantHost;
   #quotaBytes: number;
   #usage = 0;
+  #writing = 0;
+  #overlapped = false;
   readonly #apps = new Map<string, PgAppStore>();
   readonly #system: PgAppStore;
   #inflight = 0;
@@ -88,6 +90,25 @@ export class PgTenantStore implements TenantStore, PgAppStoreHost {
 
   noteUsage(bytes: number): void {
     this.#usage = bytes;
+  }
+
+  /**
+   * Writes of this tenant commit one after another (the advisory lock in isohost_apply),
+   * but their answers arrive over different pool connections, in any order: the usage the
+   * last answer carried may be an older commit's. So when writes overlapped, the last one
+   * to end re-reads the usage row before it resolves, and the view is exact again.
+   */
+  writeStarted(): void {
+    if (this.#writing > 0) this.#overlapped = true;
+    this.#writing++;
+  }
+
+  async writeEnded(): Promise<void> {
+    this.#writing--;
+    if (this.#writing === 0 && this.#overlapped) {
+      this.#overlapped = false;
+      await this.refreshUsage().catch(() => {});
+    }
   }
 
   /** One statement on the tenant's pool, inside the purge guard. */
