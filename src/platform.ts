@@ -3,6 +3,7 @@
  * registry, the warm pool, the instance host and the app registry. `serve`, `run`,
  * the bench and the tests all start isohost through here.
  */
+import { mkdir } from 'node:fs/promises';
 import pino, { type Logger } from 'pino';
 import type { PlatformConfig } from './config/schema.ts';
 import type { StorageBackend } from './storage/backend.ts';
@@ -59,6 +60,9 @@ export function createLogger(level = process.env.ISOHOST_LOG_LEVEL ?? 'info'): L
 
 export async function openPlatform(config: PlatformConfig, options: PlatformOptions = {}): Promise<Platform> {
   const logger = options.logger ?? createLogger();
+  // data_dir holds the node's own files (admin socket, sandbox processes) on every engine;
+  // with PostgreSQL no LevelDB creates it.
+  await mkdir(config.deployment.data_dir, { recursive: true, mode: 0o700 });
   const backend = await openStorageBackend(config);
   const tenants = await TenantRegistry.open(config, backend, logger).catch(async (err) => {
     await backend.close();

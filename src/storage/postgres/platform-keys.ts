@@ -11,7 +11,8 @@
  *   the winner's).
  *
  * Another node's rotation is seen within `recheckMs` (1 s): a cached realm re-reads its
- * generation at most that often and reloads when it moved.
+ * generation at most that often and reloads when it moved. While PostgreSQL cannot be
+ * reached, a realm already read keeps its keys.
  */
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
@@ -84,7 +85,15 @@ export function createPgRealmKeyStore(db: PlatformDb, options: { recheckMs?: num
     const state = states.get(realm);
     if (state === undefined) return load(realm);
     if (Date.now() - state.checkedAt < recheckMs) return state;
-    const row = (await db.query<{ generation: string }>(`SELECT generation FROM ${PLATFORM_SCHEMA}.realm_keys WHERE realm = $1`, [realm])).rows[0];
+    let row: { generation: string } | undefined;
+    try {
+      row = (await db.query<{ generation: string }>(`SELECT generation FROM ${PLATFORM_SCHEMA}.realm_keys WHERE realm = $1`, [realm])).rows[0];
+    } catch {
+      // PostgreSQL unreachable: the keys known a moment ago keep signing and verifying (tokens
+      // stay valid through an outage); the next recheck tries again.
+      state.checkedAt = Date.now();
+      return state;
+    }
     if (row !== undefined && Number(row.generation) === state.generation) {
       state.checkedAt = Date.now();
       return state;
