@@ -55,7 +55,9 @@ if (unsupported !== null) console.warn(`[netns proof] skipped: ${unsupported}`);
 
 const BU_A = 'business-unit-a';
 const ACME = 'partner-acme';
-const SCOPES = 'apps:call apps:deploy';
+const SCOPES = 'apps:call apps:deploy logs:read';
+/** An operator-realm token (scope apps:review), minted in the box like the tenants' tokens. */
+let operatorToken = '';
 /** A traced CLI command is bounded by STARTUP_TIMEOUT_MS; the test around it gets more. */
 const CLI_TEST_TIMEOUT_MS = STARTUP_TIMEOUT_MS + 20_000;
 
@@ -173,6 +175,9 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
       traceFiles.push(traceFile);
       tokens[tenant] = await mintTracedToken(net, { config, data, traceFile, tenant, sub: 'alice', scope: SCOPES });
     }
+    const opsTrace = join(dir.path, 'token-ops.strace');
+    traceFiles.push(opsTrace);
+    operatorToken = await mintTracedToken(net, { config, data, traceFile: opsTrace, realm: 'ops', sub: 'reviewer', scope: 'apps:review' });
   }, 60_000);
 
   afterAll(async () => {
@@ -213,6 +218,39 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     const put = await call('/v1/tenants/{tenant}/apps/{app}', 'PUT', `/v1/tenants/${ACME}/apps/fetch-probe`, { token: tokens[ACME]!, javascript: FETCH_PROBE });
     expectStatus(put, 201);
     expect(json(put)).toMatchObject({ app: 'fetch-probe' });
+  });
+
+  it('should walk an app through review, rollout, download, logs and delete', async () => {
+    const app = (path = '') => `/v1/tenants/${BU_A}/apps/lifecycle${path}`;
+    const upload = async (n: number) => {
+      const res = await call('/v1/tenants/{tenant}/apps/{app}', 'PUT', app(), { token: tokens[BU_A]!, javascript: `export function v() { return ${n}; }\n` });
+      expectStatus(res, 201);
+      expect(json(res)).toMatchObject({ state: 'pending' });
+      return json(res).version as string;
+    };
+    const review = (version: string, decision: 'approve' | 'reject') =>
+      call(`/v1/tenants/{tenant}/apps/{app}/versions/{version}/${decision}`, 'POST', app(`/versions/${version}/${decision}`), {
+        token: operatorToken,
+        ...(decision === 'reject' ? { json: { reason: 'not this one' } } : {}),
+      });
+    const v1 = await upload(1);
+    expectStatus(await review(v1, 'approve'), 200);
+    const v2 = await upload(2);
+    expectStatus(await review(v2, 'reject'), 200);
+    const v3 = await upload(3);
+    expectStatus(await review(v3, 'approve'), 200);
+    expectStatus(await call('/v1/tenants/{tenant}/apps/{app}/rollout', 'PUT', app('/rollout'), { token: tokens[BU_A]!, json: { versions: { [v1]: 50, [v3]: 50 } } }), 200);
+    const info = await call('/v1/tenants/{tenant}/apps/{app}', 'GET', app(), { token: tokens[BU_A]! });
+    expectStatus(info, 200);
+    expect(json(info).versions.map((v: { state: string }) => v.state)).toEqual(['approved', 'rejected', 'approved']);
+    const bundle = await call('/v1/tenants/{tenant}/apps/{app}/versions/{version}/bundle', 'GET', app(`/versions/${v1}/bundle`), { token: tokens[BU_A]! });
+    expectStatus(bundle, 200);
+    expect(bundle.body).toContain('return 1;');
+    expect([1, 3]).toContain(json(await oneShot(BU_A, 'lifecycle', 'v', {})).result);
+    const logs = await call('/v1/tenants/{tenant}/logs', 'GET', `/v1/tenants/${BU_A}/logs?app=lifecycle`, { token: tokens[BU_A]! });
+    expectStatus(logs, 200);
+    expect(logs.body).toContain('"app":"lifecycle"');
+    expectStatus(await call('/v1/tenants/{tenant}/apps/{app}', 'DELETE', app(), { token: tokens[BU_A]! }), 204);
   });
 
   it('should run the notes sample on an instance, then end it', async () => {

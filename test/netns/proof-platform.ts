@@ -75,6 +75,7 @@ export function proofConfig(options: { apiPort: number; upstream: string }) {
       listen: { host: '127.0.0.1', port: options.apiPort },
       egress_proxy: { host: '127.0.0.1', port: 0 },
       samples: true,
+      operator_realm: 'ops',
     },
     tenants: [
       {
@@ -83,6 +84,8 @@ export function proofConfig(options: { apiPort: number; upstream: string }) {
         identity: { provider: 'iam-internal', realm: 'bu-a' },
         network: { default: 'deny', allow: [] },
         limits: PROOF_LIMITS,
+        // New versions wait for an operator: the proof walks the review routes too.
+        review: 'required',
       },
       {
         id: 'partner-acme',
@@ -192,8 +195,13 @@ export async function runTracedCli(net: ProofNetwork, args: string[], traceFile:
 }
 
 /** Runs `isohost token …` inside the box under strace; returns the JWT it printed. */
-export async function mintTracedToken(net: ProofNetwork, options: { config: string; data: string; traceFile: string; tenant: string; sub: string; scope: string }): Promise<string> {
-  const args = ['token', '--config', options.config, '--data', options.data, '--tenant', options.tenant, '--sub', options.sub, '--scope', options.scope];
+export async function mintTracedToken(
+  net: ProofNetwork,
+  options: { config: string; data: string; traceFile: string; tenant?: string; realm?: string; sub: string; scope: string },
+): Promise<string> {
+  // A tenant's realm, or a realm by name (the operator realm).
+  const who = options.realm !== undefined ? ['--realm', options.realm] : ['--tenant', options.tenant!];
+  const args = ['token', '--config', options.config, '--data', options.data, ...who, '--sub', options.sub, '--scope', options.scope];
   const run = await runTracedCli(net, args, options.traceFile);
   if (run.code !== 0) throw new Error(`isohost token exited ${run.code}: ${run.stderr.slice(-2000)}`);
   const token = run.stdout.trim();
