@@ -3,11 +3,14 @@
  * stores on one platform database stand for two nodes: a realm seeded by one is the same
  * realm on the other, a rotation or retirement on one is seen by the other after its
  * recheck, the egress key is one key, and a tenant's role cannot read the platform schema.
+ * The node directory: a node finds another's address, a second live node of one id is
+ * refused, a node that left or went silent is unavailable by name.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPgRealmKeyStore, loadOrCreatePgEgressKey } from '../../src/storage/postgres/platform-keys.ts';
 import { PLATFORM_SCHEMA, PlatformDb } from '../../src/storage/postgres/platform-schema.ts';
+import { DEAD_AFTER_MS, NodeDirectory } from '../../src/storage/postgres/node-directory.ts';
 import { postgresAvailable, postgresFixture, startPostgres, type PostgresServer } from '../helpers/postgres.ts';
 import { tenantSpec } from '../helpers/storage-backend.ts';
 
@@ -101,5 +104,42 @@ describe.skipIf(binaries === null)('platform keys in PostgreSQL', () => {
     const db = new PlatformDb('postgres://postgres@127.0.0.1:1/none');
     dbs.push(db);
     await expect(createPgRealmKeyStore(db).signingKey('bu-e')).rejects.toMatchObject({ code: 'storage_error' });
+  });
+});
+
+describe.skipIf(binaries === null)('node directory in PostgreSQL', () => {
+  it('should give one node the address another announced, and refuse a second live node of the same id', async () => {
+    const one = new NodeDirectory(open(), 'n-1');
+    const two = new NodeDirectory(open(), 'n-2');
+    await one.announce('http://127.0.0.1:1001');
+    await two.announce('http://127.0.0.1:1002');
+    expect(await two.addressOf('n-1')).toBe('http://127.0.0.1:1001');
+    expect(await one.addressOf('n-2')).toBe('http://127.0.0.1:1002');
+    const twin = new NodeDirectory(open(), 'n-1');
+    await expect(twin.announce('http://127.0.0.1:1003')).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringContaining('"n-1" is in use') });
+    // The same node coming back at its own address is welcome.
+    const again = new NodeDirectory(open(), 'n-2');
+    await again.announce('http://127.0.0.1:1002');
+    await Promise.all([one.close(), two.close(), again.close()]);
+  });
+
+  it('should answer unavailable naming a node that left, never announced, or stopped beating', async () => {
+    const db = open();
+    const gone = new NodeDirectory(db, 'n-gone');
+    await gone.announce('http://127.0.0.1:1004');
+    await gone.close();
+    const reader = new NodeDirectory(open(), 'n-reader');
+    await expect(reader.addressOf('n-gone')).rejects.toMatchObject({ code: 'unavailable', message: expect.stringContaining('node n-gone is not reachable') });
+    await expect(reader.addressOf('n-never')).rejects.toMatchObject({ code: 'unavailable' });
+    const silent = new NodeDirectory(db, 'n-silent');
+    await silent.announce('http://127.0.0.1:1005');
+    await db.query(`UPDATE ${PLATFORM_SCHEMA}.nodes SET heartbeat_at = now() - make_interval(secs => $1) WHERE node_id = 'n-silent'`, [DEAD_AFTER_MS / 1000 + 1]);
+    await expect(reader.addressOf('n-silent')).rejects.toMatchObject({ code: 'unavailable', message: expect.stringContaining('no heartbeat') });
+    // Dead for long enough, its id may be taken by a node at another address.
+    const successor = new NodeDirectory(open(), 'n-silent');
+    await successor.announce('http://127.0.0.1:1006');
+    reader.forget('n-silent');
+    expect(await reader.addressOf('n-silent')).toBe('http://127.0.0.1:1006');
+    await Promise.all([silent.close(), successor.close()]);
   });
 });

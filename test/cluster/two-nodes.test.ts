@@ -239,6 +239,7 @@ describe.skipIf(binaries === null)('two nodes over one PostgreSQL', () => {
   });
 
   it('should lose no acknowledged write when a node is killed with SIGKILL mid-write', async () => {
+    const node1Instance = (await api(0, 'POST', `/v1/tenants/${A}/apps/counter/instances`, alice, {})).json.instance as string;
     const acknowledged: string[] = [];
     let stop = false;
     const writer = async (w: number) => {
@@ -259,6 +260,9 @@ describe.skipIf(binaries === null)('two nodes over one PostgreSQL', () => {
     stop = true;
     await Promise.all(writers);
     expect(acknowledged.length).toBeGreaterThanOrEqual(40);
+    // Its instances are unreachable now, and said so: not not_found.
+    const orphan = await api(1, 'POST', `/v1/tenants/${A}/instances/${node1Instance}/calls/bump`, alice, {});
+    expect(orphan).toMatchObject({ status: 503, json: { error: { code: 'unavailable', message: expect.stringContaining('node-1 is not reachable') } } });
     for (const key of acknowledged) {
       const res = await call(1, alice, A, 'greeter', 'get', { key });
       expect(res.json.result, key).toMatchObject({ i: Number(key.split('-')[1]) });
