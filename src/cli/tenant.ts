@@ -15,7 +15,7 @@ import { ndjsonLines } from '../admin/ndjson-lines.ts';
 import { exportTenant, importTenant, maxLineBytes, type ArchiveTarget } from '../admin/tenant-archive.ts';
 import type { PlatformConfig } from '../config/schema.ts';
 import { IsohostError } from '../errors.ts';
-import { createRealmKeyStore } from '../identity/realm-keys.ts';
+import { openKeyStore } from '../identity/key-store.ts';
 import { openPlatform } from '../platform.ts';
 import { configFrom, parse, required, requireTenant, UsageError } from './args.ts';
 
@@ -40,7 +40,8 @@ export async function tenantCommand(argv: string[]): Promise<number> {
     const lines = socket === null ? null : await adminRequest(socket, 'GET', path);
     const entries = await writeExport(values.out, async (out) => {
       if (lines !== null) return copy(lines, out);
-      const keys = createRealmKeyStore(config.deployment.data_dir);
+      // The realm keys where this platform keeps them (the platform schema on PostgreSQL).
+      const keys = openKeyStore(config).realms;
       return withStores(config, (target) => copy(exportTenant({ ...target, realmJwks: (realm) => keys.publicJwks(realm), node: hostname() }), out));
     });
     if (values.out !== undefined) log('tenant exported', { tenant: id, entries, file: values.out, via });
