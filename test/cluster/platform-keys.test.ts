@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPgRealmKeyStore, loadOrCreatePgEgressKey } from '../../src/storage/postgres/platform-keys.ts';
-import { PLATFORM_SCHEMA, PlatformDb } from '../../src/storage/postgres/platform-schema.ts';
+import { PLATFORM_SCHEMA, PlatformDb, platformSchemaStatement } from '../../src/storage/postgres/platform-schema.ts';
 import { DEAD_AFTER_MS, NodeDirectory } from '../../src/storage/postgres/node-directory.ts';
 import { postgresAvailable, postgresFixture, startPostgres, type PostgresServer } from '../helpers/postgres.ts';
 import { tenantSpec } from '../helpers/storage-backend.ts';
@@ -97,6 +97,27 @@ describe.skipIf(binaries === null)('platform keys in PostgreSQL', () => {
       }
     } finally {
       await client.end();
+    }
+  });
+
+  it('should name the missing privilege when the platform user may not create the platform schema, and work once a superuser made it', async () => {
+    const admin = new pg.Client(fx.url);
+    await admin.connect();
+    try {
+      await admin.query('CREATE ROLE keys_plain LOGIN');
+      const plain = new PlatformDb(server!.urlFor('keys_plain', fx.database));
+      dbs.push(plain);
+      await expect(loadOrCreatePgEgressKey(plain)).rejects.toMatchObject({ code: 'storage_error', message: expect.stringContaining('needs CREATE on the platform database') });
+      // What `isohost storage init --print-sql` prints for it, run by a superuser in another database of the server.
+      await admin.query('CREATE DATABASE keys_other');
+      const other = new pg.Client(server!.urlFor('postgres', 'keys_other'));
+      await other.connect();
+      await other.query(platformSchemaStatement('keys_plain')).finally(() => other.end());
+      const granted = new PlatformDb(server!.urlFor('keys_plain', 'keys_other'));
+      dbs.push(granted);
+      expect((await loadOrCreatePgEgressKey(granted)).length).toBe(32);
+    } finally {
+      await admin.end();
     }
   });
 

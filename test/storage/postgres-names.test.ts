@@ -31,6 +31,7 @@ describe('PostgreSQL tenant names', () => {
     const sql = initSql('postgres://isohost@db/platform', [{ namespace: 'shop', isolation: 'schema' }, { namespace: 'bank', isolation: 'database' }]);
     const lines = sql.split('\n').filter((l) => l !== '' && !l.startsWith('--'));
     expect(lines).toEqual([
+      'CREATE SCHEMA IF NOT EXISTS isohost_platform AUTHORIZATION "isohost";',
       'CREATE ROLE "isohost_platform_shop" NOLOGIN NOINHERIT;',
       'GRANT "isohost_platform_shop" TO "isohost";',
       'CREATE SCHEMA "isohost_platform_shop" AUTHORIZATION "isohost_platform_shop";',

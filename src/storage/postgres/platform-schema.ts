@@ -11,7 +11,9 @@
  * cannot read a private key even by naming the table.
  */
 import pg from 'pg';
-import { pgCall } from './pg-errors.ts';
+import { IsohostError } from '../../errors.ts';
+import { quoteIdent, urlParts } from './names.ts';
+import { isPermissionError, pgCall } from './pg-errors.ts';
 import { CONNECT_TIMEOUT_MS } from './provision.ts';
 
 export const PLATFORM_SCHEMA = 'isohost_platform';
@@ -19,9 +21,21 @@ export const PLATFORM_SCHEMA = 'isohost_platform';
 /** Serialises two nodes creating the schema at once ("isohost1" in ASCII). */
 const SCHEMA_LOCK = '7598805659496427825';
 
+/**
+ * What a superuser runs when the platform user may not create schemas in the platform
+ * database (`isohost storage init --print-sql`); the tables are then isohost's to create.
+ */
+export function platformSchemaStatement(platformUser: string): string {
+  return `CREATE SCHEMA IF NOT EXISTS ${PLATFORM_SCHEMA} AUTHORIZATION ${quoteIdent(platformUser)}`;
+}
+
 const DDL = `
 SELECT pg_advisory_xact_lock(${SCHEMA_LOCK});
-CREATE SCHEMA IF NOT EXISTS ${PLATFORM_SCHEMA};
+-- CREATE SCHEMA IF NOT EXISTS checks CREATE on the database even when the schema exists:
+-- a schema a superuser made for the platform user (storage init --print-sql) is only used.
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '${PLATFORM_SCHEMA}') THEN CREATE SCHEMA ${PLATFORM_SCHEMA}; END IF;
+END $$;
 REVOKE ALL ON SCHEMA ${PLATFORM_SCHEMA} FROM PUBLIC;
 CREATE TABLE IF NOT EXISTS ${PLATFORM_SCHEMA}.realm_keys (
   realm text PRIMARY KEY,
@@ -48,9 +62,11 @@ REVOKE ALL ON ALL TABLES IN SCHEMA ${PLATFORM_SCHEMA} FROM PUBLIC;
  */
 export class PlatformDb {
   readonly #pool: pg.Pool;
+  readonly #user: string;
   #ready: Promise<void> | null = null;
 
   constructor(url: string) {
+    this.#user = urlParts(url).user;
     this.#pool = new pg.Pool({
       connectionString: url,
       max: 2,
@@ -92,7 +108,18 @@ export class PlatformDb {
 
   #schema(): Promise<void> {
     if (this.#ready === null) {
-      const ready = pgCall(this.#pool.query(DDL)).then(() => undefined);
+      const ready = this.#pool.query(DDL).then(
+        () => undefined,
+        (err: unknown) => {
+          if (!isPermissionError(err)) return pgCall(Promise.reject(err));
+          throw new IsohostError(
+            'storage_error',
+            `PostgreSQL user "${this.#user}" may not create schema ${PLATFORM_SCHEMA} (needs CREATE on the platform database). ` +
+              'Run `isohost storage init --print-sql` and apply its statements as a superuser.',
+            { cause: err, details: { reason: 'setup', missing: [`schema ${PLATFORM_SCHEMA}`] } },
+          );
+        },
+      );
       this.#ready = ready;
       // Not cached when it failed (PostgreSQL down at start): the next query tries again.
       ready.catch(() => {
