@@ -16,8 +16,8 @@
  * under the launch deadline (THREATS F41/F42).
  */
 import { transform } from 'esbuild';
-import { SourceMap } from 'node:module';
 import { IsohostError } from '../errors.ts';
+import { LineMap, mappingsOf } from './line-map.ts';
 import { splitInlineSourceMap, type AuthoredPosition } from './source-map.ts';
 
 export interface ScriptForm {
@@ -44,7 +44,7 @@ export async function toScriptForm(source: string): Promise<ScriptForm> {
   const inline = splitInlineSourceMap(source);
   let out;
   try {
-    out = await transform(inline?.code ?? source, { format: 'cjs', loader: 'js', target: 'es2024', sourcemap: 'external', sourcefile: 'app.js', logLevel: 'silent', charset: 'utf8' });
+    out = await transform(inline?.code ?? source, { format: 'cjs', loader: 'js', target: 'es2024', sourcemap: 'external', sourcesContent: false, sourcefile: 'app.js', logLevel: 'silent', charset: 'utf8' });
   } catch (err) {
     const text = (err as { errors?: { text: string; location?: { line: number } }[] }).errors?.[0];
     if (text?.text.startsWith('Top-level await')) {
@@ -52,22 +52,18 @@ export async function toScriptForm(source: string): Promise<ScriptForm> {
     }
     throw new IsohostError('invalid_request', `bundle does not compile: ${text?.text ?? 'syntax error'}${text?.location ? ` [app.js:${text.location.line}]` : ''}`);
   }
-  let map: SourceMap | undefined;
-  try {
-    map = new SourceMap(JSON.parse(out.map));
-  } catch {
-    map = undefined;
-  }
+  // Decoded in slices, off the launch path's event-loop turn (line-map.ts, THREATS F43).
+  const map = LineMap.decode(mappingsOf(out.map));
   return Object.freeze({
     script: WRAP_HEAD + out.code + WRAP_TAIL,
-    bytes: 2 * (WRAP_HEAD.length + out.code.length + WRAP_TAIL.length + out.map.length) + (inline?.bytes ?? 0),
+    bytes: 2 * (WRAP_HEAD.length + out.code.length + WRAP_TAIL.length) + map.bytes + (inline?.bytes ?? 0),
     originalLine(line: number, column: number) {
-      const entry = map?.findEntry(line - 1 - HEAD_LINES, Math.max(0, column - 1));
-      return entry && 'originalLine' in entry && typeof entry.originalLine === 'number' ? entry.originalLine + 1 : undefined;
+      const origin = map.lookup(line - 1 - HEAD_LINES, Math.max(0, column - 1));
+      return origin === undefined ? undefined : origin.line + 1;
     },
     authoredPosition(line: number, column: number) {
-      const entry = map?.findEntry(line - 1 - HEAD_LINES, Math.max(0, column - 1));
-      return entry && 'originalLine' in entry && typeof entry.originalLine === 'number' ? inline?.locate(entry.originalLine, entry.originalColumn) : undefined;
+      const origin = map.lookup(line - 1 - HEAD_LINES, Math.max(0, column - 1));
+      return origin === undefined ? undefined : inline?.locate(origin.line, origin.column);
     },
   });
 }
