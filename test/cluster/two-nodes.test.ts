@@ -149,6 +149,14 @@ describe.skipIf(binaries === null)('two nodes over one PostgreSQL', () => {
     expect(await call(1, alice, A, 'greeter', 'get', { key: 'k' })).toMatchObject({ json: { result: 'from node 1' } });
   });
 
+  it('should serve on node 2 a new version deployed on node 1 once node 2\'s app record is re-read', async () => {
+    const v2 = bundleOf({ hello: (args: { name: string }) => `hi again, ${args.name}` });
+    expect((await api(0, 'PUT', `/v1/tenants/${A}/apps/greeter2`, alice, APP)).status).toBe(201);
+    expect(await call(1, alice, A, 'greeter2', 'hello', { name: 'v1' })).toMatchObject({ json: { result: 'hello, v1' } });
+    expect((await api(0, 'PUT', `/v1/tenants/${A}/apps/greeter2`, alice, v2)).status).toBe(201);
+    await eventually(async () => (await call(1, alice, A, 'greeter2', 'hello', { name: 'v2' })).json.result === 'hi again, v2');
+  });
+
   it('should accept on node 1, within seconds, a token signed by a key rotated with node 2\'s config', async () => {
     const before = kidOf(await token(1, A));
     const rotated = await runCli(['realm', 'rotate', A, '--config', configs[1]!]);
