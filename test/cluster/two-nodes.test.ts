@@ -13,6 +13,7 @@
  * PostgreSQL restarted under live nodes fails calls with storage_error, then they succeed
  * without a restart of isohost; `kill -9` of a node mid-write loses no acknowledged write.
  */
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -144,6 +145,11 @@ describe.skipIf(binaries === null)('two nodes over one PostgreSQL', () => {
     alice = await token(0, A);
     expect((await api(0, 'PUT', `/v1/tenants/${A}/apps/greeter`, alice, APP)).status).toBe(201);
     expect(await call(1, alice, A, 'greeter', 'hello', { name: 'node 2' })).toMatchObject({ status: 200, json: { result: 'hello, node 2' } });
+    // The keys are PostgreSQL's, not files of either node.
+    for (const node of ['node-1', 'node-2']) {
+      expect(existsSync(join(dir.path, node, 'egress.key'))).toBe(false);
+      expect(existsSync(join(dir.path, node, 'realms'))).toBe(false);
+    }
     // The data is shared too: written through node 1, read through node 2.
     expect(await call(0, alice, A, 'greeter', 'put', { key: 'k', value: 'from node 1' })).toMatchObject({ json: { result: { ok: true } } });
     expect(await call(1, alice, A, 'greeter', 'get', { key: 'k' })).toMatchObject({ json: { result: 'from node 1' } });
