@@ -12,6 +12,7 @@
  * (the instance may well be alive there).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
 import { Agent, request } from 'undici';
 import { IsohostError } from '../errors.ts';
 import type { Platform } from '../platform.ts';
@@ -36,8 +37,15 @@ export interface Forwarder {
  * const owner = forwarder.remoteOwner(req.params.instance, req);
  * if (owner !== null) return forwarder.relay(req, reply, owner);
  */
-export function createForwarder(platform: Pick<Platform, 'nodeId' | 'nodes'>): Forwarder {
+export function createForwarder(platform: Pick<Platform, 'nodeId' | 'nodes'>, registry: Registry): Forwarder {
   const agent = new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS } });
+  // `to` is a node id of this platform (a handful), `status` the owner's HTTP status or 0 when unreachable.
+  const forwarded = new Counter({
+    name: 'isohost_forwarded_requests_total',
+    help: "Instance calls and ends sent on to the instance's node, by that node and the HTTP status it answered (0: not reached)",
+    labelNames: ['to', 'status'],
+    registers: [registry],
+  });
   return {
     remoteOwner(instanceId, req) {
       const owner = ownerOf(instanceId);
@@ -52,7 +60,10 @@ export function createForwarder(platform: Pick<Platform, 'nodeId' | 'nodes'>): F
     },
     async relay(req, reply, owner) {
       const nodes = platform.nodes!;
-      const address = await nodes.addressOf(owner);
+      const address = await nodes.addressOf(owner).catch((err: unknown) => {
+        forwarded.inc({ to: owner, status: '0' });
+        throw err;
+      });
       const headers: Record<string, string> = { [FORWARDED_BY]: platform.nodeId, 'x-request-id': String(req.id) };
       if (typeof req.headers.authorization === 'string') headers.authorization = req.headers.authorization;
       let body: string | undefined;
@@ -70,9 +81,11 @@ export function createForwarder(platform: Pick<Platform, 'nodeId' | 'nodes'>): F
         answer = await request(`${address}${req.url}`, { method: req.method as 'POST' | 'DELETE', headers, body, dispatcher: agent });
       } catch (err) {
         nodes.forget(owner);
+        forwarded.inc({ to: owner, status: '0' });
         throw new IsohostError('unavailable', `the instance's node ${owner} is not reachable`, { cause: err, details: { reason: 'node_unreachable', node: owner } });
       }
       const text = await answer.body.text();
+      forwarded.inc({ to: owner, status: String(answer.statusCode) });
       const type = answer.headers['content-type'];
       if (typeof type === 'string') reply.type(type);
       return reply.status(answer.statusCode).send(answer.statusCode === 204 ? undefined : text);

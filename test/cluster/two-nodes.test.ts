@@ -193,6 +193,9 @@ describe.skipIf(binaries === null)('two nodes over one PostgreSQL', () => {
     const looped = await bump(1, { 'x-isohost-forwarded-by': 'node-1' });
     expect(looped).toMatchObject({ status: 503, json: { error: { code: 'unavailable' } } });
     expect((await api(1, 'DELETE', `/v1/tenants/${A}/instances/${id}`, alice)).status).toBe(204);
+    const metrics = await (await fetch(`${nodes[1]!.address}/metrics`)).text();
+    expect(metrics).toMatch(/isohost_forwarded_requests_total\{to="node-1",status="200"\} 1\n/);
+    expect(metrics).toMatch(/isohost_forwarded_requests_total\{to="node-1",status="204"\} 1\n/);
     expect((await bump(0)).json.error.code).toBe('not_found');
   });
 

@@ -38,7 +38,7 @@ export function instanceRoutes(ctx: ServerContext) {
   const { platform, metrics } = ctx;
   const limit = { bodyLimit: ctx.maxArgsBytes };
   // Another node's instance: its call or end goes to that node (PostgreSQL platforms, forward.ts).
-  const forwarder = createForwarder(platform);
+  const forwarder = createForwarder(platform, metrics.registry);
 
   /**
    * The app and version of each instance launched here, for the `app` label of its calls and
