@@ -1,11 +1,12 @@
 /**
  * `isohost storage init [--print-sql]` (issue 13). With `deployment.storage.engine: postgres`:
  * `init` creates every tenant's role and schema or database that the platform user may
- * create, and fails naming what it may not; `--print-sql` connects nowhere and prints the
+ * create, and the platform schema, and fails naming what it may not; `--print-sql` connects nowhere and prints the
  * statements an operator runs by hand as a superuser instead.
  */
 import { PostgresStorageBackend } from '../storage/postgres/backend.ts';
 import { initSql } from '../storage/postgres/init-sql.ts';
+import { PlatformDb } from '../storage/postgres/platform-schema.ts';
 import { configFrom, parse, UsageError } from './args.ts';
 
 export async function storageCommand(argv: string[]): Promise<number> {
@@ -20,10 +21,14 @@ export async function storageCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const backend = new PostgresStorageBackend({ url: storage.url, poolMax: 1 });
+  const platform = new PlatformDb(storage.url);
   try {
     await backend.provision(tenants);
+    // The platform's own schema too: shared keys and the node list ("More than one machine").
+    await platform.ensure();
   } finally {
     await backend.close();
+    await platform.close();
   }
   process.stdout.write(JSON.stringify({ ok: true, tenants: config.tenants.map((t) => t.id) }) + '\n');
   return 0;

@@ -79,6 +79,11 @@ export class PlatformDb {
     this.#pool.on('error', () => {});
   }
 
+  /** Makes the platform schema and its tables exist (`isohost storage init`), or fails naming what is missing. */
+  ensure(): Promise<void> {
+    return this.#schema();
+  }
+
   /** Runs one statement once the schema exists; failures are coded storage_errors. */
   async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     await this.#schema();
