@@ -7,7 +7,8 @@
  * place for two nodes to silently disagree).
  *
  * Deploy on node 1, call on node 2; a token minted with node 1's config verifies on node 2;
- * a key rotated with node 2's config signs tokens node 1 accepts within seconds; an instance
+ * a key rotated with node 2's config signs tokens node 1 accepts within seconds, and one
+ * retired with node 1's config stops verifying on node 2; an instance
  * launched on node 1 is called and ended through node 2 (an unknown node is unavailable,
  * a forwarded request is never forwarded again); a tenant's quota holds across both nodes;
  * PostgreSQL restarted under live nodes fails calls with storage_error, then they succeed
@@ -172,8 +173,15 @@ describe.skipIf(binaries === null)('two nodes over one PostgreSQL', () => {
     const fresh = await token(1, A, 'bob');
     expect(kidOf(fresh)).toBe(kid);
     await eventually(async () => (await call(0, fresh, A, 'greeter', 'hello', { name: 'rotated' })).status === 200);
-    // The key it replaced keeps verifying until retired.
+    // The key it replaced keeps verifying until retired; retired from node 1's config, node 2 refuses it.
     expect((await call(0, alice, A, 'greeter', 'hello', { name: 'old key' })).status).toBe(200);
+    expect((await call(1, alice, A, 'greeter', 'hello', { name: 'old key' })).status).toBe(200);
+    const retired = await runCli(['realm', 'retire', A, before, '--config', configs[0]!]);
+    expect(retired.code, retired.stderr).toBe(0);
+    await eventually(async () => (await call(1, alice, A, 'greeter', 'hello', { name: 'retired' })).status === 401);
+    expect((await call(1, fresh, A, 'greeter', 'hello', { name: 'current' })).status).toBe(200);
+    alice = await token(0, A);
+    expect(kidOf(alice)).toBe(kid);
   });
 
   it('should call and end through node 2 an instance launched on node 1', async () => {
