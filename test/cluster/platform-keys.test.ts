@@ -121,6 +121,23 @@ describe.skipIf(binaries === null)('platform keys in PostgreSQL', () => {
     }
   });
 
+  it('should keep signing and verifying with the keys already read while PostgreSQL is down', async () => {
+    const keys = createPgRealmKeyStore(open(), { recheckMs: 0 });
+    const { kid } = await keys.signingKey('bu-outage');
+    await server!.stopServer('fast');
+    try {
+      expect((await keys.signingKey('bu-outage')).kid).toBe(kid);
+      expect((await keys.publicJwks('bu-outage')).keys.map((k) => k.kid)).toEqual([kid]);
+      // A realm never read, and any change, need PostgreSQL.
+      await expect(keys.signingKey('bu-unread')).rejects.toMatchObject({ code: 'storage_error' });
+      await expect(keys.rotate('bu-outage')).rejects.toMatchObject({ code: 'storage_error' });
+    } finally {
+      await server!.start();
+    }
+    const rotated = await keys.rotate('bu-outage');
+    expect((await keys.signingKey('bu-outage')).kid).toBe(rotated.kid);
+  });
+
   it('should fail with storage_error, not hang, when PostgreSQL cannot be reached', async () => {
     const db = new PlatformDb('postgres://postgres@127.0.0.1:1/none');
     dbs.push(db);
