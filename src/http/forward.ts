@@ -77,17 +77,21 @@ export function createForwarder(platform: Pick<Platform, 'nodeId' | 'nodes'>, re
         headers['content-type'] = 'application/json';
       }
       let answer;
+      let text: string;
       try {
         answer = await request(`${address}${req.url}`, { method: req.method as 'POST' | 'DELETE', headers, body, dispatcher: agent });
+        // Read whole before answering: an owner that dies mid-answer is unreachable, not half a reply.
+        text = await answer.body.text();
       } catch (err) {
         nodes.forget(owner);
         forwarded.inc({ to: owner, status: '0' });
         throw new IsohostError('unavailable', `the instance's node ${owner} is not reachable`, { cause: err, details: { reason: 'node_unreachable', node: owner } });
       }
-      const text = await answer.body.text();
       forwarded.inc({ to: owner, status: String(answer.statusCode) });
-      const type = answer.headers['content-type'];
-      if (typeof type === 'string') reply.type(type);
+      for (const name of ['content-type', 'retry-after']) {
+        const value = answer.headers[name];
+        if (typeof value === 'string') reply.header(name, value);
+      }
       return reply.status(answer.statusCode).send(answer.statusCode === 204 ? undefined : text);
     },
     close: () => agent.close(),
