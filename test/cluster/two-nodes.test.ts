@@ -55,7 +55,13 @@ const APP = bundleOf({
     return n;
   },
 });
-const COUNTER = bundleOf({ bump: () => ((globalThis as any).n = ((globalThis as any).n ?? 0) + 1) });
+const COUNTER = bundleOf({
+  bump: () => ((globalThis as any).n = ((globalThis as any).n ?? 0) + 1),
+  async nap(args: { ms: number }) {
+    await new Promise((resolve) => setTimeout(resolve, args.ms));
+    return 'rested';
+  },
+});
 
 const binaries = await postgresAvailable();
 let server: PostgresServer | null = null;
@@ -283,10 +289,14 @@ describe.skipIf(binaries === null)('two nodes over one PostgreSQL', () => {
     };
     const writers = [0, 1, 2, 3].map(writer);
     await eventually(async () => acknowledged.length >= 40);
+    // A call forwarded through node 2, running on node 1 when it dies.
+    const napping = api(1, 'POST', `/v1/tenants/${A}/instances/${node1Instance}/calls/nap`, alice, { ms: 3000 });
+    await new Promise((r) => setTimeout(r, 300));
     nodes[0]!.child.kill('SIGKILL');
     stop = true;
     await Promise.all(writers);
     expect(acknowledged.length).toBeGreaterThanOrEqual(40);
+    expect(await napping).toMatchObject({ status: 503, json: { error: { code: 'unavailable', message: expect.stringContaining('node-1 is not reachable') } } });
     // Its instances are unreachable now, and said so: not not_found.
     const orphan = await api(1, 'POST', `/v1/tenants/${A}/instances/${node1Instance}/calls/bump`, alice, {});
     expect(orphan).toMatchObject({ status: 503, json: { error: { code: 'unavailable', message: expect.stringContaining('node-1 is not reachable') } } });
