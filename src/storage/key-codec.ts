@@ -43,6 +43,13 @@ export function assertName(value: unknown, what: 'namespace' | 'app id'): assert
   if (typeof value !== 'string' || !NAME.test(value)) throw invalid(`${what} must match [a-z0-9-]{1,63}`);
 }
 
+/** What `StorageBackend.open` is given, checked the same way by every engine before it opens anything. */
+export function assertTenantSpec(tenant: { namespace: unknown; isolation: unknown; quotaBytes: unknown }): void {
+  assertName(tenant.namespace, 'namespace');
+  if (tenant.isolation !== 'schema' && tenant.isolation !== 'database') throw invalid('isolation must be "schema" or "database"');
+  if (typeof tenant.quotaBytes !== 'number' || !(tenant.quotaBytes >= 0)) throw invalid('quotaBytes must be a number >= 0');
+}
+
 /**
  * A key is any well-formed string of 1..512 UTF-8 bytes. Lone surrogates are refused
  * because UTF-8 encoding would silently turn them into U+FFFD, so two distinct keys

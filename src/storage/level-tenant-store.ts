@@ -13,6 +13,7 @@
  */
 import type { AbstractLevel } from 'abstract-level';
 import { IsohostError } from '../errors.ts';
+import { PurgeGate } from './purge-gate.ts';
 import type { AppStore, JsonText, TenantStore } from './backend.ts';
 import { assertName, MAX_BATCH_BYTES, MAX_VALUE_BYTES } from './key-codec.ts';
 import { LevelAppStore, type AppLimits } from './level-app-store.ts';
@@ -47,9 +48,7 @@ export class LevelTenantStore implements TenantStore {
   readonly #sublevels = new Map<string, Level>();
   #sublevelsOf: Level | null = null;
   #usage = 0;
-  #inflight = 0;
-  #drained: (() => void) | null = null;
-  #purging: Promise<void> | null = null;
+  readonly #gate = new PurgeGate();
 
   private constructor(isolation: 'schema' | 'database', location: TenantLocation, quotaBytes: number) {
     this.isolation = isolation;
@@ -130,15 +129,10 @@ export class LevelTenantStore implements TenantStore {
   }
 
   /** Runs an app operation; waits while a purge runs, and lets a purge wait for it. */
-  async guard<T>(operation: () => Promise<T>): Promise<T> {
-    while (this.#purging !== null) await this.#purging;
-    this.#inflight++;
-    try {
-      return await operation();
-    } finally {
-      if (--this.#inflight === 0 && this.#drained !== null) this.#drained();
-    }
+  guard<T>(operation: () => Promise<T>): Promise<T> {
+    return this.#gate.run(operation);
   }
+
 
   async *exportEntries(): AsyncIterable<{ app: string; key: string; value: JsonText }> {
     const iterator = levelSync(() => this.sublevel(['a']).iterator());
@@ -157,25 +151,12 @@ export class LevelTenantStore implements TenantStore {
   }
 
   async purge(): Promise<void> {
-    while (this.#purging !== null) await this.#purging;
-    let finish!: () => void;
-    this.#purging = new Promise((resolve) => {
-      finish = resolve;
-    });
-    try {
-      if (this.#inflight > 0) {
-        await new Promise<void>((resolve) => {
-          this.#drained = resolve;
-        });
-      }
-      this.#drained = null;
+    await this.#gate.exclusive(async () => {
       await this.#location.wipe();
       this.#usage = 0;
-    } finally {
-      this.#purging = null;
-      finish();
-    }
+    });
   }
+
 
   /** Closes the tenant's own DB (database isolation); the backend closes the shared one. */
   close(): Promise<void> {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { IsohostError } from '../errors.ts';
 import type { StorageBackend, TenantStore } from './backend.ts';
-import { assertName } from './key-codec.ts';
+import { assertTenantSpec } from './key-codec.ts';
 import { SYNC } from './level-app-store.ts';
 import { level } from './level-errors.ts';
 import { LevelTenantStore, type Level, type TenantLocation } from './level-tenant-store.ts';
@@ -85,13 +85,7 @@ export class LevelStorageBackend implements StorageBackend {
 
   async open(tenant: { namespace: string; isolation: Isolation; quotaBytes: number }): Promise<TenantStore> {
     const { namespace, isolation, quotaBytes } = tenant;
-    assertName(namespace, 'namespace');
-    if (isolation !== 'schema' && isolation !== 'database') {
-      throw new IsohostError('invalid_request', 'isolation must be "schema" or "database"');
-    }
-    if (typeof quotaBytes !== 'number' || !(quotaBytes >= 0)) {
-      throw new IsohostError('invalid_request', 'quotaBytes must be a number >= 0');
-    }
+    assertTenantSpec(tenant);
     if (this.#closed) throw new IsohostError('unavailable', 'storage is closed');
     const cached = this.#tenants.get(namespace);
     if (cached !== undefined) {

@@ -22,7 +22,7 @@
 import pg from 'pg';
 import { IsohostError } from '../../errors.ts';
 import type { StorageBackend, TenantStore } from '../backend.ts';
-import { assertName } from '../key-codec.ts';
+import { assertTenantSpec } from '../key-codec.ts';
 import { dropStatements, tenantObjects } from './ddl.ts';
 import { tenantIdent, urlParts, urlWithDatabase } from './names.ts';
 import { pgCall } from './pg-errors.ts';
@@ -90,13 +90,7 @@ export class PostgresStorageBackend implements StorageBackend {
 
   async open(tenant: TenantSpec): Promise<TenantStore> {
     const { namespace, isolation, quotaBytes } = tenant;
-    assertName(namespace, 'namespace');
-    if (isolation !== 'schema' && isolation !== 'database') {
-      throw new IsohostError('invalid_request', 'isolation must be "schema" or "database"');
-    }
-    if (typeof quotaBytes !== 'number' || !(quotaBytes >= 0)) {
-      throw new IsohostError('invalid_request', 'quotaBytes must be a number >= 0');
-    }
+    assertTenantSpec(tenant);
     if (this.#closed) throw new IsohostError('unavailable', 'storage is closed');
     const cached = this.#tenants.get(namespace);
     if (cached !== undefined) {

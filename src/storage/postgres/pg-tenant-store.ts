@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import { IsohostError } from '../../errors.ts';
+import { PurgeGate } from '../purge-gate.ts';
 import type { AppStore, JsonText, TenantStore } from '../backend.ts';
 import { assertName, MAX_BATCH_BYTES, MAX_VALUE_BYTES } from '../key-codec.ts';
 import { PgAppStore, type PgAppLimits, type PgAppStoreHost } from './pg-app-store.ts';
@@ -37,9 +38,7 @@ export class PgTenantStore implements TenantStore, PgAppStoreHost {
   #overlapped = false;
   readonly #apps = new Map<string, PgAppStore>();
   readonly #system: PgAppStore;
-  #inflight = 0;
-  #drained: (() => void) | null = null;
-  #purging: Promise<void> | null = null;
+  readonly #gate = new PurgeGate();
 
   private constructor(isolation: 'schema' | 'database', host: PgTenantHost, quotaBytes: number) {
     this.isolation = isolation;
@@ -113,7 +112,7 @@ export class PgTenantStore implements TenantStore, PgAppStoreHost {
 
   /** One statement on the tenant's pool, inside the purge guard. */
   query<R extends pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>> {
-    return this.#guard(() => pgCall(this.#host.pool().query<R>(config)));
+    return this.#gate.run(() => pgCall(this.#host.pool().query<R>(config)));
   }
 
   async *exportEntries(): AsyncIterable<{ app: string; key: string; value: JsonText }> {
@@ -133,34 +132,12 @@ export class PgTenantStore implements TenantStore, PgAppStoreHost {
   }
 
   async purge(): Promise<void> {
-    while (this.#purging !== null) await this.#purging;
-    let finish!: () => void;
-    this.#purging = new Promise((resolve) => {
-      finish = resolve;
-    });
-    try {
-      if (this.#inflight > 0) {
-        await new Promise<void>((resolve) => {
-          this.#drained = resolve;
-        });
-      }
-      this.#drained = null;
+    await this.#gate.exclusive(async () => {
       await this.#host.wipe();
       this.#usage = 0;
-    } finally {
-      this.#purging = null;
-      finish();
-    }
+    });
   }
 
-  /** Runs an operation; waits while a purge runs, and lets a purge wait for it. */
-  async #guard<T>(operation: () => Promise<T>): Promise<T> {
-    while (this.#purging !== null) await this.#purging;
-    this.#inflight++;
-    try {
-      return await operation();
-    } finally {
-      if (--this.#inflight === 0 && this.#drained !== null) this.#drained();
-    }
-  }
+
+
 }
