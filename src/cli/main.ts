@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   dev: async () => (await import('./dev.ts')).devCommand,
   deploy: async () => (await import('./deploy.ts')).deployCommand,
   logs: async () => (await import('./logs.ts')).logsCommand,
+  console: async () => (await import('./console.ts')).consoleCommand,
 };
 
 /** One usage text per command: `isohost COMMAND --help` prints it and exits 0. */
@@ -80,6 +81,11 @@ isohost token --realm REALM --sub USER [--scope "apps:review"] [--ttl 1h]
   each naming request_id, app, version and instance; the token (scope logs:read) comes from
   ISOHOST_TOKEN. --follow keeps printing new lines until interrupted; --server defaults to
   http://127.0.0.1:8080.`,
+  console: `isohost console [--open] [--sub NAME] [--ttl 30m] [--url BASE]
+  Mints a short-lived token of the operator realm (deployment.operator_realm; scopes console:read
+  apps:review apps:rollout) and prints the console's URL with it in the fragment (#token=…, never
+  sent to a server). The console is on deployment.ops_listen when set, else on the API listener;
+  --url names another base (a proxy in front). --open also hands the URL to the desktop's browser.`,
 };
 
 export const USAGE = `usage: isohost <command> [options]   (every command takes --config FILE and --data DIR)
@@ -96,6 +102,7 @@ export const USAGE = `usage: isohost <command> [options]   (every command takes 
   dev SRC --tenant ID [--app ID] [--port N]         one app, production limits, reload on save
   deploy BUNDLE --tenant ID [--app ID] [--server URL]   upload through the HTTP API (ISOHOST_TOKEN)
   logs --tenant ID [--app ID] [--follow] [--server URL]  the tenant's log stream as NDJSON (ISOHOST_TOKEN)
+  console [--open]                                  the operator console's URL with a short-lived token
   help [COMMAND] | COMMAND --help | --version
 exit codes: 0 ok, 1 failure, 2 usage or config error. Logs: JSON lines on stderr (ISOHOST_LOG_LEVEL).`;
 

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { egressDecisions } from './decision-ring.ts';
 
 export type Verdict = 'allow' | 'deny' | 'error' | 'unauthenticated';
 
@@ -59,7 +60,10 @@ export function createAudit(logger: Logger, registry?: Registry): Audit {
       registers: [registry],
     })),
   };
+  // The console's recent decisions (decision-ring.ts), kept beside the metrics of the same registry.
+  const recent = registry && egressDecisions(registry);
   return (event) => {
+    recent?.add(event);
     const line = { evt: 'egress', ...event, ms: Math.round(event.ms * 10) / 10 };
     if (event.decision === 'allow') logger.info(line, 'egress allowed');
     else logger.warn(line, `egress ${event.decision}`);

@@ -8,11 +8,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Platform } from '../platform.ts';
 import { droppedLogLines } from '../bindings/log/index.ts';
+import { CallStats } from './stats.ts';
 
 export interface HttpMetrics {
   registry: Registry;
   calls: Counter<'tenant' | 'app' | 'code'>;
   latency: Histogram<'tenant' | 'app'>;
+  /** The last hour of calls per tenant and app, for the operator's console (stats.ts). */
+  stats: CallStats;
 }
 
 export function createMetrics(platform: Platform, registry = new Registry()): HttpMetrics {
@@ -64,5 +67,5 @@ export function createMetrics(platform: Platform, registry = new Registry()): Ht
     },
   });
   platform.sandboxes.registerMetrics(registry);
-  return { registry, calls, latency };
+  return { registry, calls, latency, stats: new CallStats() };
 }

@@ -17,7 +17,9 @@ import type { ServerContext } from './context.ts';
 import { installErrorHandling } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiOptions } from './openapi.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { appRoutes } from './routes/apps.ts';
+import { consoleRoutes } from './console.ts';
 import { appVersionRoutes } from './routes/app-versions.ts';
 import { logRoutes } from './routes/logs.ts';
 import { instanceRoutes } from './routes/instances.ts';
@@ -77,8 +79,9 @@ export function createFastify(logger: Logger, bodyLimit: number): FastifyInstanc
 }
 
 /**
- * The public API. With `deployment.ops_listen` set, `/healthz`, `/readyz` and `/metrics`
- * are not served here but by buildOpsServer() on their own listener.
+ * The public API. With `deployment.ops_listen` set, `/healthz`, `/readyz` and `/metrics`,
+ * the admin API (`/v1/admin/…`) and the console (`/console/`) are not served here but by
+ * buildOpsServer() on their own listener.
  *
  * @example
  * const app = await buildServer({ platform, identity });
@@ -106,6 +109,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(appVersionRoutes(ctx));
   await app.register(logRoutes(ctx));
   await app.register(instanceRoutes(ctx));
+  // The admin API and the console (issue 14) live on the ops listener when there is one.
+  if (options.platform.config.deployment.ops_listen === undefined) {
+    await app.register(adminRoutes(ctx));
+    await app.register(consoleRoutes());
+  }
   app.get(
     '/openapi.json',
     { schema: { operationId: 'getOpenApi', summary: 'This API described as OpenAPI 3', tags: ['ops'], response: { 200: { description: 'an OpenAPI 3.0 document', type: 'object', additionalProperties: true } } } },

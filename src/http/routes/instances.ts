@@ -62,16 +62,20 @@ export function instanceRoutes(ctx: ServerContext) {
     const end = metrics.latency.startTimer(labels);
     const t0 = performance.now();
     let outcome = 'internal';
+    let failure: unknown;
     try {
       const result = await work();
       outcome = 'ok';
       return reply.type('application/json').send(`{"result":${result}}`);
     } catch (err) {
       outcome = err instanceof IsohostError ? err.code : 'internal';
+      failure = err;
       throw err;
     } finally {
       metrics.calls.inc({ ...labels, code: outcome });
       end();
+      const ms = performance.now() - t0;
+      metrics.stats.record({ tenant: caller.tenant.id, app: target.app, version: target.version, method: target.method, outcome, ms, requestId: target.requestId, error: failure });
       tenantLogHub(caller.tenant).publish({
         time: new Date().toISOString(),
         type: 'call',
