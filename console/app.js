@@ -10,6 +10,8 @@ const page = document.getElementById('page');
 const statusBox = document.getElementById('status');
 /** Work of the page on screen (a log stream, a refresh timer), stopped when the page changes. */
 let pageAbort = new AbortController();
+/** Whether a page was rendered before (focus handling). */
+let rendered = false;
 
 function say(text, isError = false) {
   statusBox.textContent = text;
@@ -63,7 +65,10 @@ async function route() {
   try {
     const content = await render(pageAbort.signal, ...args);
     page.replaceChildren(content);
-    document.getElementById('main').focus({ preventScroll: true });
+    // After a navigation, focus moves to the new content (screen readers announce it); not on
+    // first load, where the skip link stays the first stop.
+    if (rendered) document.getElementById('main').focus({ preventScroll: true });
+    rendered = true;
     performance.mark('isohost-page-rendered');
   } catch (err) {
     if (err.name === 'AbortError') return;
