@@ -88,7 +88,6 @@ function summaryCells(s) {
 
 async function tenantsPage() {
   const { tenants, node } = await api('GET', '/v1/admin/tenants');
-  const appsByTenant = await Promise.all(tenants.map((t) => api('GET', `/v1/admin/tenants/${encodeURIComponent(t.id)}/apps`)));
   const rows = tenants.map((t) => {
     const sb = t.sandbox;
     return h(
@@ -99,7 +98,7 @@ async function tenantsPage() {
       h('td', {}, t.compute.isolation, sb ? h('div', {}, pill(sb.state), ` ${sb.processes.length} proc · ${sb.crashes_last_minute} crash/min`) : null),
       h('td', {}, t.review === 'required' ? pill('review', 'warn') : 'none', t.pending_versions ? h('div', {}, h('a', { href: '#/review' }, `${t.pending_versions} pending`)) : null),
       h('td', { class: 'mono' }, t.network.allow.length ? t.network.allow.join('\n') : h('span', { class: 'muted' }, 'deny all')),
-      h('td', { class: 'mono' }, `${t.limits.memory_mb} MB · ${t.limits.cpu_ms} ms CPU · ${t.limits.wall_ms} ms wall · ${t.limits.instances} inst`),
+      h('td', { class: 'mono nowrap' }, h('div', {}, `${t.limits.memory_mb} MB memory`), h('div', {}, `${t.limits.cpu_ms} ms CPU`), h('div', {}, `${t.limits.wall_ms} ms wall`), h('div', {}, `${t.limits.instances} instances`)),
       h('td', { class: 'num' }, String(t.live_instances)),
       ...summaryCells(t.last_5m),
       ...summaryCells(t.last_60m),
@@ -118,9 +117,9 @@ async function tenantsPage() {
       legend([['p50', 'p50'], ['p99', 'p99']]),
       latencyChart(t.per_minute, `${t.id}: p50 and p99 latency per minute, last hour`),
       h('h3', {}, 'Apps'),
-      appsByTenant[i].apps.length === 0
+      t.app_ids.length === 0
         ? h('p', { class: 'muted' }, 'no apps')
-        : h('ul', {}, appsByTenant[i].apps.map((a) => h('li', {}, h('a', { href: `#/app/${encodeURIComponent(t.id)}/${encodeURIComponent(a.app)}` }, a.app), ' ', h('span', { class: 'muted' }, `${a.versions.length} version(s)`)))),
+        : h('ul', {}, t.app_ids.map((a) => h('li', {}, h('a', { href: `#/app/${encodeURIComponent(t.id)}/${encodeURIComponent(a)}` }, a)))),
     ),
   );
   return h(
@@ -242,7 +241,7 @@ async function appPage(_signal, tenant, appId) {
       h('td', { class: 'mono' }, e.method),
       h('td', {}, pill(e.code, 'bad')),
       h('td', { class: 'mono' }, e.file ? `${e.file}:${e.file_line}` : e.line ? `bundle line ${e.line}` : '–'),
-      h('td', {}, e.source ? highlighted(e.source, { label: `line ${e.line}` }) : '–'),
+      h('td', {}, e.source ? highlighted(e.source, { label: `bundle line ${e.line}`, firstLine: e.line }) : '–'),
     ),
   );
   return h(

@@ -16,7 +16,7 @@ function frame(title, width, height) {
   return svg;
 }
 
-const W = 360, H = 120, PAD_L = 34, PAD_B = 16, PAD_T = 8;
+const W = 360, H = 120, PAD_L = 46, PAD_B = 16, PAD_T = 8;
 
 function axes(svg, max, unit) {
   svg.append(el('line', { x1: PAD_L, y1: H - PAD_B, x2: W, y2: H - PAD_B, class: 'axis' }));
@@ -56,8 +56,11 @@ export function latencyChart(points, title) {
     points.forEach((p, i) => {
       const v = p[key + '_ms'];
       if (v === null || v === undefined) return void (pen = false);
-      d += `${pen ? 'L' : 'M'}${(PAD_L + (i + 0.5) * step).toFixed(1)},${y(v).toFixed(1)}`;
+      const x = (PAD_L + (i + 0.5) * step).toFixed(1);
+      d += `${pen ? 'L' : 'M'}${x},${y(v).toFixed(1)}`;
       pen = true;
+      // A dot per minute: a lone minute has no line to draw.
+      svg.append(el('circle', { cx: x, cy: y(v).toFixed(1), r: 2, class: key }));
     });
     if (d !== '') svg.append(el('path', { d, class: key }));
   }

@@ -21,15 +21,21 @@ export function tokenize(source) {
   return out;
 }
 
-/** A <pre> of numbered lines, highlighted; `firstLine` numbers an excerpt. */
-export function highlighted(source, { label = 'source', maxLines = 20000 } = {}) {
+/** A <pre> of numbered lines, highlighted; `firstLine` numbers an excerpt (an error's bundle line). */
+export function highlighted(source, { label = 'source', maxLines = 20000, firstLine = 1 } = {}) {
   const pre = document.createElement('pre');
   pre.className = 'source';
   pre.tabIndex = 0;
   pre.setAttribute('aria-label', label);
-  let line = document.createElement('span');
-  line.className = 'ln';
+  const newLine = (n) => {
+    const span = document.createElement('span');
+    span.className = 'ln';
+    span.append(Object.assign(document.createElement('span'), { className: 'no', textContent: String(n) }));
+    span.lastChild.setAttribute('aria-hidden', 'true');
+    return span;
+  };
   let count = 1;
+  let line = newLine(firstLine);
   const add = (cls, text) => {
     if (text === '') return;
     const node = cls === '' ? document.createTextNode(text) : Object.assign(document.createElement('span'), { className: cls, textContent: text });
@@ -41,8 +47,7 @@ export function highlighted(source, { label = 'source', maxLines = 20000 } = {})
       if (i > 0) {
         pre.append(line);
         if (++count > maxLines) return;
-        line = document.createElement('span');
-        line.className = 'ln';
+        line = newLine(firstLine + count - 1);
       }
       add(cls, part);
     });

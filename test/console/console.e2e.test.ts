@@ -103,8 +103,12 @@ describe.skipIf(!haveChromium)('the console in chromium', () => {
     await page.goto(`${s.adminUrl}/console/#token=${token}`);
     await page.locator('tr[data-tenant="partner-acme"]').waitFor();
     const rendered = await page.evaluate(() => performance.getEntriesByName('isohost-page-rendered')[0]?.startTime ?? -1);
-    console.log(`console first page rendered ${rendered.toFixed(1)} ms after navigation start (loopback, headless chromium)`);
     expect(rendered).toBeGreaterThan(0);
+    // Once more in the same browser: the cold number includes the browser's own first-navigation start-up.
+    await page.reload();
+    await page.locator('tr[data-tenant="partner-acme"]').waitFor();
+    const warm = await page.evaluate(() => performance.getEntriesByName('isohost-page-rendered')[0]?.startTime ?? -1);
+    console.log(`console first page (Tenants) rendered ${rendered.toFixed(1)} ms after navigation start in a fresh profile, ${warm.toFixed(1)} ms on reload (loopback, headless chromium)`);
     // The token left the address bar and lives in sessionStorage only.
     expect(page.url()).not.toContain(token);
     expect(await page.evaluate(() => sessionStorage.getItem('isohost.console.token'))).toBe(token);
