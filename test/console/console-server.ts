@@ -5,6 +5,8 @@
  * the admin API, as in `serve`), real JWTs; with `ops` the admin API and the console are on an
  * ops listener of their own. Shared by the admin API tests and the browser test.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -37,6 +39,8 @@ export interface ConsoleServer {
   platform: Platform;
   identity: Identity;
   egress: Egress;
+  /** The same config as a JSON file, for the CLI (`--config`). */
+  configFile: string;
   token(tenant: string, sub?: string, scope?: string): Promise<string>;
   operatorToken(scope?: string, sub?: string): Promise<string>;
   /** One request to `base` (default: the API listener); a string body is sent as a bundle. */
@@ -59,6 +63,8 @@ export async function startConsoleServer(tenants: Record<string, unknown>[], opt
     tenants,
   };
   const config = validateConfig(object, dir.path);
+  const configFile = join(dir.path, 'isohost.json');
+  await writeFile(configFile, JSON.stringify(object));
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -84,6 +90,7 @@ export async function startConsoleServer(tenants: Record<string, unknown>[], opt
     platform,
     identity,
     egress,
+    configFile,
     token: (tenant, sub = 'partner', scope = 'apps:call apps:deploy logs:read') => identity.mint(tenant, { sub, scope, ttl: '1h' }),
     operatorToken: (scope = ADMIN_SCOPES.join(' '), sub = 'operator-olga') => identity.mintInRealm(OPERATOR_REALM, { sub, scope, ttl: '1h' }),
     async api(method, path, o = {}) {

@@ -186,12 +186,12 @@ describe.skipIf(!haveChromium)('the console in chromium', () => {
     await page.goto(`${s.adminUrl}/console/#/tenants`);
     await page.reload();
     await page.locator('tr[data-tenant="partner-acme"]').waitFor();
-    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     expect(bg).toBe('rgb(15, 18, 23)');
     await shot('tenants-tablet-dark');
     // Keyboard: the skip link is the first stop and moves focus to the content.
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to content');
   });
 
   it('should never have requested anything outside loopback', () => {
