@@ -286,7 +286,7 @@ function banner(address: string, opsAddress: string, config: PlatformConfig, con
 `
     : '';
   return `
-isohost is serving on ${address}  (no telemetry, no remote admin; operators use the CLI)
+isohost is serving on ${address}  (no telemetry; operators use the CLI and the console)
 
 ${token}
 ${samples}  # ${samples === '' ? 2 : 3}. upload your own bundle
@@ -294,5 +294,6 @@ ${samples}  # ${samples === '' ? 2 : 3}. upload your own bundle
        -H "authorization: Bearer $TOKEN" -H 'content-type: application/javascript' --data-binary @my-app.js
 
   health: ${opsAddress}/healthz  readiness: ${opsAddress}/readyz  metrics: ${opsAddress}/metrics  API: ${address}/openapi.json
+  console: ${opsAddress}/console/  (node bin/isohost.js console${cfg} prints a sign-in link)
 `;
 }
