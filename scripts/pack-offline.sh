@@ -40,10 +40,10 @@ trap 'rm -rf "$work"' EXIT
 stage="$work/isohost"
 mkdir "$stage"
 
-# What the code needs at run time (src/ reads runtime-api/, sample-miniapps/ and templates/ through
+# What the code needs at run time (src/ reads runtime-api/, sample-miniapps/, console/ and templates/ through
 # import.meta.url), the deploy artefacts and the docs. Same list as deploy/docker/Dockerfile, plus
 # templates/ (the starter of `isohost init`, a partner's tool the server image does not need).
-paths="package.json package-lock.json bin src runtime-api sample-miniapps templates deploy README.md docs scripts/offline-install.sh"
+paths="package.json package-lock.json bin src runtime-api sample-miniapps console templates deploy README.md docs scripts/offline-install.sh"
 if [ "$worktree" = 0 ] && revision="$(git -C "$root" rev-parse HEAD 2>/dev/null)"; then
   # shellcheck disable=SC2086 # the list is split on purpose
   git -C "$root" archive --format=tar "$revision" $paths | tar -x -C "$stage"

@@ -114,8 +114,8 @@ describe('deploy/docker/Dockerfile', () => {
       expect(existsSync(join(ROOT, path)), path).toBe(true);
       expect(ignored(path), `${path} excluded by .dockerignore`).toBe(false);
     }
-    // what the code reads at run time through import.meta.url (prelude, samples)
-    for (const needed of ['bin', 'src', 'runtime-api', 'sample-miniapps', 'package.json', 'package-lock.json']) {
+    // what the code reads at run time through import.meta.url (prelude, samples, console)
+    for (const needed of ['bin', 'src', 'runtime-api', 'sample-miniapps', 'console', 'package.json', 'package-lock.json']) {
       expect(sources.map((s) => s.replace(/\/$/, '')), needed).toContain(needed);
     }
     for (const kept of ['test', 'data', 'node_modules', '.git', 'bench']) expect(ignored(kept), kept).toBe(true);
