@@ -28,11 +28,20 @@ async function failure(res) {
   return new ApiError(res.status, code, message);
 }
 
+/** The answer boot.js started for `path` with the token in force; taken once. */
+function takePrefetched(path) {
+  const p = globalThis.isohostPrefetch;
+  if (p === undefined || p.path !== path || p.token !== token.get()) return undefined;
+  globalThis.isohostPrefetch = undefined;
+  return p.answer;
+}
+
 /** One admin API request; JSON in and out (text when `as` is 'text'). */
 export async function api(method, path, { body, as = 'json', signal } = {}) {
   const headers = { authorization: 'Bearer ' + token.get() };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal, cache: 'no-store' });
+  const early = method === 'GET' && body === undefined ? takePrefetched(path) : undefined;
+  const res = await (early ?? fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal, cache: 'no-store' }));
   if (!res.ok) throw await failure(res);
   return as === 'text' ? res.text() : as === 'response' ? res : res.json();
 }

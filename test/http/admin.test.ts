@@ -247,7 +247,7 @@ describe('metadata only', () => {
         }
       }
     }
-    for (const extra of ['/v1/admin/egress', '/v1/admin/tenants/unit/logs', '/v1/admin/tenants/unit/logs?app=shop', '/console/', '/console/app.js', '/console/api.js', '/console/dom.js', '/console/charts.js', '/console/highlight.js', '/console/app.css']) urls.add(extra);
+    for (const extra of ['/v1/admin/egress', '/v1/admin/tenants/unit/logs', '/v1/admin/tenants/unit/logs?app=shop', '/console/', '/console/boot.js', '/console/app.js', '/console/api.js', '/console/dom.js', '/console/charts.js', '/console/highlight.js', '/console/app.css']) urls.add(extra);
     let answered = 0;
     for (const url of urls) {
       const res = await get(url);
