@@ -1,6 +1,7 @@
 // The operator's console: hash routing over five pages, every action through /v1/admin/….
 // Sign-in: a token of the operator realm, from the link `isohost console` prints (#token=…,
-// a fragment, so it never reaches a server log) or pasted, kept in sessionStorage only.
+// a fragment, so it never reaches a server log; boot.js takes it) or pasted, kept in
+// sessionStorage only.
 import { api, ApiError, streamLines, token } from './api.js';
 import { callsChart, latencyChart, legend, usageBar } from './charts.js';
 import { bytes, h, ms, pill, table, when } from './dom.js';
@@ -19,16 +20,10 @@ function say(text, isError = false) {
   if (!isError) setTimeout(() => statusBox.textContent === text && (statusBox.textContent = ''), 4000);
 }
 
-function takeTokenFromFragment() {
-  const m = /^#token=([A-Za-z0-9_\-.]+)/.exec(location.hash);
-  if (m === null) return;
-  token.set(m[1]);
-  history.replaceState(null, '', location.pathname + '#/tenants');
-}
-
 function showSignIn(message) {
   document.getElementById('signin').hidden = false;
   document.getElementById('signout').hidden = true;
+  document.getElementById('nav').hidden = true;
   page.replaceChildren();
   if (message) say(message, true);
   document.getElementById('token').focus();
@@ -55,6 +50,7 @@ async function route() {
   if (!token.get()) return showSignIn();
   document.getElementById('signin').hidden = true;
   document.getElementById('signout').hidden = false;
+  document.getElementById('nav').hidden = false;
   const [name, ...args] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   const render = PAGES[name] ?? tenantsPage;
   const current = name === 'app' ? '' : PAGES[name] ? name : 'tenants';
@@ -65,6 +61,7 @@ async function route() {
   try {
     const content = await render(pageAbort.signal, ...args);
     page.replaceChildren(content);
+    if (statusBox.className === 'error') say('');
     // After a navigation, focus moves to the new content (screen readers announce it); not on
     // first load, where the skip link stays the first stop.
     if (rendered) document.getElementById('main').focus({ preventScroll: true });
@@ -335,6 +332,6 @@ async function logsPage(signal, tenant, appId = '') {
   );
 }
 
-takeTokenFromFragment();
+// boot.js has taken a sign-in link's token already.
 window.addEventListener('hashchange', route);
 route();
