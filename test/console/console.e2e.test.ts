@@ -46,7 +46,9 @@ const notes = bundleOf({
   },
 });
 declare const RELEASE: number;
-const quote = (n: number) => bundleOf({ version: () => RELEASE }, `// partner-acme quote service, release ${n}\nconst RELEASE = ${n};`);
+/** Markup in a partner's source must stay text in the review page (it is shown, never parsed or run). */
+const MARKUP = `'<img src=x onerror="window.pwned=1"></pre><script>window.pwned=2</script>'`;
+const quote = (n: number) => bundleOf({ version: () => RELEASE }, `// partner-acme quote service, release ${n}\nconst RELEASE = ${n};\nexport const banner = ${MARKUP};`);
 
 type Page = import('playwright-core').Page;
 type Context = import('playwright-core').BrowserContext;
@@ -139,6 +141,9 @@ describe.skipIf(!haveChromium)('the console in chromium', () => {
     await page.locator('pre.source').waitFor();
     expect(await page.locator('pre.source').innerText()).toContain('partner-acme quote service, release 1');
     expect(await page.locator('pre.source .tok-kw').count()).toBeGreaterThan(0);
+    expect(await page.locator('pre.source').innerText()).toContain('<script>window.pwned=2</script>');
+    expect(await page.locator('#source-viewer img, #source-viewer script').count()).toBe(0);
+    expect(await page.evaluate('window.pwned')).toBeUndefined();
     await shot('review');
     await row.getByRole('button', { name: 'Approve' }).click();
     await page.getByText('Nothing waits for review.').waitFor();
