@@ -39,7 +39,8 @@ interface Slot {
 interface Group {
   tenant: TenantContext;
   slots: Slot[];
-  launching: number;
+  /** Launches under way for this key; each resolves with its slot (already in `slots`). */
+  launches: Set<Promise<Slot>>;
   /** Time per call on this key's instances, ms: a call's latency over the calls it shared its instance with. Unknown until a call ended. */
   perCallMs: number | undefined;
 }
@@ -64,21 +65,31 @@ export class OneShotCaller {
     // the old one (not_found under the new), so start afresh; idle eviction ends them.
     if (group === undefined || group.tenant !== tenant) {
       if (this.#byKey.size >= PRUNE_AT) this.#prune();
-      this.#byKey.set(key, (group = { tenant, slots: [], launching: 0, perCallMs: undefined }));
+      this.#byKey.set(key, (group = { tenant, slots: [], launches: new Set(), perCallMs: undefined }));
     }
     if (!group.slots.every((s) => this.#host.isLive(s.id))) group.slots = group.slots.filter((s) => this.#host.isLive(s.id));
     let slot = firstFit(group, this.#waitBudgetMs);
-    if (slot === undefined && group.slots.length + group.launching >= MAX_PER_KEY) slot = leastLoaded(group.slots);
+    // At the cap, share the least loaded instance — or, while the key's first instances are
+    // still launching (a launch takes a thread round trip), wait for one of them: a burst of
+    // callers must not each start an instance of its own.
+    if (slot === undefined && group.slots.length + group.launches.size >= MAX_PER_KEY) {
+      slot = leastLoaded(group.slots) ?? (await Promise.race(group.launches).catch(() => undefined));
+    }
     if (slot === undefined) {
-      group.launching++;
+      const g = group;
+      const launching = this.#launch(tenant, app, user).then((id) => {
+        const s: Slot = { id, busy: 0 };
+        g.slots.push(s);
+        return s;
+      });
+      g.launches.add(launching);
       try {
-        slot = { id: await this.#launch(tenant, app, user), busy: 0 };
-        group.slots.push(slot);
+        slot = await launching;
       } catch (err) {
-        slot = leastLoaded(group.slots.filter((s) => this.#host.isLive(s.id)));
+        slot = leastLoaded(g.slots.filter((s) => this.#host.isLive(s.id)));
         if (slot === undefined) throw err;
       } finally {
-        group.launching--;
+        g.launches.delete(launching);
       }
     }
     const sharedWith = slot.busy++;
@@ -104,7 +115,7 @@ export class OneShotCaller {
   #prune(): void {
     for (const [key, group] of this.#byKey) {
       group.slots = group.slots.filter((s) => this.#host.isLive(s.id));
-      if (group.slots.length === 0 && group.launching === 0) this.#byKey.delete(key);
+      if (group.slots.length === 0 && group.launches.size === 0) this.#byKey.delete(key);
     }
   }
 
@@ -118,7 +129,7 @@ export class OneShotCaller {
         freed = this.#host.disposeById(s.id) || freed;
         return false;
       });
-      if (group.slots.length === 0 && group.launching === 0) this.#byKey.delete(key);
+      if (group.slots.length === 0 && group.launches.size === 0) this.#byKey.delete(key);
     }
     return freed;
   }

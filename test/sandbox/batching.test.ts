@@ -167,4 +167,17 @@ describe('one-shot calls', () => {
     expect(slept).toEqual(Array(4).fill('"slept"'));
     expect(p.host.liveCount - before).toBe(1 + 4);
   });
+
+  it('should start at most four instances for a burst on a new key, the rest waiting for those launches', async () => {
+    // A launch is asynchronous (the bundle's top-level code runs on the isolate's thread):
+    // a burst that arrives while the first instances launch must not start one each.
+    const tenant = p.tenants.get('batcher');
+    const oneShot = new OneShotCaller(p.host);
+    const user = { sub: 'burst', claims: {} };
+    const burst = appBundle('burst', app + '\n// burst');
+    const before = p.host.liveCount;
+    const results = await Promise.all(Array.from({ length: 32 }, (_, k) => oneShot.call(tenant, burst, user, 'echo', String(k))));
+    expect(results).toEqual(Array.from({ length: 32 }, (_, k) => String(k)));
+    expect(p.host.liveCount - before).toBeLessThanOrEqual(4);
+  });
 });
