@@ -177,7 +177,7 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     }
     const opsTrace = join(dir.path, 'token-ops.strace');
     traceFiles.push(opsTrace);
-    operatorToken = await mintTracedToken(net, { config, data, traceFile: opsTrace, realm: 'ops', sub: 'reviewer', scope: 'apps:review' });
+    operatorToken = await mintTracedToken(net, { config, data, traceFile: opsTrace, realm: 'ops', sub: 'reviewer', scope: 'apps:review apps:rollout console:read' });
   }, 60_000);
 
   afterAll(async () => {
@@ -251,6 +251,37 @@ describe.skipIf(unsupported !== null)('proof that nothing leaves the box (networ
     expectStatus(logs, 200);
     expect(logs.body).toContain('"app":"lifecycle"');
     expectStatus(await call('/v1/tenants/{tenant}/apps/{app}', 'DELETE', app(), { token: tokens[BU_A]! }), 204);
+  });
+
+  it('should serve the operator console and walk its admin API', async () => {
+    const admin = (route: string, method: string, path: string, json?: unknown) =>
+      call(route, method, path, { token: operatorToken, ...(json === undefined ? {} : { json }) });
+    for (const route of ['/v1/admin/tenants', '/v1/admin/review', '/v1/admin/egress']) expectStatus(await admin(route, 'GET', route), 200);
+    expectStatus(await admin('/v1/admin/tenants/{tenant}/logs', 'GET', `/v1/admin/tenants/${BU_A}/logs`), 200);
+    expectStatus(await admin('/v1/admin/tenants/{tenant}/apps', 'GET', `/v1/admin/tenants/${BU_A}/apps`), 200);
+    const base = `/v1/admin/tenants/${BU_A}/apps/admin-probe`;
+    const upload = async (n: number) => {
+      const res = await call('/v1/tenants/{tenant}/apps/{app}', 'PUT', `/v1/tenants/${BU_A}/apps/admin-probe`, { token: tokens[BU_A]!, javascript: `export function v() { return ${n}; }\n` });
+      expectStatus(res, 201);
+      return json(res).version as string;
+    };
+    const v1 = await upload(1);
+    expectStatus(await admin('/v1/admin/tenants/{tenant}/apps/{app}/versions/{version}/source', 'GET', `${base}/versions/${v1}/source`), 200);
+    expectStatus(await admin('/v1/admin/tenants/{tenant}/apps/{app}/versions/{version}/approve', 'POST', `${base}/versions/${v1}/approve`), 200);
+    const v2 = await upload(2);
+    expectStatus(await admin('/v1/admin/tenants/{tenant}/apps/{app}/versions/{version}/reject', 'POST', `${base}/versions/${v2}/reject`, { reason: 'no' }), 200);
+    const v3 = await upload(3);
+    expectStatus(await admin('/v1/admin/tenants/{tenant}/apps/{app}/versions/{version}/approve', 'POST', `${base}/versions/${v3}/approve`), 200);
+    expectStatus(await admin('/v1/admin/tenants/{tenant}/apps/{app}/rollout', 'PUT', `${base}/rollout`, { versions: { [v1]: 50, [v3]: 50 } }), 200);
+    expectStatus(await admin('/v1/admin/tenants/{tenant}/apps/{app}/rollback', 'POST', `${base}/rollback`, { version: v1 }), 200);
+    const detail = await admin('/v1/admin/tenants/{tenant}/apps/{app}', 'GET', base);
+    expectStatus(detail, 200);
+    expect(detail.body).toContain(v3);
+    // The box client follows the redirect to /console/.
+    expectStatus(await call('/console', 'GET', '/console'), 200);
+    const page = await call('/console/{file}', 'GET', '/console/');
+    expectStatus(page, 200);
+    expect(page.body).toContain('<html');
   });
 
   it('should run the notes sample on an instance, then end it', async () => {
