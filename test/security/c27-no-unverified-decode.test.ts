@@ -50,12 +50,18 @@ describe('token handling in src/', () => {
       const c = code(text);
       // The hooks this file may use: built by requireScope (tenant realm) or requireOperator (operator realm).
       const hooks = new Set([...c.matchAll(/const (\w+) = (?:requireScope|requireOperator)\(ctx\.identity, platform\.tenants, '[a-z:]+'\);/g)].map((m) => m[1]!));
+      // The admin API (operator realm only; metadata of every tenant by design, THREATS/console tests).
+      const adminHooks = new Set([...c.matchAll(/const (\w+) = requireAdmin\(ctx\.identity, '[a-z:]+'\);/g)].map((m) => m[1]!));
       registered += [...c.matchAll(/app\.(get|post|put|delete)(?:<[^>]*>)?\(\s*'\/v1\//g)].length;
-      for (const m of c.matchAll(/app\.(get|post|put|delete)(?:<[^>]*>)?\(\s*'(\/v1\/[^']*)',\s*\{([\s\S]*?)\n {4,6}\},\s*async \(req(?:, reply)?\) => \{([\s\S]*?)\n {4,6}\},/g)) {
+      for (const m of c.matchAll(/app\.(get|post|put|delete)(?:<[^>]*>)?\(\s*'(\/v1\/[^']*)',\s*\{([\s\S]*?)\n {4,6}\},\s*async \((?:req(?:, reply)?)?\) => \{([\s\S]*?)\n {4,6}\},/g)) {
         handlers++;
         const [, , path, options, body] = m as unknown as [string, string, string, string, string];
         const hook = /\bonRequest(?::\s*(\w+))?,/.exec(options);
         expect(hook, `${file} ${path}: no onRequest hook`).not.toBeNull();
+        if (path.startsWith('/v1/admin/')) {
+          expect(adminHooks.has(hook![1] ?? 'onRequest'), `${file} ${path}: onRequest is not the operator-realm hook`).toBe(true);
+          continue;
+        }
         expect(hooks.has(hook![1] ?? 'onRequest'), `${file} ${path}: onRequest is not an authentication hook`).toBe(true);
         expect(body.trimStart(), `${file} ${path}`).toMatch(/^const (caller = callerOf|operator = operatorOf)\(req\);/);
         expect(body, `${file} ${path}`).not.toMatch(/tenants\.get\(/);
