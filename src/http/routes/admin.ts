@@ -9,7 +9,6 @@
  * withholds a mini-app's own message and fields (they may carry either), and the error list
  * keeps codes and bundle lines, not messages (stats.ts).
  */
-import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { tenantLogHub } from '../../bindings/log/hub.ts';
 import { checkAppId } from '../../apps/registry.ts';
@@ -19,10 +18,9 @@ import type { ServerContext } from '../context.ts';
 import { errorResponses, V1_ERRORS } from '../schemas.ts';
 import { adminAppRoutes, perMinuteSchema, summarySchema as summary } from './admin-apps.ts';
 import { requireAdmin } from './admin-auth.ts';
+import { logFollowers, sendLogStream } from '../log-stream.ts';
 
 const ERRORS = errorResponses(V1_ERRORS);
-const FOLLOW_BUFFER_CHARS = 1024 * 1024;
-const DRAIN_CHECK_MS = 500;
 
 const tenantRow = {
   type: 'object',
@@ -114,13 +112,10 @@ function metadataOnly(text: string): string {
 export function adminRoutes(ctx: ServerContext) {
   const { platform } = ctx;
   const reader = requireAdmin(ctx.identity, 'console:read');
-  const followers = new Set<() => void>();
 
   return async (app: FastifyInstance) => {
     app.decorateRequest('admin', null);
-    app.addHook('preClose', async () => {
-      for (const stop of [...followers]) stop();
-    });
+    const followers = logFollowers(app);
 
     app.get(
       '/v1/admin/tenants',
@@ -207,38 +202,7 @@ export function adminRoutes(ctx: ServerContext) {
       async (req, reply) => {
         const tenant = platform.tenants.get(req.params.tenant);
         const appId = req.query.app === undefined ? undefined : checkAppId(req.query.app);
-        const hub = tenantLogHub(tenant);
-        const recent = hub.recent(appId).map(metadataOnly);
-        void reply.type('application/x-ndjson; charset=utf-8').header('cache-control', 'no-store');
-        if (req.query.follow !== true) return reply.send(recent.length === 0 ? '' : recent.join('\n') + '\n');
-        const out = new PassThrough();
-        let dropped = 0;
-        const write = (text: string) => {
-          if (out.writableLength > FOLLOW_BUFFER_CHARS) return void dropped++;
-          if (dropped > 0) {
-            out.write(JSON.stringify({ time: new Date().toISOString(), type: 'gap', dropped }) + '\n');
-            dropped = 0;
-          }
-          out.write(text + '\n');
-        };
-        for (const text of recent) write(text);
-        const unsubscribe = hub.subscribe((text, lineApp) => {
-          if (appId === undefined || lineApp === appId) write(metadataOnly(text));
-        });
-        const drainCheck = setInterval(() => ctx.draining && stop(), DRAIN_CHECK_MS);
-        drainCheck.unref();
-        function stop() {
-          if (!followers.delete(stop)) return;
-          clearInterval(drainCheck);
-          unsubscribe();
-          if (reply.raw.destroyed) out.destroy();
-          else out.end();
-        }
-        followers.add(stop);
-        reply.raw.once('close', stop);
-        // Send the head at once: a quiet tenant would leave the console waiting for headers.
-        reply.raw.once('pipe', () => reply.raw.flushHeaders());
-        return reply.send(out);
+        return sendLogStream(reply, { ctx, hub: tenantLogHub(tenant), appId, follow: req.query.follow === true, followers, view: metadataOnly });
       },
     );
 
