@@ -12,6 +12,16 @@ export const MAX_KEY_BYTES = 512;
 export const MAX_VALUE_BYTES = MiB;
 export const MAX_BATCH_OPS = 1000;
 export const MAX_BATCH_BYTES = 8 * MiB;
+
+/** Value and batch caps of one keyspace, the same in every engine. */
+export interface KeyspaceLimits {
+  readonly maxValueBytes: number;
+  readonly maxBatchBytes: number;
+}
+/** An app's keyspace: the `fc.storage` limits (CONTRACT §3). */
+export const APP_LIMITS: KeyspaceLimits = { maxValueBytes: MAX_VALUE_BYTES, maxBatchBytes: MAX_BATCH_BYTES };
+/** Platform records hold bundles (5 MiB by default, configurable), hence a larger cap; metered like app data. */
+export const SYSTEM_LIMITS: KeyspaceLimits = { maxValueBytes: 64 * MiB, maxBatchBytes: 128 * MiB };
 export const MAX_LIST_LIMIT = 1000;
 /**
  * A list page also stops once it holds this many bytes (at least one entry), so

@@ -17,15 +17,11 @@ import {
   MAX_BATCH_OPS,
   MAX_PAGE_BYTES,
   utf8Bytes,
+  type KeyspaceLimits,
 } from './key-codec.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { level, wrapLevelError, levelSync } from './level-errors.ts';
 import type { Level } from './level-tenant-store.ts';
-
-export interface AppLimits {
-  readonly maxValueBytes: number;
-  readonly maxBatchBytes: number;
-}
 
 /** What an app store needs from its tenant store (kept narrow to avoid a cycle of knowledge). */
 export interface AppStoreHost {
@@ -43,10 +39,10 @@ export const SYNC = { sync: true } as object;
 export class LevelAppStore implements AppStore {
   readonly #host: AppStoreHost;
   readonly #path: readonly string[];
-  readonly #limits: AppLimits;
+  readonly #limits: KeyspaceLimits;
   readonly #lock = new KeyedLock();
 
-  constructor(host: AppStoreHost, path: readonly string[], limits: AppLimits) {
+  constructor(host: AppStoreHost, path: readonly string[], limits: KeyspaceLimits) {
     this.#host = host;
     this.#path = path;
     this.#limits = limits;

@@ -15,8 +15,8 @@ import type { AbstractLevel } from 'abstract-level';
 import { IsohostError } from '../errors.ts';
 import { PurgeGate } from './purge-gate.ts';
 import type { AppStore, JsonText, TenantStore } from './backend.ts';
-import { assertName, MAX_BATCH_BYTES, MAX_VALUE_BYTES } from './key-codec.ts';
-import { LevelAppStore, type AppLimits } from './level-app-store.ts';
+import { APP_LIMITS, assertName, SYSTEM_LIMITS } from './key-codec.ts';
+import { LevelAppStore } from './level-app-store.ts';
 import { level, levelSync } from './level-errors.ts';
 
 /** A root DB or a sublevel of it, with utf8 keys and values. */
@@ -35,9 +35,6 @@ export interface TenantLocation {
 }
 
 const UTF8 = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const;
-/** Platform records hold bundles (5 MiB by default, configurable), hence a larger cap; metered like app data. */
-const SYSTEM_LIMITS: AppLimits = { maxValueBytes: 64 * 1_048_576, maxBatchBytes: 128 * 1_048_576 };
-const APP_LIMITS: AppLimits = { maxValueBytes: MAX_VALUE_BYTES, maxBatchBytes: MAX_BATCH_BYTES };
 
 export class LevelTenantStore implements TenantStore {
   readonly isolation: 'schema' | 'database';

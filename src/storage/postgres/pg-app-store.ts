@@ -21,13 +21,9 @@ import {
   MAX_BATCH_OPS,
   MAX_PAGE_BYTES,
   utf8Bytes,
+  type KeyspaceLimits,
 } from '../key-codec.ts';
 import { wrapPgError } from './pg-errors.ts';
-
-export interface PgAppLimits {
-  readonly maxValueBytes: number;
-  readonly maxBatchBytes: number;
-}
 
 /** What an app store needs from its tenant store. */
 export interface PgAppStoreHost {
@@ -76,9 +72,9 @@ function prefixEnd(prefix: Buffer): Buffer | null {
 export class PgAppStore implements AppStore {
   readonly #host: PgAppStoreHost;
   readonly #space: string;
-  readonly #limits: PgAppLimits;
+  readonly #limits: KeyspaceLimits;
 
-  constructor(host: PgAppStoreHost, space: string, limits: PgAppLimits) {
+  constructor(host: PgAppStoreHost, space: string, limits: KeyspaceLimits) {
     this.#host = host;
     this.#space = space;
     this.#limits = limits;

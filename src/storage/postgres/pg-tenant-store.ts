@@ -10,13 +10,10 @@ import type pg from 'pg';
 import { IsohostError } from '../../errors.ts';
 import { PurgeGate } from '../purge-gate.ts';
 import type { AppStore, JsonText, TenantStore } from '../backend.ts';
-import { assertName, MAX_BATCH_BYTES, MAX_VALUE_BYTES } from '../key-codec.ts';
-import { PgAppStore, type PgAppLimits, type PgAppStoreHost } from './pg-app-store.ts';
+import { APP_LIMITS, assertName, SYSTEM_LIMITS } from '../key-codec.ts';
+import { PgAppStore, type PgAppStoreHost } from './pg-app-store.ts';
 import { pgCall } from './pg-errors.ts';
 
-/** Platform records hold bundles: the same larger caps as the LevelDB store's system(). */
-const SYSTEM_LIMITS: PgAppLimits = { maxValueBytes: 64 * 1_048_576, maxBatchBytes: 128 * 1_048_576 };
-const APP_LIMITS: PgAppLimits = { maxValueBytes: MAX_VALUE_BYTES, maxBatchBytes: MAX_BATCH_BYTES };
 /** The `space` of platform records; app ids match [a-z0-9-], so none is this. */
 export const SYSTEM_SPACE = '!s';
 const EXPORT_PAGE = 500;
