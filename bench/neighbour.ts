@@ -14,7 +14,9 @@
  * Rows: `neighbour.b.idle` — B alone (ms); `neighbour.p99_ratio` — B under attack (ms;
  * p50/p99 are latencies, not ratios, because CONTRACT §6 fixes `unit` to ms/us/MB), with
  * `extra.p99_ratio` = attack p99 / idle p99 (the number CONTRACT §6 names),
- * `extra.p50_ratio`, `extra.idle_p99_ms`, `extra.attack_p99_ms`, A's cap and what A got.
+ * `extra.p50_ratio`, `extra.idle_p99_ms`, `extra.attack_p99_ms`, A's cap and what A got,
+ * and `extra.loop_delay_p99_ms`: the host event loop's delay during B's stream (on both
+ * rows), which tells a stalled main thread from cores taken by A's threads or processes.
  * Target: p99_ratio ≤ 2. The table's ratio column shows p50 vs the idle row.
  *
  * isolated-vm runs isolates on its own thread pool (hardware_concurrency + 1 threads, then
@@ -34,76 +36,83 @@
  *   thread, a failed launch is a breach);
  * - `urlsearchparams`: A's calls parse 1 MiB of `a&` with `new URLSearchParams` — once a
  *   ~0.9 s main-thread stall per call in Node's host-side parser (THREATS F43), now parsed
- *   in the isolate on A's own CPU budget.
+ *   in the isolate on A's own CPU budget;
+ * - `log-flood`: every call of A logs as much as it can — 256 lines of ~1 KiB (the guest's
+ *   in-flight bound and the 256 KiB per-call cap at once), then big and many lines beyond
+ *   the cap — far past A's log rate (THREATS F46). The platform logs for real for every
+ *   attack: the production logger's settings, written synchronously to a file in the
+ *   platform's temp dir (neighbour-attacks.ts hostLogger), never `level: 'silent'`, which
+ *   would make this attack free. `extra`: lines dropped, KiB the log file grew;
+ * - `crash`: A is a `compute: process` tenant whose every call is a Map flood that aborts
+ *   its sandbox process with a fatal V8 OOM (THREATS F48; the crash A causes with its own
+ *   input, rather than a signal the bench sends). The default restart policy applies:
+ *   after 5 crashes a minute A's launches are refused `unavailable` (crash loop), which
+ *   ends the crashes; B is measured through whatever happens, and `extra` holds A's
+ *   outcomes and crashes by cause during B's stream. Where no sandbox process can run,
+ *   the variant notes why and yields no row.
+ *
+ * A's outcomes in `extra`: a_ok, a_timeouts, a_refused (resource_exhausted),
+ * a_unavailable (its sandbox crashed or is marked crash-looping), a_other.
  */
 import { availableParallelism } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { OneShotCaller } from '../src/sandbox/one-shot.ts';
 import { IsohostError } from '../src/errors.ts';
 import { type BenchContext, type Result, now, since, summarize } from './stats.ts';
-import { benchPlatform, bundle } from './platform.ts';
-
-const APP = bundle(
-  'neighbour',
-  `export async function small(a) { return { n: a, v: await fc.storage.get('k') }; }
-export function spin() { for (;;); }
-export function usp() { return new URLSearchParams('a&'.repeat(512 * 1024)).size; }`,
-);
-/** Every launch of this bundle spins in its top-level code until the launch's CPU deadline. */
-const LAUNCH_SPIN_APP = bundle('launch-spin', 'for (;;);\nexport function never() {}');
-
-interface Attack {
-  name: string;
-  app: ReturnType<typeof bundle>;
-  method: string;
-}
-
-const ATTACKS: Record<string, Attack> = {
-  spin: { name: 'spin', app: APP, method: 'spin' },
-  'launch-spin': { name: 'launch-spin', app: LAUNCH_SPIN_APP, method: 'never' },
-  urlsearchparams: { name: 'urlsearchparams', app: APP, method: 'usp' },
-};
+import { benchConfig, openBenchPlatform } from './platform.ts';
+import { APP, ATTACKS, type Attack, type BenchPlatform, attackerId, hostLogger } from './neighbour-attacks.ts';
 
 export const names = ['neighbour.b.idle', 'neighbour.p99_ratio', ...Object.keys(ATTACKS).map((a) => `neighbour.p99_ratio.${a}`)];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** B's steady stream: `n` sequential calls, `gapMs` apart; returns each call's latency in ns. */
-async function steady(caller: OneShotCaller, p: Awaited<ReturnType<typeof benchPlatform>>, n: number, gapMs: number): Promise<number[]> {
+/**
+ * B's steady stream: `n` sequential calls, `gapMs` apart; returns each call's latency in
+ * ns, and the p99 of the host event loop's delay meanwhile (ms) — a stalled main thread
+ * shows there, CPU taken by other threads and processes does not.
+ */
+async function steady(caller: OneShotCaller, p: BenchPlatform, n: number, gapMs: number): Promise<{ samples: number[]; loopP99Ms: number }> {
   const tenant = p.tenants.get('steady');
   const user = { sub: 'b-user', claims: {} };
   const samples: number[] = [];
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   for (let i = 0; i < n; i++) {
     const t0 = now();
     await caller.call(tenant, APP, user, 'small', String(i));
     samples.push(since(t0));
     await sleep(gapMs);
   }
-  return samples;
+  loop.disable();
+  return { samples, loopP99Ms: Math.round(loop.percentile(99) / 1e4) / 100 };
 }
 
 interface AttackStats {
+  ok: number;
   timeouts: number;
   refused: number;
+  unavailable: number;
   other: number;
 }
 
 /** A's flood: `callers` loops of one-shot calls of the attack until `stop` resolves. */
-function attack(caller: OneShotCaller, p: Awaited<ReturnType<typeof benchPlatform>>, how: Attack, callers: number, stop: Promise<void>): { done: Promise<void>; stats: AttackStats } {
-  // One attacker tenant per attack: each starts with a full breach budget.
-  const tenant = p.tenants.get(`attacker-${how.name}`);
+function attack(caller: OneShotCaller, p: BenchPlatform, how: Attack, callers: number, stop: Promise<void>): { done: Promise<void>; stats: AttackStats } {
+  const tenant = p.tenants.get(attackerId(how.name));
   const user = { sub: 'a-user', claims: {} };
-  const stats: AttackStats = { timeouts: 0, refused: 0, other: 0 };
+  const stats: AttackStats = { ok: 0, timeouts: 0, refused: 0, unavailable: 0, other: 0 };
   let stopped = false;
   void stop.then(() => (stopped = true));
   const loop = async () => {
     while (!stopped) {
       try {
         await caller.call(tenant, how.app, user, how.method, 'null');
+        stats.ok++;
       } catch (err) {
         const code = err instanceof IsohostError ? err.code : 'other';
         if (code === 'timeout') stats.timeouts++;
-        else if (code === 'resource_exhausted') {
-          stats.refused++;
+        else if (code === 'resource_exhausted' || code === 'unavailable') {
+          if (code === 'unavailable') stats.unavailable++;
+          else stats.refused++;
           // A refused caller retries a millisecond later: ~1000 attempts/s per caller keeps
           // A's gate full and refusing. (Retrying with no pause at all would measure how
           // many rejections per second the host's one thread can serve — a flood any HTTP
@@ -116,52 +125,78 @@ function attack(caller: OneShotCaller, p: Awaited<ReturnType<typeof benchPlatfor
   return { done: Promise.all(Array.from({ length: callers }, loop)).then(() => {}), stats };
 }
 
+/** `after - before` per key of an attack's observations. */
+function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
 export async function bench(ctx: BenchContext): Promise<Result[]> {
   const attacks = Object.keys(ATTACKS).filter((a) => ctx.wants(`neighbour.p99_ratio.${a}`) || (a === 'spin' && ctx.wants('neighbour.p99_ratio')));
   if (!ctx.wants('neighbour.b.idle') && attacks.length === 0) return [];
   const cap = Number(process.env.NEIGHBOUR_CAP ?? Math.max(1, availableParallelism() - 1));
   const rate = Number(process.env.NEIGHBOUR_RATE ?? 0);
   const breaches = Number(process.env.NEIGHBOUR_BREACHES ?? 30);
-  const p = await benchPlatform(4, [
-    ...Object.keys(ATTACKS).map((a) => ({ id: `attacker-${a}`, limits: { cpu_ms: 50, wall_ms: 5000, instances: 1000, concurrency: cap, rate_per_sec: rate, breaches_per_min: breaches } })),
+  const aLimits = { cpu_ms: 50, wall_ms: 5000, instances: 1000, concurrency: cap, rate_per_sec: rate, breaches_per_min: breaches };
+  const { config, dir } = await benchConfig(4, [
+    ...Object.values(ATTACKS).map((a) => ({ id: attackerId(a.name), ...a.tenant, limits: { ...aLimits, ...a.tenant?.limits } })),
     { id: 'steady', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 1000, concurrency: 16 } },
   ]);
+  const log = hostLogger(dir);
+  const p = await openBenchPlatform(config, dir, { logger: log.logger });
   try {
     const caller = new OneShotCaller(p.host);
     const n = ctx.n(1000, 150);
     const gap = 1;
     await steady(caller, p, ctx.n(100, 20), gap); // warm-up: launch, JIT, storage
     const idle = await steady(caller, p, n, gap);
-    const idleRow = summarize('neighbour.b.idle', 'ms', idle);
+    const idleRow = { ...summarize('neighbour.b.idle', 'ms', idle.samples), extra: { loop_delay_p99_ms: idle.loopP99Ms } };
     const rows: Result[] = [idleRow];
     for (const name of attacks) {
+      const how = ATTACKS[name]!;
+      const unable = await how.ready?.(p, caller, ctx.note);
+      if (unable !== undefined) {
+        ctx.note(`neighbour.${name} skipped: ${unable}`);
+        continue;
+      }
       let stop!: () => void;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
-      const flood = attack(caller, p, ATTACKS[name]!, cap * 6, stopped);
+      const flood = attack(caller, p, how, cap * 6, stopped);
       await sleep(200); // let the attack reach its steady state
+      const before = how.observe?.(p) ?? {};
       const attacked = await steady(caller, p, n, gap);
+      const seen = delta(before, how.observe?.(p) ?? {});
       stop();
       await flood.done;
-      const attackRow = summarize(`neighbour.p99_ratio.${name}`, 'ms', attacked);
+      const attackRow = summarize(`neighbour.p99_ratio.${name}`, 'ms', attacked.samples);
       const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+      const s = flood.stats;
       attackRow.extra = {
         p99_ratio: ratio(attackRow.p99, idleRow.p99),
         p50_ratio: ratio(attackRow.p50, idleRow.p50),
         idle_p99_ms: idleRow.p99,
         attack_p99_ms: attackRow.p99,
+        loop_delay_p99_ms: attacked.loopP99Ms,
         a_concurrency: cap,
         a_rate_per_sec: rate,
         a_breaches_per_min: breaches,
-        a_timeouts: flood.stats.timeouts,
-        a_refused: flood.stats.refused,
-        a_other: flood.stats.other,
+        a_ok: s.ok,
+        a_timeouts: s.timeouts,
+        a_refused: s.refused,
+        a_unavailable: s.unavailable,
+        a_other: s.other,
+        ...seen,
       };
-      ctx.note(`neighbour.${name}: A (cap ${cap}) ran ${flood.stats.timeouts} attack calls to timeout and was refused ${flood.stats.refused} times; B p99 ${idleRow.p99} → ${attackRow.p99} ms`);
+      const seenText = Object.entries(seen).map(([k, v]) => `${k} ${v}`).join(', ');
+      ctx.note(
+        `neighbour.${name}: A (cap ${cap}) ok ${s.ok}, timeout ${s.timeouts}, refused ${s.refused}, unavailable ${s.unavailable}, other ${s.other}` +
+          `${seenText === '' ? '' : `; during B's stream: ${seenText}`}; B p99 ${idleRow.p99} → ${attackRow.p99} ms, host loop delay p99 ${idle.loopP99Ms} → ${attacked.loopP99Ms} ms`,
+      );
       if (name === 'spin' && ctx.wants('neighbour.p99_ratio')) rows.push({ ...attackRow, name: 'neighbour.p99_ratio' });
       if (ctx.wants(`neighbour.p99_ratio.${name}`)) rows.push(attackRow);
     }
     return rows;
   } finally {
     await p.dispose();
+    log.close();
   }
 }

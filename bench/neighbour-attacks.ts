@@ -1,0 +1,132 @@
+/**
+ * The attacks of bench/neighbour.ts (`neighbour.p99_ratio.<attack>`, CONTRACT §6 v0.2):
+ * what tenant A runs, how A's tenant is configured, and what the platform saw of each
+ * attack (for the row's `extra`). Each attack has an attacker tenant of its own, so
+ * each starts with a full breach and log budget. The attacks are described in
+ * neighbour.ts's file comment.
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { droppedLogLines } from '../src/bindings/log/index.ts';
+import type { Platform } from '../src/platform.ts';
+import type { AppBundle } from '../src/sandbox/instance-host.ts';
+import type { OneShotCaller } from '../src/sandbox/one-shot.ts';
+import { bundle } from './platform.ts';
+
+export type BenchPlatform = Platform & { dataDir: string };
+
+/** B's method and the shared-tier attacks' methods. */
+export const APP = bundle(
+  'neighbour',
+  `export async function small(a) { return { n: a, v: await fc.storage.get('k') }; }
+export function spin() { for (;;); }
+export function usp() { return new URLSearchParams('a&'.repeat(512 * 1024)).size; }`,
+);
+
+/** Every launch of this bundle spins in its top-level code until the launch's CPU deadline. */
+const LAUNCH_SPIN_APP = bundle('launch-spin', 'for (;;);\nexport function never() {}');
+
+/**
+ * As much log output as one call can make. 256 lines of ~1 KiB reach the guest's bound
+ * of 256 operations in flight and the 256 KiB per-call cap (runtime-api/prelude/
+ * log-limits.ts) together, so each call hands the host the most messages and the most
+ * bytes it can; the tenant's rate (1,000 lines/s, 1 MiB/s after a 5 MiB burst) is
+ * exceeded within the first calls, and every line past it still crosses and is refused
+ * by the host. Then lines beyond the cap: 8 KiB messages with 16 KiB of fields and
+ * thousands of short ones, dropped and counted in the isolate.
+ */
+const LOG_FLOOD_APP = bundle(
+  'log-flood',
+  `export function flood() {
+  const kib = 'x'.repeat(1000);
+  for (let i = 0; i < 256; i++) console.log(i, kib);
+  const wide = 'y'.repeat(8192), fields = { blob: 'z'.repeat(16000) };
+  for (let i = 0; i < 64; i++) fc.log.warn(wide, fields);
+  for (let i = 0; i < 4096; i++) console.error('again', i);
+}`,
+);
+
+/**
+ * A fatal V8 OOM of the sandbox process (THREATS F48, the recipe of
+ * test/security/f48-sandbox-crash.test.ts): a Map flood whose backing-store growth
+ * escapes the isolate's 16 MB limit and aborts the whole process. Chosen over a signal
+ * sent by the bench because it is the crash a tenant causes with its own input.
+ */
+const CRASH_APP = bundle(
+  'crash',
+  `export function alive() { return true; }
+export function oom() { const m = new Map(); for (let i = 0; ; i++) m.set(i, 'v' + i); }`,
+);
+
+export interface Attack {
+  name: string;
+  app: AppBundle;
+  method: string;
+  /** The attacker tenant's config beyond bench/neighbour.ts's defaults (limits merged over them). */
+  tenant?: { compute?: { isolation: 'process' }; limits?: Record<string, number> };
+  /** Before the attack: why it cannot run on this machine, or undefined. */
+  ready?(p: BenchPlatform, caller: OneShotCaller, note: (m: string) => void): Promise<string | undefined>;
+  /** Right before and right after B's measured stream: what the platform saw (deltas go in `extra`). */
+  observe?(p: BenchPlatform): Record<string, number>;
+}
+
+const attackerId = (name: string) => `attacker-${name}`;
+
+export const ATTACKS: Record<string, Attack> = {
+  spin: { name: 'spin', app: APP, method: 'spin' },
+  'launch-spin': { name: 'launch-spin', app: LAUNCH_SPIN_APP, method: 'never' },
+  urlsearchparams: { name: 'urlsearchparams', app: APP, method: 'usp' },
+  'log-flood': {
+    name: 'log-flood',
+    app: LOG_FLOOD_APP,
+    method: 'flood',
+    observe: (p) => ({
+      a_log_lines_dropped: droppedLogLines(p.tenants.get(attackerId('log-flood'))),
+      log_file_kib: Math.round(statSync(hostLogFile(p.dataDir)).size / 1024),
+    }),
+  },
+  crash: {
+    name: 'crash',
+    app: CRASH_APP,
+    method: 'oom',
+    // cpu_ms high enough for the flood to outgrow the 16 MB heap before A's deadline (as in the F48 test).
+    tenant: { compute: { isolation: 'process' }, limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000 } },
+    async ready(p, caller, note) {
+      const tier = p.sandboxes.get(attackerId('crash'))!;
+      const missing = Object.keys(tier.status().protections.missing);
+      if (missing.length > 0) note(`neighbour.crash: sandbox protections not active here: ${missing.join(', ')}`);
+      try {
+        await caller.call(p.tenants.get(attackerId('crash')), CRASH_APP, { sub: 'a-user', claims: {} }, 'alive', 'null');
+        return undefined;
+      } catch (err) {
+        return `a process-tier call failed before any attack (${(err as Error).message})`;
+      }
+    },
+    observe(p) {
+      const tier = p.sandboxes.get(attackerId('crash'))!;
+      const out: Record<string, number> = { a_crashes: 0 };
+      for (const [cause, n] of tier.crashes()) {
+        out[`a_crashes_${cause}`] = n;
+        out.a_crashes! += n;
+      }
+      return out;
+    },
+  },
+};
+
+export { attackerId };
+
+/** The host log of the bench platform: in its data dir, removed with it. */
+export const hostLogFile = (dataDir: string) => join(dataDir, 'host.log');
+
+/**
+ * A real logger for the bench platform: the production logger's shape (src/platform.ts
+ * createLogger: level info, synchronous writes), writing to a file instead of stderr, so
+ * a log flood costs the host what it costs in production. Not `level: 'silent'`, which
+ * would make the log-flood attack free.
+ */
+export function hostLogger(dataDir: string): { logger: Logger; close(): void } {
+  const dest = pino.destination({ dest: hostLogFile(dataDir), sync: true, mkdir: true });
+  return { logger: pino({ level: 'info', base: { pid: process.pid } }, dest), close: () => dest.destroy() };
+}
