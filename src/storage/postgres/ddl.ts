@@ -4,7 +4,7 @@
  * - provisioning (role, schema, database, grants): run by the platform user at start-up
  *   when it may (CREATEROLE, CREATEDB), or printed by `isohost storage init --print-sql`
  *   for an operator to run as a superuser;
- * - the tenant's tables and its one write function: created by isohost at start-up as
+ * - the tenant's tables and its write functions: created by isohost at start-up as
  *   the tenant's role (so the role owns them), in the tenant's schema.
  *
  * Layout inside the schema:
@@ -14,13 +14,13 @@
  *                               bytea, so keys sort by their UTF-8 bytes (as LevelDB) and
  *                               may hold NUL, which PostgreSQL text cannot
  *   usage(one, bytes)           one row: key + value bytes stored by the tenant; every write
- *                               takes the tenant's advisory lock first, then reads, checks
- *                               and updates it in the same transaction, whichever node runs it
+ *                               takes the tenant's advisory lock first, then writes, charges
+ *                               and checks it in the same transaction, whichever node runs it
  */
 import { createHash } from 'node:crypto';
 import { quoteIdent, quoteLiteral } from './names.ts';
 
-/** SQLSTATE raised by `isohost_apply` when a write would pass the quota (class IH: isohost's own). */
+/** SQLSTATE raised by the write functions (`isohost_set`, `isohost_apply`) when a write would pass the quota (class IH: isohost's own). */
 export const QUOTA_SQLSTATE = 'IHQ01';
 
 /** What a provisioning statement makes: start-up runs only those whose object is missing. */
@@ -75,57 +75,118 @@ function advisoryKey(ident: string): string {
   return (createHash('sha256').update(ident).digest().readBigInt64BE(0) & 0x7fffffffffffffffn).toString();
 }
 
-/** The tenant's tables and write function; idempotent; run as the tenant role in its schema. */
+/**
+ * The tenant's tables and write functions; idempotent (CREATE OR REPLACE), so every start-up
+ * brings an existing tenant's functions up to this version; run as the tenant role in its schema.
+ *
+ * Every writer of the tenant, whatever node runs it, first takes the tenant's transaction-scoped
+ * advisory lock: a transaction-scoped lock, not SELECT … FOR UPDATE on the usage row, because it
+ * serialises the writers without a WAL record and a dirtied page per write. Under it, each
+ * statement of a plpgsql function takes a fresh snapshot, so it sees every write committed before
+ * the lock was granted: the size a write reads for a key is the size it replaces, the usage it
+ * charges is exact, and two writers cannot both pass the quota on the same free space.
+ *
+ * Writes that only shrink the tenant (a delete, a smaller value) take the lock too. Without it, a
+ * delete could commit between a locked set's read of the old size and its upsert: the set would
+ * then charge (new - old) for a row the delete had already freed, and the counter would drift.
+ *
+ * The table names are schema-qualified rather than pinned with `SET search_path` on the function:
+ * a SET clause saves, sets and restores the setting on every call.
+ */
 export function tenantObjects(ident: string): string {
   const schema = quoteIdent(ident);
+  const entries = `${schema}.entries`;
+  const usage = `${schema}.usage`;
+  const lock = `PERFORM pg_advisory_xact_lock(${advisoryKey(ident)});`;
+  // Raised with the usage before the write and the growth it asked for: "<used> <delta>".
+  const overQuota = (used: string, delta: string) => `RAISE EXCEPTION 'storage quota exceeded' USING ERRCODE = '${QUOTA_SQLSTATE}', DETAIL = ${used} || ' ' || ${delta};`;
   // One simple query is one transaction: the tenant's lock keeps two nodes starting at once
   // from racing on CREATE … IF NOT EXISTS and CREATE OR REPLACE ("tuple concurrently updated").
   return `
 SELECT pg_advisory_xact_lock(${advisoryKey(ident)});
-CREATE TABLE IF NOT EXISTS ${schema}.entries (
+CREATE TABLE IF NOT EXISTS ${entries} (
   space text COLLATE "C" NOT NULL,
   key bytea NOT NULL,
   value bytea NOT NULL,
   PRIMARY KEY (space, key)
 );
-CREATE TABLE IF NOT EXISTS ${schema}.usage (
+CREATE TABLE IF NOT EXISTS ${usage} (
   one boolean PRIMARY KEY DEFAULT true CHECK (one),
   bytes bigint NOT NULL CHECK (bytes >= 0)
 );
-INSERT INTO ${schema}.usage (one, bytes) VALUES (true, 0) ON CONFLICT DO NOTHING;
--- Applies set/delete ops in order and charges their net size against the quota, all in the
--- caller's statement (one transaction). The usage row lock serialises the tenant's writers
--- on every node, so concurrent writes cannot overshoot together.
+INSERT INTO ${usage} (one, bytes) VALUES (true, 0) ON CONFLICT DO NOTHING;
+-- One set: the store's set(). Scalar arguments: no arrays to encode, decode and loop over.
+-- Returns the tenant's usage after the write, or NULL when the write left it unchanged.
+CREATE OR REPLACE FUNCTION ${schema}.isohost_set(p_space text, p_key bytea, p_value bytea, p_quota bigint)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_old bigint;
+  v_delta bigint;
+  v_used bigint;
+BEGIN
+  ${lock}
+  SELECT octet_length(key) + octet_length(value) INTO v_old FROM ${entries} WHERE space = p_space AND key = p_key;
+  INSERT INTO ${entries} (space, key, value) VALUES (p_space, p_key, p_value)
+    ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value;
+  v_delta := octet_length(p_key) + octet_length(p_value) - coalesce(v_old, 0);
+  IF v_delta = 0 THEN
+    RETURN NULL;
+  END IF;
+  UPDATE ${usage} SET bytes = bytes + v_delta RETURNING bytes INTO v_used;
+  -- Raising undoes the upsert and the update with the rest of the transaction.
+  IF v_delta > 0 AND v_used > p_quota THEN
+    ${overQuota('(v_used - v_delta)', 'v_delta')}
+  END IF;
+  RETURN v_used;
+END
+$fn$;
+-- One delete: the store's delete(). Returns the usage after it, or NULL when the key was absent.
+CREATE OR REPLACE FUNCTION ${schema}.isohost_delete(p_space text, p_key bytea)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_old bigint;
+  v_used bigint;
+BEGIN
+  ${lock}
+  DELETE FROM ${entries} WHERE space = p_space AND key = p_key
+    RETURNING octet_length(key) + octet_length(value) INTO v_old;
+  IF v_old IS NULL THEN
+    RETURN NULL;
+  END IF;
+  UPDATE ${usage} SET bytes = bytes - v_old RETURNING bytes INTO v_used;
+  RETURN v_used;
+END
+$fn$;
+-- A batch: applies set/delete ops in order and charges their net size against the quota, all
+-- in the caller's statement (one transaction). Returns the usage after it, or NULL when unchanged.
 CREATE OR REPLACE FUNCTION ${schema}.isohost_apply(p_space text, p_delete boolean[], p_keys bytea[], p_values bytea[], p_quota bigint)
-RETURNS bigint LANGUAGE plpgsql SET search_path = ${quoteLiteral(ident)} AS $fn$
+RETURNS bigint LANGUAGE plpgsql AS $fn$
 DECLARE
   v_used bigint;
   v_delta bigint := 0;
   v_old bigint;
 BEGIN
-  -- A transaction-scoped advisory lock, not SELECT … FOR UPDATE: the same serialisation of
-  -- the tenant's writers on every node, without a WAL record and a dirtied page per write.
-  PERFORM pg_advisory_xact_lock(${advisoryKey(ident)});
-  SELECT bytes INTO v_used FROM usage;
+  ${lock}
   FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
     IF p_delete[i] THEN
-      DELETE FROM entries WHERE space = p_space AND key = p_keys[i]
+      DELETE FROM ${entries} WHERE space = p_space AND key = p_keys[i]
         RETURNING octet_length(key) + octet_length(value) INTO v_old;
       v_delta := v_delta - coalesce(v_old, 0);
     ELSE
-      SELECT octet_length(key) + octet_length(value) INTO v_old FROM entries WHERE space = p_space AND key = p_keys[i];
-      INSERT INTO entries (space, key, value) VALUES (p_space, p_keys[i], p_values[i])
+      SELECT octet_length(key) + octet_length(value) INTO v_old FROM ${entries} WHERE space = p_space AND key = p_keys[i];
+      INSERT INTO ${entries} (space, key, value) VALUES (p_space, p_keys[i], p_values[i])
         ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value;
       v_delta := v_delta + octet_length(p_keys[i]) + octet_length(p_values[i]) - coalesce(v_old, 0);
     END IF;
   END LOOP;
-  IF v_delta > 0 AND v_used + v_delta > p_quota THEN
-    RAISE EXCEPTION 'storage quota exceeded' USING ERRCODE = '${QUOTA_SQLSTATE}', DETAIL = v_used || ' ' || v_delta;
+  IF v_delta = 0 THEN
+    RETURN NULL;
   END IF;
-  IF v_delta <> 0 THEN
-    UPDATE usage SET bytes = v_used + v_delta;
+  UPDATE ${usage} SET bytes = bytes + v_delta RETURNING bytes INTO v_used;
+  IF v_delta > 0 AND v_used > p_quota THEN
+    ${overQuota('(v_used - v_delta)', 'v_delta')}
   END IF;
-  RETURN v_used + v_delta;
+  RETURN v_used;
 END
 $fn$;
 `;

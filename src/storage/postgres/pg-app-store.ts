@@ -1,8 +1,9 @@
 /**
  * One app's keyspace (or the tenant's platform records) on PostgreSQL. Every statement
  * runs on the tenant's pool, whose sessions hold the tenant's role and schema, and is
- * one round trip: a read is one SELECT; a write is one call of `isohost_apply`, which
- * checks the quota and writes in the same transaction. Commits wait for the WAL flush
+ * one round trip: a read is one SELECT; a write is one call of a write function of ddl.ts
+ * (`isohost_set`, `isohost_delete`, or `isohost_apply` for a batch of several ops), which
+ * writes and checks the quota in the same transaction. Commits wait for the WAL flush
  * (`synchronous_commit = on`, set by the pool), so a resolved write survives a crash.
  *
  * Validation is the LevelDB store's, from key-codec.ts: same limits, same messages.
@@ -31,7 +32,7 @@ export interface PgAppStoreHost {
   query<R extends pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>>;
   /** The quota in force, sent with every write. */
   quotaBytes(): number;
-  /** Records the usage a write left (returned by `isohost_apply`). */
+  /** Records the usage a write left (returned by the write function when the write changed it). */
   noteUsage(bytes: number): void;
   /** A write is about to be sent. */
   writeStarted(): void;
@@ -40,6 +41,8 @@ export interface PgAppStoreHost {
 }
 
 const GET = 'SELECT value FROM entries WHERE space = $1 AND key = $2';
+const SET = 'SELECT isohost_set($1, $2, $3, $4) AS used';
+const DELETE = 'SELECT isohost_delete($1, $2) AS used';
 const APPLY = 'SELECT isohost_apply($1, $2, $3, $4, $5) AS used';
 /**
  * One page: `before` is the size of the rows ahead of each row in this page, so the page
@@ -89,22 +92,34 @@ export class PgAppStore implements AppStore {
   async set(key: string, value: JsonText): Promise<void> {
     assertKey(key);
     assertValue(value, this.#limits.maxValueBytes);
-    await this.#apply([false], [key], [value]);
+    await this.#set(key, value);
   }
 
   async delete(key: string): Promise<void> {
     assertKey(key);
-    await this.#apply([true], [key], [null]);
+    await this.#delete(key);
   }
 
   async batch(ops: BatchOp[]): Promise<void> {
     this.#checkBatch(ops);
     if (ops.length === 0) return;
-    await this.#apply(
-      ops.map((op) => op.op === 'delete'),
-      ops.map((op) => op.key),
-      ops.map((op) => (op.op === 'set' ? op.value : null)),
-    );
+    // One op is one set or delete: the same transaction, without the arrays.
+    if (ops.length === 1) {
+      const [op] = ops;
+      return op.op === 'set' ? this.#set(op.key, op.value) : this.#delete(op.key);
+    }
+    const quota = this.#host.quotaBytes();
+    await this.#write(quota, {
+      name: 'isohost_apply',
+      text: APPLY,
+      values: [
+        this.#space,
+        ops.map((op) => op.op === 'delete'),
+        ops.map((op) => Buffer.from(op.key, 'utf8')),
+        ops.map((op) => (op.op === 'set' ? Buffer.from(op.value, 'utf8') : null)),
+        quota,
+      ],
+    });
   }
 
   async list(options: ListOptions): Promise<ListPage> {
@@ -129,17 +144,23 @@ export class PgAppStore implements AppStore {
     return { entries, cursor: more && entries.length > 0 ? encodeCursor(entries[entries.length - 1].key) : null };
   }
 
-  /** One call of isohost_apply: all ops or none, quota checked in the same transaction. */
-  async #apply(deletes: boolean[], keys: string[], values: (string | null)[]): Promise<void> {
+  #set(key: string, value: JsonText): Promise<void> {
     const quota = this.#host.quotaBytes();
+    return this.#write(quota, { name: 'isohost_set', text: SET, values: [this.#space, Buffer.from(key, 'utf8'), Buffer.from(value, 'utf8'), quota] });
+  }
+
+  #delete(key: string): Promise<void> {
+    return this.#write(this.#host.quotaBytes(), { name: 'isohost_delete', text: DELETE, values: [this.#space, Buffer.from(key, 'utf8')] });
+  }
+
+  /** One call of a write function: all of it or nothing, the quota checked in the same transaction. */
+  async #write(quota: number, statement: pg.QueryConfig): Promise<void> {
     this.#host.writeStarted();
     try {
-      const result = await this.#host.query<{ used: string }>({
-        name: 'isohost_apply',
-        text: APPLY,
-        values: [this.#space, deletes, keys.map((k) => Buffer.from(k, 'utf8')), values.map((v) => (v === null ? null : Buffer.from(v, 'utf8'))), quota],
-      });
-      this.#host.noteUsage(Number(result.rows[0].used));
+      const result = await this.#host.query<{ used: string | null }>(statement);
+      // NULL: the write left the usage as it was.
+      const used = result.rows[0].used;
+      if (used !== null) this.#host.noteUsage(Number(used));
     } catch (err) {
       const wrapped = wrapPgError(err);
       if (wrapped.code === 'resource_exhausted' && wrapped.details?.reason === 'quota') {

@@ -30,7 +30,7 @@ export function wrapPgError(err: unknown): IsohostError {
   const state = sqlstate(err);
   const options = { cause: err };
   if (state === QUOTA_SQLSTATE) {
-    // Raised by isohost_apply; DETAIL is "<used> <delta>". The quota is filled in by the caller.
+    // Raised by the write functions (ddl.ts); DETAIL is "<used> <delta>". The quota is filled in by the caller.
     return new IsohostError('resource_exhausted', 'storage quota exceeded (storage_mb)', { ...options, details: { reason: 'quota', detail: (err as { detail?: string }).detail } });
   }
   if (isUnreachable(err) || state?.startsWith(CONNECTION_CLASS) || state?.startsWith(OPERATOR_INTERVENTION)) {

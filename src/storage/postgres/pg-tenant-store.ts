@@ -3,7 +3,7 @@
  * database of its own), reached only through a pool whose sessions run as the tenant's role.
  *
  * `usageBytes()` is synchronous by contract, so it answers from the usage the last write of
- * this node returned; the quota itself is enforced by PostgreSQL on the usage row, so it
+ * this node returned (a write that changes no size returns none: the view stays); the quota itself is enforced by PostgreSQL on the usage row, so it
  * holds across nodes whatever this cache says.
  */
 import type pg from 'pg';
@@ -89,7 +89,7 @@ export class PgTenantStore implements TenantStore, PgAppStoreHost {
   }
 
   /**
-   * Writes of this tenant commit one after another (the advisory lock in isohost_apply),
+   * Writes of this tenant commit one after another (the advisory lock every write function of ddl.ts takes),
    * but their answers arrive over different pool connections, in any order: the usage the
    * last answer carried may be an older commit's. So when writes overlapped, the last one
    * to end re-reads the usage row before it resolves, and the view is exact again.
