@@ -48,8 +48,10 @@
  *   input, rather than a signal the bench sends). The default restart policy applies:
  *   after 5 crashes a minute A's launches are refused `unavailable` (crash loop), which
  *   ends the crashes; B is measured through whatever happens, and `extra` holds A's
- *   outcomes and crashes by cause during B's stream. Where no sandbox process can run,
- *   the variant notes why and yields no row.
+ *   outcomes and crashes by cause during B's stream. One flood takes 1–1.6 s to abort its
+ *   process on the 2-core box, so B's stream (a few seconds) sees 2–3 crashes and their
+ *   restarts, and the crash loop comes after it. Where no sandbox process can run, the
+ *   variant notes why and yields no row.
  *
  * A's outcomes in `extra`: a_ok, a_timeouts, a_refused (resource_exhausted),
  * a_unavailable (its sandbox crashed or is marked crash-looping), a_other.
