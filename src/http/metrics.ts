@@ -16,6 +16,20 @@ export interface HttpMetrics {
   latency: Histogram<'tenant' | 'app'>;
   /** The last hour of calls per tenant and app, for the operator's console (stats.ts). */
   stats: CallStats;
+  /**
+   * Counts one ended call in `calls` and `latency`. The label objects are made once per
+   * (tenant, app, code), not per call: a call's route does no label spreading.
+   *
+   * @example
+   * metrics.countCall('acme', 'shop', 'ok', 2.5); // isohost_calls_total{…,code="ok"} + 1, latency 2.5 ms observed
+   */
+  countCall(tenant: string, app: string, code: string, ms: number): void;
+}
+
+/** The label objects of one (tenant, app): the latency's, and the counter's per result code. */
+interface AppLabels {
+  latency: { tenant: string; app: string };
+  byCode: Map<string, { tenant: string; app: string; code: string }>;
 }
 
 export function createMetrics(platform: Platform, registry = new Registry()): HttpMetrics {
@@ -67,5 +81,26 @@ export function createMetrics(platform: Platform, registry = new Registry()): Ht
     },
   });
   platform.sandboxes.registerMetrics(registry);
-  return { registry, calls, latency, stats: new CallStats() };
+  // Bounded like the label sets themselves: tenants × their deployed apps (codes: the error table).
+  const labelsOf = new Map<string, Map<string, AppLabels>>();
+  function appLabels(tenant: string, app: string): AppLabels {
+    let apps = labelsOf.get(tenant);
+    if (apps === undefined) labelsOf.set(tenant, (apps = new Map()));
+    let l = apps.get(app);
+    if (l === undefined) apps.set(app, (l = { latency: { tenant, app }, byCode: new Map() }));
+    return l;
+  }
+  return {
+    registry,
+    calls,
+    latency,
+    stats: new CallStats(),
+    countCall(tenant, app, code, ms) {
+      const l = appLabels(tenant, app);
+      let counted = l.byCode.get(code);
+      if (counted === undefined) l.byCode.set(code, (counted = { tenant, app, code }));
+      calls.inc(counted);
+      latency.observe(l.latency, ms / 1000);
+    },
+  };
 }

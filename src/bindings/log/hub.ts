@@ -34,7 +34,24 @@ export interface TenantLogEntry {
 
 interface Held {
   app: string;
-  text: string;
+  /** The line as JSON text; undefined for a call outcome not read yet (rendered from `entry` on first read). */
+  text: string | undefined;
+  entry: TenantLogEntry | undefined;
+  /** Characters the line counts against LOG_RING_BYTES. */
+  size: number;
+}
+
+/** A call outcome's line with every string empty and `ms` 0: what each line has besides its values. */
+const CALL_SKELETON = JSON.stringify({ time: '', type: 'call', request_id: '', app: '', version: '', instance: '', method: '', outcome: '', ms: 0 }).length - 1;
+/** Room for `ms`: a JSON number takes at most 24 characters. */
+const CALL_NUMBER_ROOM = 24;
+
+/**
+ * The characters a call outcome's line takes: its values are host-made (ids, codes, an ISO
+ * time, a number of ms), which JSON writes without escapes, so their lengths add up.
+ */
+function callLineSize(e: TenantLogEntry): number {
+  return CALL_SKELETON + CALL_NUMBER_ROOM + e.time.length + (e.request_id?.length ?? 4) + e.app.length + e.version.length + (e.instance?.length ?? 4) + (e.method?.length ?? 0) + (e.outcome?.length ?? 0);
 }
 
 export type LogListener = (line: string, app: string) => void;
@@ -44,18 +61,26 @@ export class TenantLogHub {
   #bytes = 0;
   readonly #listeners = new Set<LogListener>();
 
-  /** Adds a line: kept in the ring (dropping the oldest past the bounds) and sent to every subscriber. */
+  /**
+   * Adds a line: kept in the ring (dropping the oldest past the bounds) and sent to every
+   * subscriber. A call's outcome line (every call publishes one) is written as JSON only
+   * when someone reads it: with no subscriber, the ring keeps the entry, which the caller
+   * must not change afterwards. A mini-app's line is written at once: its fields are values
+   * the guest made, taken as they are now.
+   */
   publish(entry: TenantLogEntry): void {
-    const text = JSON.stringify(entry);
-    this.#ring.push({ app: entry.app, text });
-    this.#bytes += text.length;
-    while (this.#ring.length > LOG_RING_LINES || this.#bytes > LOG_RING_BYTES) this.#bytes -= this.#ring.shift()!.text.length;
-    for (const listener of this.#listeners) listener(text, entry.app);
+    const deferred = entry.type === 'call' && this.#listeners.size === 0 && entry.msg === undefined && entry.fields === undefined && entry.level === undefined;
+    const text = deferred ? undefined : JSON.stringify(entry);
+    const size = text === undefined ? callLineSize(entry) : text.length;
+    this.#ring.push({ app: entry.app, text, entry: deferred ? entry : undefined, size });
+    this.#bytes += size;
+    while (this.#ring.length > LOG_RING_LINES || this.#bytes > LOG_RING_BYTES) this.#bytes -= this.#ring.shift()!.size;
+    if (text !== undefined) for (const listener of this.#listeners) listener(text, entry.app);
   }
 
   /** The lines in the ring, oldest first, as JSON text; only `app`'s when given. */
   recent(app?: string): string[] {
-    return this.#ring.filter((h) => app === undefined || h.app === app).map((h) => h.text);
+    return this.#ring.filter((h) => app === undefined || h.app === app).map(textOf);
   }
 
   /** Calls `listener` with every line published from now on; returns the unsubscribe function. */
@@ -67,6 +92,14 @@ export class TenantLogHub {
   get subscribers(): number {
     return this.#listeners.size;
   }
+}
+
+function textOf(h: Held): string {
+  if (h.text === undefined) {
+    h.text = JSON.stringify(h.entry);
+    h.entry = undefined;
+  }
+  return h.text;
 }
 
 const hubs = new WeakMap<TenantContext, TenantLogHub>();

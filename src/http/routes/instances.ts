@@ -29,6 +29,21 @@ function argsText(body: unknown): string {
   }
 }
 
+let isoMs = NaN;
+let isoText = '';
+/**
+ * The current time as ISO 8601 text, formatted once per millisecond: at thousands of calls
+ * a second, most outcome lines share their millisecond (toISOString is ~0.7 µs a call).
+ */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}
+
 function checkMethod(method: string): string {
   if (!METHOD_RE.test(method)) throw new IsohostError('invalid_request', 'method must be a JavaScript identifier');
   return method;
@@ -58,8 +73,6 @@ export function instanceRoutes(ctx: ServerContext) {
   }
 
   async function timed(caller: Caller, target: CallTarget, reply: FastifyReply, work: () => Promise<string>) {
-    const labels = { tenant: caller.tenant.id, app: target.app };
-    const end = metrics.latency.startTimer(labels);
     const t0 = performance.now();
     let outcome = 'internal';
     let failure: unknown;
@@ -72,12 +85,13 @@ export function instanceRoutes(ctx: ServerContext) {
       failure = err;
       throw err;
     } finally {
-      metrics.calls.inc({ ...labels, code: outcome });
-      end();
+      // One clock read for all three records: this runs on every call (bench http.call).
       const ms = performance.now() - t0;
-      metrics.stats.record({ tenant: caller.tenant.id, app: target.app, version: target.version, method: target.method, outcome, ms, requestId: target.requestId, error: failure });
+      const tenant = caller.tenant.id;
+      metrics.countCall(tenant, target.app, outcome, ms);
+      metrics.stats.record({ tenant, app: target.app, version: target.version, method: target.method, outcome, ms, requestId: target.requestId, error: failure });
       tenantLogHub(caller.tenant).publish({
-        time: new Date().toISOString(),
+        time: isoNow(),
         type: 'call',
         request_id: target.requestId,
         app: target.app,
@@ -85,7 +99,7 @@ export function instanceRoutes(ctx: ServerContext) {
         instance: target.instance,
         method: target.method,
         outcome,
-        ms: Math.round((performance.now() - t0) * 1000) / 1000,
+        ms: Math.round(ms * 1000) / 1000,
       });
     }
   }
