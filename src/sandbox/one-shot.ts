@@ -67,13 +67,22 @@ export class OneShotCaller {
       if (this.#byKey.size >= PRUNE_AT) this.#prune();
       this.#byKey.set(key, (group = { tenant, slots: [], launches: new Set(), perCallMs: undefined }));
     }
-    if (!group.slots.every((s) => this.#host.isLive(s.id))) group.slots = group.slots.filter((s) => this.#host.isLive(s.id));
+    // Only the instance picked is checked for life (a check per instance per call showed in
+    // http.call profiles); finding it ended drops the key's ended ones and picks again.
     let slot = firstFit(group, this.#waitBudgetMs);
+    if (slot !== undefined && !this.#host.isLive(slot.id)) {
+      this.#dropEnded(group);
+      slot = firstFit(group, this.#waitBudgetMs);
+    }
     // At the cap, share the least loaded instance — or, while the key's first instances are
     // still launching (a launch takes a thread round trip), wait for one of them: a burst of
-    // callers must not each start an instance of its own.
-    if (slot === undefined && group.slots.length + group.launches.size >= MAX_PER_KEY) {
-      slot = leastLoaded(group.slots) ?? (await Promise.race(group.launches).catch(() => undefined));
+    // callers must not each start an instance of its own. Ended instances must not count
+    // against the cap: the slots are checked before it is applied.
+    if (slot === undefined) {
+      this.#dropEnded(group);
+      if (group.slots.length + group.launches.size >= MAX_PER_KEY) {
+        slot = leastLoaded(group.slots) ?? (await Promise.race(group.launches).catch(() => undefined));
+      }
     }
     if (slot === undefined) {
       const g = group;
@@ -101,6 +110,10 @@ export class OneShotCaller {
       const sample = (performance.now() - t0) / (sharedWith + 1);
       group.perCallMs = group.perCallMs === undefined ? sample : group.perCallMs + EWMA * (sample - group.perCallMs);
     }
+  }
+
+  #dropEnded(group: Group): void {
+    if (!group.slots.every((s) => this.#host.isLive(s.id))) group.slots = group.slots.filter((s) => this.#host.isLive(s.id));
   }
 
   async #launch(tenant: TenantContext, app: AppBundle, user: SessionUser): Promise<string> {
