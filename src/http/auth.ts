@@ -8,7 +8,7 @@
  * reads or parses the body: an unauthenticated caller gets 401, never 400, 413 or 415 for
  * a body nobody should have looked at.
  */
-import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyError, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { IsohostError } from '../errors.ts';
 import type { Identity } from '../identity/registry.ts';
 import { hasScope, sessionClaims, type VerifiedToken } from '../identity/verifier.ts';
@@ -18,25 +18,30 @@ import type { TenantContext } from '../tenants/context.ts';
 
 export type Scope = 'apps:call' | 'apps:deploy' | 'logs:read';
 
+/** Shared by the requests of one verified token: read-only. */
 export interface Caller {
-  tenant: TenantContext;
-  token: VerifiedToken;
-  user: SessionUser;
+  readonly tenant: TenantContext;
+  readonly token: VerifiedToken;
+  readonly user: SessionUser;
 }
 
 // The auth-scheme is case-insensitive (RFC 7235 §2.1); the token charset is b64token-like (RFC 6750 §2.1).
 const BEARER = /^Bearer ([A-Za-z0-9_\-.]+)$/i;
 
 /**
- * The session user of each verified token, derived once: the verified-token cache hands
- * back the same object for the same token, so a busy caller does not rebuild it per request.
+ * The caller of each verified token, derived once: the verified-token cache hands back the
+ * same object for the same token, so a busy caller does not rebuild its session user (nor
+ * the caller) per request. Kept with the tenant context it was made for: a config reload
+ * gives the tenant a new context, and the token's next request a new caller.
  */
-const users = new WeakMap<VerifiedToken, SessionUser>();
+const callers = new WeakMap<VerifiedToken, Caller>();
 
-function userOf(token: VerifiedToken): SessionUser {
-  let user = users.get(token);
-  if (user === undefined) users.set(token, (user = sessionClaims(token.claims)));
-  return user;
+function callerFor(tenant: TenantContext, token: VerifiedToken): Caller {
+  const known = callers.get(token);
+  if (known !== undefined && known.tenant === tenant) return known;
+  const caller: Caller = { tenant, token, user: known?.user ?? sessionClaims(token.claims) };
+  callers.set(token, caller);
+  return caller;
 }
 
 export async function authenticate(request: FastifyRequest, identity: Identity, tenants: TenantRegistry, scope: Scope): Promise<Caller> {
@@ -48,7 +53,7 @@ export async function authenticate(request: FastifyRequest, identity: Identity, 
   const token = await identity.verifierFor(tenantId).verify(m[1]!);
   if (!hasScope(token, scope)) throw new IsohostError('forbidden', `the token lacks the scope "${scope}"`);
   const tenant = tenants.get(tenantId);
-  return { tenant, token, user: userOf(token) };
+  return callerFor(tenant, token);
 }
 
 declare module 'fastify' {
@@ -65,9 +70,16 @@ declare module 'fastify' {
  * @example
  * app.post('/v1/tenants/:tenant/...', { onRequest: requireScope(ctx, 'apps:call') }, (req) => callerOf(req));
  */
-export function requireScope(identity: Identity, tenants: TenantRegistry, scope: Scope): onRequestAsyncHookHandler {
-  return async (request) => {
-    request.caller = await authenticate(request, identity, tenants, scope);
+export function requireScope(identity: Identity, tenants: TenantRegistry, scope: Scope): onRequestHookHandler {
+  // Callback-style, not async: fastify then waits on no promise of the hook's own (one per request).
+  return (request, _reply, done) => {
+    authenticate(request, identity, tenants, scope).then(
+      (caller) => {
+        request.caller = caller;
+        done();
+      },
+      (err: FastifyError) => done(err),
+    );
   };
 }
 
