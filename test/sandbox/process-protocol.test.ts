@@ -9,6 +9,7 @@ import { MAX_JSON_CHARS, MAX_MESSAGE_CHARS, parseChildMessage } from '../../src/
 describe('parseChildMessage', () => {
   it('should accept each well-formed message and keep only its known fields', () => {
     expect(parseChildMessage({ t: 'result', id: 3, json: '{"a":1}', extra: 'x' })).toEqual({ t: 'result', id: 3, json: '{"a":1}' });
+    expect(parseChildMessage({ t: 'need_source', id: 4, source: 'x' })).toEqual({ t: 'need_source', id: 4 });
     expect(parseChildMessage({ t: 'launched', id: 1, methods: ['a', 'b'], warm: true })).toEqual({ t: 'launched', id: 1, methods: ['a', 'b'], warm: true });
     expect(parseChildMessage({ t: 'call_failed', id: 2, error: { code: 'timeout', message: 'm', stack: 's' }, ended: true })).toEqual({ t: 'call_failed', id: 2, error: { code: 'timeout', message: 'm' }, ended: true });
     const bytes = new ArrayBuffer(4);
@@ -36,6 +37,7 @@ describe('parseChildMessage', () => {
       { t: 'op', id: 1, call: 1, wallEnd: 1, op: 'storage.get', payload: {} },
       { t: 'op', id: 1, call: 1, wallEnd: 1, op: 'storage.get', payload: '{}', bytes: new Uint8Array(2) },
       { t: 'ready', uid: -5, gid: 0 },
+      { t: 'need_source', id: 'abc' },
     ];
     for (const m of bad) expect(parseChildMessage(m), JSON.stringify(m)?.slice(0, 200)).toBeUndefined();
   });

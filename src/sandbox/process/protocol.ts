@@ -36,8 +36,14 @@ export interface WireError {
 
 // ---- host → child -----------------------------------------------------------------
 
+/**
+ * A launch spec as it crosses: `source` is left out when the child already holds the
+ * bundle's source by its sha256 (source-cache.ts).
+ */
+export type WireLaunchSpec = Omit<TierLaunchSpec, 'source'> & { readonly source?: string };
+
 export type HostMessage =
-  | { t: 'launch'; id: number; spec: TierLaunchSpec }
+  | { t: 'launch'; id: number; spec: WireLaunchSpec }
   | { t: 'call'; id: number; instance: number; method: string; args: string; cpuMs: number; wallMs: number }
   | { t: 'dispose'; instance: number }
   | { t: 'reply'; id: number; ok: true; json: string; bytes?: ArrayBuffer }
@@ -52,6 +58,8 @@ export type ChildMessage =
   /** `warm`: the isolate came from the child's warm pool. */
   | { t: 'launched'; id: number; methods: string[]; warm: boolean }
   | { t: 'launch_failed'; id: number; error: WireError }
+  /** The launch came without its source and the child does not hold it: send it again with the source. */
+  | { t: 'need_source'; id: number }
   | { t: 'result'; id: number; json: string }
   /** `ended`: the instance is gone (a limit breach disposed its isolate). */
   | { t: 'call_failed'; id: number; error: WireError; ended: boolean }
@@ -93,6 +101,8 @@ export function parseChildMessage(raw: unknown): ChildMessage | undefined {
       const error = wireError(m.error);
       return isId(m.id) && error ? { t: 'launch_failed', id: m.id, error } : undefined;
     }
+    case 'need_source':
+      return isId(m.id) ? { t: 'need_source', id: m.id } : undefined;
     case 'result':
       return isId(m.id) && isText(m.json, MAX_JSON_CHARS) ? { t: 'result', id: m.id, json: m.json } : undefined;
     case 'call_failed': {
@@ -123,7 +133,7 @@ export function parseHostMessage(raw: unknown): HostMessage | undefined {
   const m = raw as Record<string, unknown>;
   switch (m.t) {
     case 'launch':
-      return isId(m.id) && typeof m.spec === 'object' && m.spec !== null ? (m as unknown as HostMessage) : undefined;
+      return isId(m.id) && typeof m.spec === 'object' && m.spec !== null && ['string', 'undefined'].includes(typeof (m.spec as Record<string, unknown>).source) ? (m as unknown as HostMessage) : undefined;
     case 'call':
       return isId(m.id) && isId(m.instance) && typeof m.method === 'string' && typeof m.args === 'string' && isId(m.cpuMs) && isId(m.wallMs) ? (m as unknown as HostMessage) : undefined;
     case 'dispose':

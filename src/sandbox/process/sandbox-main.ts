@@ -1,8 +1,8 @@
 /**
  * Entry of a sandbox process (the process tier, issue 10). Started by the host's
  * SandboxProcess (supervised-process.ts) with an IPC channel; holds ONE tenant's
- * isolates, run by the in-process tier inside it, so `bridge.ts` stays the only file that
- * imports isolated-vm.
+ * isolates, run by the in-process launch steps inside it (child-tier.ts), so `bridge.ts`
+ * stays the only file that imports isolated-vm.
  *
  * It holds no store, no key and no credential: every platform op of a guest call
  * (storage, fetch, log, timers) goes to the host as an `op` message with the call's id,
@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { IsohostError } from '../../errors.ts';
 import type { CallTag, SandboxTier, TierInstance } from '../tier.ts';
 import { parseHostMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
+import { SourceCache } from './source-cache.ts';
 
 /** Exit codes the host reads as "could not start" rather than a crash of guest code. */
 export const EXIT_BAD_ARGS = 64;
@@ -49,6 +50,8 @@ process.on('disconnect', () => process.exit(0));
 const tier = await openTier(memoryMb, warm);
 await warmUp(tier);
 const instances = new Map<number, TierInstance>();
+/** Sources of the bundles launched here, so the host need not send them again (source-cache.ts). */
+const sources = new SourceCache<string>();
 const opReplies = new Map<number, { resolve: (r: { json: string; bytes?: ArrayBuffer }) => void; reject: (e: unknown) => void }>();
 let nextOp = 1;
 
@@ -84,8 +87,12 @@ function onMessage(raw: unknown): void {
   const m: HostMessage | undefined = parseHostMessage(raw);
   if (m === undefined) return;
   switch (m.t) {
-    case 'launch':
-      tier.launch(m.spec, forward).then(
+    case 'launch': {
+      let source = m.spec.source;
+      if (source === undefined) source = sources.get(m.spec.sha256);
+      else sources.put(m.spec.sha256, source, Buffer.byteLength(source, 'utf8'));
+      if (source === undefined) return send({ t: 'need_source', id: m.id });
+      tier.launch({ ...m.spec, source }, forward).then(
         (inst) => {
           instances.set(m.id, inst);
           inst.onEnded(() => instances.delete(m.id));
@@ -94,6 +101,7 @@ function onMessage(raw: unknown): void {
         (err) => send({ t: 'launch_failed', id: m.id, error: wire(err) }),
       );
       return;
+    }
     case 'call': {
       const inst = instances.get(m.instance);
       if (inst === undefined) return send({ t: 'call_failed', id: m.id, error: { code: 'not_found', message: 'the instance has ended' }, ended: true });
@@ -168,6 +176,6 @@ async function warmUp(t: SandboxTier): Promise<void> {
 
 /** Loaded only now, after the privilege drop: isolated-vm and the prelude snapshot come with it. */
 async function openTier(memory: number, warmCount: number): Promise<SandboxTier> {
-  const { InProcessTier } = await import('../in-process-tier.ts');
-  return new InProcessTier({ warmPool: warmCount, memoryLimits: [memory] });
+  const { ChildTier } = await import('./child-tier.ts');
+  return new ChildTier(memory, warmCount);
 }

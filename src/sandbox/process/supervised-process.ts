@@ -19,6 +19,7 @@ import { IsohostError } from '../../errors.ts';
 import type { CallLimits, CallTag, MessageHandler, TierInstance, TierLaunchSpec } from '../tier.ts';
 import { childCommand, enterCgroup, hostCapabilities, removeCgroup, type SandboxPlan } from './protections.ts';
 import { parseChildMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
+import { SourceCache } from './source-cache.ts';
 
 const ENTRY = fileURLToPath(new URL('./sandbox-main.ts', import.meta.url));
 /** Ping period, and silence after which the child counts as hung and is killed. */
@@ -49,6 +50,8 @@ export interface SandboxProcessOptions {
 
 interface PendingLaunch {
   spec: TierLaunchSpec;
+  /** Sent again with its source after the child asked (`need_source`); a second ask is a violation. */
+  resent: boolean;
   onMessage: MessageHandler;
   resolve(i: ProcessInstance): void;
   reject(e: unknown): void;
@@ -75,6 +78,9 @@ export class SandboxProcess {
   readonly #launches = new Map<number, PendingLaunch>();
   readonly #calls = new Map<number, PendingCall>();
   readonly #instances = new Map<number, ProcessInstance>();
+  /** Which bundle sources the child holds: the same cache as the child's, run over the same launches. */
+  readonly #childSources = new SourceCache<true>();
+  #sourcesSent = 0;
   #nextId = 1;
   #alive = true;
   #isReady = false;
@@ -129,6 +135,11 @@ export class SandboxProcess {
     return this.#isReady && this.#alive;
   }
 
+  /** Launches that carried their bundle's source to the child (the others found it there). */
+  get sourcesSent(): number {
+    return this.#sourcesSent;
+  }
+
   /** Instances live or launching here (the tier's measure of room). */
   get load(): number {
     return this.#instances.size + this.#launches.size;
@@ -138,9 +149,18 @@ export class SandboxProcess {
     if (!this.#alive) return Promise.reject(gone());
     const id = this.#nextId++;
     return new Promise<TierInstance>((resolve, reject) => {
-      this.#launches.set(id, { spec, onMessage, resolve, reject });
-      this.#send({ t: 'launch', id, spec: { ...spec } });
+      this.#launches.set(id, { spec, resent: false, onMessage, resolve, reject });
+      this.#sendLaunch(id, spec, this.#childSources.get(spec.sha256) === undefined);
     });
+  }
+
+  /** Sends a launch; its source only when the child does not hold it yet (a bundle's source crosses once per process). */
+  #sendLaunch(id: number, spec: TierLaunchSpec, withSource: boolean): void {
+    const { source, ...rest } = spec;
+    if (!withSource) return this.#send({ t: 'launch', id, spec: rest });
+    this.#childSources.put(spec.sha256, true, Buffer.byteLength(source, 'utf8'));
+    this.#sourcesSent++;
+    this.#send({ t: 'launch', id, spec: { ...rest, source } });
   }
 
   /** @internal ProcessInstance.call */
@@ -235,6 +255,14 @@ export class SandboxProcess {
       case 'pong':
         this.#lastPong = Date.now();
         return;
+      case 'need_source': {
+        const pending = this.#launches.get(m.id);
+        if (pending === undefined || pending.resent) return this.#violation('asked twice, or for an unknown launch, for a bundle source');
+        // The two caches run the same steps over the same launches; a child that asks anyway is buggy or lying.
+        this.#o.logger.warn({ tenant: this.#o.tenantId, sandbox_pid: this.pid }, 'sandbox process lacked a bundle source the host thought it held; sending it again');
+        pending.resent = true;
+        return this.#sendLaunch(m.id, pending.spec, true);
+      }
       case 'launched':
       case 'launch_failed': {
         const pending = this.#launches.get(m.id);
