@@ -71,6 +71,8 @@ describe.skipIf(binaries === null)('PostgreSQL tenant roles', () => {
       expect(await sqlstate(asA.query(`SELECT * FROM ${table('b')}`))).toBe('42501');
       expect(await sqlstate(asA.query(`INSERT INTO ${table('b')} VALUES ('x', '\\x00', '\\x00')`))).toBe('42501');
       expect(await sqlstate(asA.query(`SELECT "${id('b')}".isohost_apply('notes', '{f}', '{\\\\x6b}', '{\\\\x31}', 1000)`))).toBe('42501');
+      expect(await sqlstate(asA.query(`SELECT "${id('b')}".isohost_set('notes', '\\x6b', '\\x31', 1000)`))).toBe('42501');
+      expect(await sqlstate(asA.query(`SELECT "${id('b')}".isohost_delete('notes', '\\x6b')`))).toBe('42501');
     }, `-c role=${id('a')}`);
     // In C's own database, D's role sees none of C's tables either.
     await withClient(server.urlFor('postgres', id('c')), async (asD) => {
