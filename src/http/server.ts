@@ -16,6 +16,7 @@ import { OneShotCaller } from '../sandbox/one-shot.ts';
 import type { ServerContext } from './context.ts';
 import { installErrorHandling } from './errors.ts';
 import { createMetrics } from './metrics.ts';
+import { deferredChildLogger } from './request-logger.ts';
 import { openApiOptions } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { appRoutes } from './routes/apps.ts';
@@ -52,6 +53,8 @@ export function createFastify(logger: Logger, bodyLimit: number): FastifyInstanc
     loggerInstance: logger,
     // No per-request log lines: calls are counted in /metrics, errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
+    // Then most requests never log: their logger (with the request id) is built on first use.
+    childLoggerFactory: deferredChildLogger,
     bodyLimit,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
