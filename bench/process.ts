@@ -2,9 +2,16 @@
  * The process tier (issue 10):
  * - `call.noop.process`: `call.noop` for a `compute: process` tenant, through
  *   InstanceHost.call (gate, scope, the IPC round trip to its sandbox process, the
- *   isolate call there); target ≤ 3 × `baseline.ivm.call`.
+ *   isolate call there); target ≤ 3 × `baseline.ivm.call`. Load on a shared machine
+ *   moves the two rows apart (they run seconds apart, and a call across processes pays
+ *   two more sleeps and wake-ups than one into an isolate of this process), so the
+ *   samples are taken in blocks alternating with blocks of the `baseline.ivm.call` loop
+ *   itself: `extra.ivm_call_us` is that baseline's p50 from the same minutes and
+ *   `extra.vs_ivm_call` the ratio of the two.
  * - `launch.warm.process`: InstanceHost.launch for that tenant with the sandbox's pool
  *   warm (the child's blank isolates refill between samples, untimed); target ≤ 1 ms.
+ *   Alternating with it, the same launch for a `shared` tenant of the same platform:
+ *   `extra.shared_ms` (its p50), so the cost of the process boundary reads off one run.
  * - `crash.recover_ms`: SIGKILL of the sandbox process that holds the tenant's instance →
  *   the tenant's next successful launch + call, p50, with the tier's standby process
  *   ready (untimed wait before each kill), as it is after start-up and after a first
@@ -14,6 +21,7 @@
  *   default policy would call 5 kills a minute a crash loop and stop restarting.
  */
 import { createHash } from 'node:crypto';
+import ivm from 'isolated-vm';
 import pino from 'pino';
 import { IsohostError } from '../src/errors.ts';
 import { preludeSource } from '../src/sandbox/prelude-build.ts';
@@ -26,6 +34,10 @@ import { type BenchContext, type Result, now, sample, since, summarize } from '.
 export const names = ['call.noop.process', 'launch.warm.process', 'crash.recover_ms'];
 
 const TENANT = { id: 'bench-process', compute: { isolation: 'process' }, limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 100_000, concurrency: 64 } };
+/** The same tenant in the shared tier: its launches alternate with the process tenant's. */
+const SHARED = { ...TENANT, id: 'bench-shared', compute: { isolation: 'shared' } };
+/** Samples per block when two loops alternate. */
+const BLOCK = 250;
 /** Untimed pause between warm launches: the child's pool refills one isolate at a time, off its event loop. */
 const REFILL_PAUSE_MS = 25;
 
@@ -40,39 +52,85 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
 
 async function viaPlatform(ctx: BenchContext): Promise<Result[]> {
   const results: Result[] = [];
-  const p = await benchPlatform(4, [TENANT]);
+  const p = await benchPlatform(4, [TENANT, SHARED]);
   try {
     const tenant = p.tenants.get(TENANT.id);
+    const shared = p.tenants.get(SHARED.id);
     const app = bundle('noop', NOOP_BUNDLE);
     // The first launch waits for the sandbox process started with the platform.
     const first = await p.host.launch(tenant, app, null);
     if (ctx.wants('launch.warm.process')) {
       let cold = 0;
-      const samples = await sample(ctx.n(20, 5), ctx.n(300, 30), async () => {
+      const launchOnce = (t: typeof tenant, counted: boolean) => async () => {
         await pause(REFILL_PAUSE_MS);
         const t0 = now();
-        const { info, warm } = await p.host.launch(tenant, app, null);
+        const { info, warm } = await p.host.launch(t, app, null);
         const elapsed = since(t0);
-        if (!warm) cold++;
-        p.host.dispose(tenant, null, info.id);
+        if (!warm && counted) cold++;
+        p.host.dispose(t, null, info.id);
         return elapsed;
-      });
+      };
+      const [samples, sharedSamples] = await alternate(ctx.n(20, 5), ctx.n(300, 30), 50, launchOnce(tenant, true), launchOnce(shared, false));
       if (cold > 0) ctx.note(`launch.warm.process: ${cold} launches found the sandbox's pool empty`);
-      results.push(summarize('launch.warm.process', 'ms', samples));
+      const sharedMs = summarize('x', 'ms', sharedSamples).p50;
+      results.push(summarize('launch.warm.process', 'ms', samples, { shared_ms: sharedMs }));
     }
     if (ctx.wants('call.noop.process')) {
       const args = JSON.stringify(SMALL_ARG);
-      const samples = await sample(ctx.n(500, 100), ctx.n(5000, 300), async () => {
-        const t0 = now();
-        await p.host.call(tenant, null, first.info.id, 'noop', args);
-        return since(t0);
-      });
-      results.push(summarize('call.noop.process', 'us', samples));
+      const echo = await ivmEcho();
+      try {
+        const [samples, ivmSamples] = await alternate(ctx.n(500, 100), ctx.n(5000, 300), BLOCK, async () => {
+          const t0 = now();
+          await p.host.call(tenant, null, first.info.id, 'noop', args);
+          return since(t0);
+        }, echo.once);
+        const row = summarize('call.noop.process', 'us', samples);
+        const ivmUs = summarize('x', 'us', ivmSamples).p50;
+        results.push({ ...row, extra: { ivm_call_us: ivmUs, vs_ivm_call: Number((row.p50 / ivmUs).toFixed(2)) } });
+      } finally {
+        echo.close();
+      }
     }
   } finally {
     await p.dispose();
   }
   return results;
+}
+
+/**
+ * Runs `a` and `b` in alternating blocks of `block` samples, `n` samples each (after
+ * `warmup` of each), so that both see the same load on a shared machine.
+ */
+async function alternate(warmup: number, n: number, block: number, a: () => Promise<number>, b: () => Promise<number>): Promise<[number[], number[]]> {
+  const as: number[] = [];
+  const bs: number[] = [];
+  await sample(warmup, 0, a);
+  await sample(warmup, 0, b);
+  while (as.length < n) {
+    const k = Math.min(block, n - as.length);
+    as.push(...(await sample(0, k, a)));
+    bs.push(...(await sample(0, k, b)));
+  }
+  return [as, bs];
+}
+
+/**
+ * The `baseline.ivm.call` loop's one call (bench/baseline-ivm.ts): async apply of
+ * `(a) => a` with the argument and result copied, in an isolate of this process.
+ */
+async function ivmEcho(): Promise<{ once: () => Promise<number>; close: () => void }> {
+  const isolate = new ivm.Isolate({ memoryLimit: 64 });
+  const context = isolate.createContextSync();
+  const fn: ivm.Reference<(a: unknown) => unknown> = context.evalSync('(a) => a', { reference: true });
+  const options = { arguments: { copy: true }, result: { copy: true } } as const;
+  return {
+    once: async () => {
+      const t0 = now();
+      await fn.apply(undefined, [SMALL_ARG], options);
+      return since(t0);
+    },
+    close: () => isolate.dispose(),
+  };
 }
 
 async function recover(ctx: BenchContext): Promise<Result> {
