@@ -29,19 +29,20 @@ function argsText(body: unknown): string {
   }
 }
 
-let isoMs = NaN;
-let isoText = '';
+let isoSecond = NaN;
+let isoPrefix = '';
 /**
- * The current time as ISO 8601 text, formatted once per millisecond: at thousands of calls
- * a second, most outcome lines share their millisecond (toISOString is ~0.7 µs a call).
+ * The current time as ISO 8601 text; the date and time up to the second are formatted once
+ * per second (toISOString costs ~0.7 µs, and every call's outcome line carries the time).
  */
 function isoNow(): string {
   const now = Date.now();
-  if (now !== isoMs) {
-    isoMs = now;
-    isoText = new Date(now).toISOString();
+  const ms = now % 1000;
+  if (now - ms !== isoSecond) {
+    isoSecond = now - ms;
+    isoPrefix = new Date(isoSecond).toISOString().slice(0, -4); // without "000Z"
   }
-  return isoText;
+  return `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
 }
 
 function checkMethod(method: string): string {
@@ -72,36 +73,45 @@ export function instanceRoutes(ctx: ServerContext) {
     requestId: string;
   }
 
-  async function timed(caller: Caller, target: CallTarget, reply: FastifyReply, work: () => Promise<string>) {
+  /** Runs a call and records its outcome: metrics, the console's stats, the tenant's log line. */
+  function timed(caller: Caller, target: CallTarget, reply: FastifyReply, work: () => Promise<string>): Promise<FastifyReply> {
     const t0 = performance.now();
-    let outcome = 'internal';
-    let failure: unknown;
+    let running: Promise<string>;
     try {
-      const result = await work();
-      outcome = 'ok';
-      return reply.type('application/json').send(`{"result":${result}}`);
+      running = work();
     } catch (err) {
-      outcome = err instanceof IsohostError ? err.code : 'internal';
-      failure = err;
-      throw err;
-    } finally {
-      // One clock read for all three records: this runs on every call (bench http.call).
-      const ms = performance.now() - t0;
-      const tenant = caller.tenant.id;
-      metrics.countCall(tenant, target.app, outcome, ms);
-      metrics.stats.record({ tenant, app: target.app, version: target.version, method: target.method, outcome, ms, requestId: target.requestId, error: failure });
-      tenantLogHub(caller.tenant).publish({
-        time: isoNow(),
-        type: 'call',
-        request_id: target.requestId,
-        app: target.app,
-        version: target.version,
-        instance: target.instance,
-        method: target.method,
-        outcome,
-        ms: Math.round(ms * 1000) / 1000,
-      });
+      running = Promise.reject(err);
     }
+    // Plain then, not an async function: one promise fewer per call (bench http.call).
+    return running.then(
+      (result) => {
+        ended(caller, target, 'ok', undefined, t0);
+        return reply.type('application/json').send(`{"result":${result}}`);
+      },
+      (err: unknown) => {
+        ended(caller, target, err instanceof IsohostError ? err.code : 'internal', err, t0);
+        throw err;
+      },
+    );
+  }
+
+  function ended(caller: Caller, target: CallTarget, outcome: string, failure: unknown, t0: number): void {
+    // One clock read for all three records: this runs on every call.
+    const ms = performance.now() - t0;
+    const tenant = caller.tenant.id;
+    metrics.countCall(tenant, target.app, outcome, ms);
+    metrics.stats.record({ tenant, app: target.app, version: target.version, method: target.method, outcome, ms, requestId: target.requestId, error: failure });
+    tenantLogHub(caller.tenant).publish({
+      time: isoNow(),
+      type: 'call',
+      request_id: target.requestId,
+      app: target.app,
+      version: target.version,
+      instance: target.instance,
+      method: target.method,
+      outcome,
+      ms: Math.round(ms * 1000) / 1000,
+    });
   }
 
   const onRequest = requireScope(ctx.identity, platform.tenants, 'apps:call');
