@@ -22,5 +22,32 @@ export const LOG_TENANT_LINES_BURST = 5000;
 export const LOG_TENANT_BYTES_PER_SEC = 1024 * 1024;
 export const LOG_TENANT_BYTES_BURST = 5 * 1024 * 1024;
 
+/**
+ * Lines cross to the host in batches (one message per batch, one batch in flight per
+ * instance): at most this many lines and characters per batch while a call runs. A
+ * flood then costs the host's event loop a few messages per call instead of one per
+ * line; small batches keep a refusal (below) close to the line it refuses.
+ */
+export const LOG_BATCH_MAX_LINES = 64;
+export const LOG_BATCH_MAX_CHARS = 32 * 1024;
+/**
+ * Lines the host accepts in one `log` message. The lines still buffered when a call
+ * ends go out in messages of up to this many (a call's 256 KiB bounds their total).
+ */
+export const LOG_MESSAGE_MAX_LINES = 256;
+/** The longest back-off a `rate` reply may ask for; the guest never trusts more than this. */
+export const LOG_RATE_RETRY_MAX_MS = 10_000;
+
 /** Why lines were dropped; the host's reply to a dropped line says which, so the guest stops sending. */
 export type LogDropReason = 'call' | 'rate';
+
+/**
+ * The host's reply to a `log` message: empty when every line was written; else why the
+ * first refused line was (that line and the rest of the message are dropped and counted
+ * by the host) and, for `rate`, the milliseconds until the tenant's buckets hold a batch
+ * again, during which the guest drops lines itself.
+ */
+export interface LogReply {
+  dropped?: LogDropReason;
+  retry_ms?: number;
+}

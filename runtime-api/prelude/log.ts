@@ -1,41 +1,169 @@
 /**
  * `fc.log` and `console`, guest side. Every line is fire and forget: logging never
  * fails a call. The limits of log-limits.ts are applied here first, so a flood stops in
- * the isolate instead of crossing line by line into the host; the host binding
- * (src/bindings/log/) enforces them again and, when it drops a line, its reply says why,
- * and this side stops sending for the rest of the call. Lines dropped here are counted
- * and reported once at the end of the call (`log.dropped`), so the host's counter and
- * its one summary line per call include them.
+ * the isolate instead of crossing into the host; the host binding (src/bindings/log/)
+ * enforces them again and, when it drops a line, its reply says why, and this side stops
+ * sending for the rest of the call (for the tenant rate, until the reply's `retry_ms`
+ * has passed, across calls). Lines dropped here are counted and reported once at the end
+ * of the call (`log.dropped`), so the host's counter and its one summary line per call
+ * include them.
+ *
+ * Lines cross in batches: a line is buffered, and a microtask sends what one synchronous
+ * stretch wrote as one `log` message (LOG_BATCH_MAX_LINES / LOG_BATCH_MAX_CHARS at most),
+ * one batch in flight per instance; the next goes when its reply comes. Each line sent
+ * as its own message cost the host's event loop a message and a reply into the isolate
+ * per line: a tenant logging 256 lines per call held the main thread for its neighbours
+ * (bench neighbour.p99_ratio.log-flood). When the call ends, what is still buffered goes
+ * out at once as one-way messages, ahead of the call's result.
  */
 import { notify, request } from './host.ts';
-import { ErrorCtor, JSONParse, JSONStringify, ObjectFreeze, promiseThen, StringCtor, stringSlice } from './intrinsics.ts';
-import { LOG_CALL_MAX_BYTES, LOG_FIELDS_MAX_CHARS, LOG_MESSAGE_MAX_CHARS, type LogDropReason } from './log-limits.ts';
+import {
+  arrayPush, arraySlice, DateNow, ErrorCtor, JSONParse, JSONStringify, MathMin, NumberIsFinite, ObjectFreeze,
+  PromiseResolve, promiseThen, StringCtor, stringSlice,
+} from './intrinsics.ts';
+import {
+  LOG_BATCH_MAX_CHARS, LOG_BATCH_MAX_LINES, LOG_CALL_MAX_BYTES, LOG_FIELDS_MAX_CHARS, LOG_MESSAGE_MAX_CHARS,
+  LOG_MESSAGE_MAX_LINES, LOG_RATE_RETRY_MAX_MS, type LogDropReason, type LogReply,
+} from './log-limits.ts';
 
-/** Characters sent during the running call (a lower bound of its UTF-8 bytes). */
+/** One buffered line, as the host's `log` op takes it (`fields` absent when undefined). */
+interface Line {
+  level: string;
+  message: string;
+  fields: unknown;
+}
+
+/** Characters written during the running call (a lower bound of its UTF-8 bytes). */
 let callChars = 0;
 let droppedPerCall = 0;
 let droppedRate = 0;
 /** Set once a line of this call was refused: the rest of the call's lines are dropped here. */
 let stoppedBy: LogDropReason | undefined;
+/** Epoch ms until which this instance drops lines itself: the host's last `rate` reply said so. Outlives calls. */
+let rateUntil = 0;
+/** Lines written and not sent yet, oldest first from `head`, with their characters in `sizes`. */
+let buffered: Line[] = [];
+let sizes: number[] = [];
+let head = 0;
+/** A microtask that sends the next batch is queued. */
+let flushQueued = false;
+/** A batch was sent and its reply has not come. */
+let batchInFlight = false;
+/** Counts calls: a reply or flush left over from an earlier call changes nothing. */
+let callGen = 0;
+/** Resolved once, on first use: flushes are chained on it with the saved `then`, never the guest's `Promise`. */
+let resolved: Promise<void> | undefined;
 
 /** Called by the prelude when a call starts running. */
 export function beginCallLog(): void {
+  callGen++;
   callChars = 0;
   droppedPerCall = 0;
   droppedRate = 0;
   stoppedBy = undefined;
+  buffered = [];
+  sizes = [];
+  head = 0;
+  flushQueued = false;
+  batchInFlight = false;
 }
 
-/** Called by the prelude when a call's method has settled, before its result goes out. */
+/**
+ * Called by the prelude when a call's method has settled, before its result goes out.
+ * What is still buffered goes out now, then the drop report. Not `request`: ops are
+ * served only while the call runs, and a reply would come after it; one-way messages
+ * sent before the result are handled before it, in order, and take no in-flight slot
+ * (a call that filled its slots must still report).
+ */
 export function endCallLog(): void {
-  // Not `request`: a call that filled its in-flight slots with log lines must still report.
-  if (droppedPerCall + droppedRate > 0) notify('log.dropped', { call: droppedPerCall, rate: droppedRate });
-  beginCallLog();
+  try {
+    while (head < buffered.length) {
+      const end = MathMin(buffered.length, head + LOG_MESSAGE_MAX_LINES);
+      notify('log', { lines: arraySlice(buffered, head, end) });
+      head = end;
+    }
+  } catch {
+    // Only a mini-app that broke the built-ins its own lines pass through gets here; they are counted.
+    drop('call', buffered.length - head);
+  }
+  try {
+    if (droppedPerCall + droppedRate > 0) notify('log.dropped', { call: droppedPerCall, rate: droppedRate });
+  } finally {
+    beginCallLog();
+  }
 }
 
-function drop(reason: LogDropReason): void {
-  if (reason === 'rate') droppedRate++;
-  else droppedPerCall++;
+function drop(reason: LogDropReason, lines: number): void {
+  if (reason === 'rate') droppedRate += lines;
+  else droppedPerCall += lines;
+}
+
+/** Drops every buffered line, counted as `reason`. */
+function dropBuffered(reason: LogDropReason): void {
+  drop(reason, buffered.length - head);
+  buffered = [];
+  sizes = [];
+  head = 0;
+}
+
+function scheduleFlush(): void {
+  if (flushQueued || batchInFlight) return;
+  flushQueued = true;
+  const gen = callGen;
+  resolved ??= PromiseResolve();
+  promiseThen(resolved, () => {
+    if (gen !== callGen) return;
+    flushQueued = false;
+    sendBatch();
+  });
+}
+
+/** Sends the oldest buffered lines, up to one batch, and waits for the reply before the next. */
+function sendBatch(): void {
+  if (head >= buffered.length) return;
+  let end = head;
+  let chars = 0;
+  while (end < buffered.length && end - head < LOG_BATCH_MAX_LINES) {
+    const size = sizes[end]!;
+    if (end > head && chars + size > LOG_BATCH_MAX_CHARS) break;
+    chars += size;
+    end++;
+  }
+  const lines = arraySlice(buffered, head, end);
+  if (end === buffered.length) {
+    buffered = [];
+    sizes = [];
+    head = 0;
+  } else head = end;
+  batchInFlight = true;
+  const gen = callGen;
+  promiseThen(
+    request('log', { lines }),
+    (reply) => {
+      if (gen !== callGen) return;
+      batchInFlight = false;
+      const r = reply.json as LogReply | undefined;
+      const dropped = r?.dropped;
+      if (dropped === 'call' || dropped === 'rate') refused(dropped, r!.retry_ms);
+      else scheduleFlush();
+    },
+    // Refused before it reached the host (too many operations in flight): dropped here.
+    () => {
+      if (gen !== callGen) return;
+      batchInFlight = false;
+      drop('call', lines.length);
+      scheduleFlush();
+    },
+  );
+}
+
+/** The host dropped (and counted) a line of the batch and the rest of it: send no more during this call. */
+function refused(reason: LogDropReason, retryMs: unknown): void {
+  stoppedBy ??= reason;
+  if (reason === 'rate' && typeof retryMs === 'number' && NumberIsFinite(retryMs) && retryMs > 0) {
+    rateUntil = DateNow() + MathMin(retryMs, LOG_RATE_RETRY_MAX_MS);
+  }
+  dropBuffered(reason);
 }
 
 function text(value: unknown): string {
@@ -47,7 +175,12 @@ function text(value: unknown): string {
 }
 
 function write(level: string, message: unknown, fields: unknown): void {
-  if (stoppedBy !== undefined) return drop(stoppedBy);
+  if (stoppedBy !== undefined) return drop(stoppedBy, 1);
+  if (rateUntil !== 0) {
+    // The tenant's buckets are empty: the host would refuse the line.
+    if (DateNow() < rateUntil) return drop('rate', 1);
+    rateUntil = 0;
+  }
   let msg = text(message);
   if (msg.length > LOG_MESSAGE_MAX_CHARS) msg = stringSlice(msg, 0, LOG_MESSAGE_MAX_CHARS);
   let f: unknown;
@@ -66,20 +199,14 @@ function write(level: string, message: unknown, fields: unknown): void {
   }
   const size = msg.length + fieldsChars;
   if (callChars + size > LOG_CALL_MAX_BYTES) {
+    // The lines already buffered fit the budget and still go out.
     stoppedBy = 'call';
-    return drop('call');
+    return drop('call', 1);
   }
   callChars += size;
-  promiseThen(
-    request('log', { level, message: msg, fields: f }),
-    (reply) => {
-      const dropped = reply.json?.dropped as LogDropReason | undefined;
-      // The host dropped (and counted) this line: send no more during this call.
-      if (dropped === 'call' || dropped === 'rate') stoppedBy ??= dropped;
-    },
-    // Refused before it reached the host (too many operations in flight): dropped here.
-    () => drop('call'),
-  );
+  arrayPush(buffered, { level, message: msg, fields: f });
+  arrayPush(sizes, size);
+  scheduleFlush();
 }
 
 function logFn(level: string) {

@@ -7,7 +7,7 @@
 import type { CallScope } from '../types.ts';
 import type { TenantContext } from '../../tenants/context.ts';
 import {
-  LOG_CALL_MAX_BYTES, LOG_TENANT_BYTES_BURST, LOG_TENANT_BYTES_PER_SEC, LOG_TENANT_LINES_BURST, LOG_TENANT_LINES_PER_SEC,
+  LOG_BATCH_MAX_CHARS, LOG_BATCH_MAX_LINES, LOG_CALL_MAX_BYTES, LOG_TENANT_BYTES_BURST, LOG_TENANT_BYTES_PER_SEC, LOG_TENANT_LINES_BURST, LOG_TENANT_LINES_PER_SEC,
   type LogDropReason,
 } from '../../../runtime-api/prelude/log-limits.ts';
 
@@ -50,6 +50,20 @@ export class TenantLogBudget {
     this.#bytes -= bytes;
     call.bytes += bytes;
     return undefined;
+  }
+
+  /**
+   * Milliseconds until the buckets hold one guest batch again (LOG_BATCH_MAX_LINES lines
+   * and LOG_BATCH_MAX_CHARS bytes), at least 1: what a `rate` reply asks the guest to wait
+   * before it sends again. Waiting for a whole batch rather than a single token keeps a
+   * tenant at its rate with one message per batch, not one refused message per token;
+   * the buckets keep filling meanwhile, so the lines it may write per second are the same.
+   */
+  retryMs(): number {
+    this.#refill();
+    const lines = (LOG_BATCH_MAX_LINES - this.#lines) / LOG_TENANT_LINES_PER_SEC;
+    const bytes = (LOG_BATCH_MAX_CHARS - this.#bytes) / LOG_TENANT_BYTES_PER_SEC;
+    return Math.max(1, Math.ceil(Math.max(lines, bytes) * 1000));
   }
 
   noteDropped(call: CallLog, reason: LogDropReason, lines: number): LogDropReason {

@@ -5,9 +5,11 @@
  *
  * Output is bounded (THREATS F46; numbers in runtime-api/prelude/log-limits.ts): a line's
  * message and fields are capped, a call writes at most 256 KiB, and a tenant's lines and
- * bytes per second are token buckets (budget.ts). A dropped line's reply tells the guest
- * why, so it stops sending for the rest of the call; the guest reports the lines it
- * dropped itself (`log.dropped`). A call that dropped lines ends with one summary line,
+ * bytes per second are token buckets (budget.ts). Lines come in batches (`{ lines }`, up
+ * to LOG_MESSAGE_MAX_LINES) and are admitted one by one, in order; at the first refusal
+ * the rest of the batch is dropped and the reply tells the guest why, so it stops sending
+ * for the rest of the call (and, for the tenant rate, until `retry_ms` has passed); the
+ * guest reports the lines it dropped itself (`log.dropped`). A call that dropped lines ends with one summary line,
  * and every dropped line counts in `isohost_log_lines_dropped_total{tenant}`.
  */
 import { z } from 'zod';
@@ -17,20 +19,22 @@ import type { TenantContext } from '../../tenants/context.ts';
 import type { Binding, CallScope, Reply } from '../types.ts';
 import { type CallLog, type TenantLogBudget, tenantLogBudget } from './budget.ts';
 import { tenantLogHub } from './hub.ts';
-import { LOG_FIELDS_MAX_CHARS, LOG_MESSAGE_MAX_CHARS, type LogDropReason } from '../../../runtime-api/prelude/log-limits.ts';
+import { LOG_FIELDS_MAX_CHARS, LOG_MESSAGE_MAX_CHARS, LOG_MESSAGE_MAX_LINES, type LogDropReason, type LogReply } from '../../../runtime-api/prelude/log-limits.ts';
 
-const logPayload = z.strictObject({
+const logLine = z.strictObject({
   level: z.enum(['debug', 'info', 'warn', 'error']),
   message: z.string().max(LOG_MESSAGE_MAX_CHARS),
   fields: z.unknown().optional(),
 });
+/** One `log` message: a batch of lines, in the order the guest wrote them. */
+const logBatch = z.strictObject({ lines: z.array(logLine).min(1).max(LOG_MESSAGE_MAX_LINES) });
 /** Lines the guest dropped before they crossed; bounded so a forged report cannot run the counter up without limit. */
 const droppedReport = z.strictObject({
   call: z.number().int().min(0).max(10_000_000),
   rate: z.number().int().min(0).max(10_000_000),
 });
 const EMPTY: Reply = { json: '' };
-const DROPPED: Record<LogDropReason, Reply> = { call: { json: '{"dropped":"call"}' }, rate: { json: '{"dropped":"rate"}' } };
+const DROPPED_CALL: Reply = { json: '{"dropped":"call"}' };
 const REASON_TEXT: Record<LogDropReason, string> = { call: 'per-call log limit', rate: 'tenant log rate' };
 
 /** The log binding of one instance of `tenant`; `logger` already names tenant, app and instance. */
@@ -49,33 +53,42 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
         watchCallEnd(call, scope, logger);
         return EMPTY;
       }
-      const p = logPayload.safeParse(payload);
+      const p = logBatch.safeParse(payload);
       if (!p.success) throw new IsohostError('invalid_request', 'bad log call');
-      let fields = p.data.fields;
-      let fieldsText = fields === undefined ? '' : JSON.stringify(fields);
-      if (fieldsText.length > LOG_FIELDS_MAX_CHARS) {
-        fields = { truncated: true };
-        fieldsText = '{"truncated":true}';
+      const lines = p.data.lines;
+      const time = new Date().toISOString();
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i]!;
+        let fields = line.fields;
+        let fieldsText = fields === undefined ? '' : JSON.stringify(fields);
+        if (fieldsText.length > LOG_FIELDS_MAX_CHARS) {
+          fields = { truncated: true };
+          fieldsText = '{"truncated":true}';
+        }
+        const bytes = Buffer.byteLength(line.message) + Buffer.byteLength(fieldsText);
+        const refused = budget.admit(call, bytes);
+        if (refused !== undefined) {
+          // The rest of the batch is dropped with it: the guest stops sending on this reply.
+          if (i + 1 < lines.length) budget.noteDropped(call, refused, lines.length - i - 1);
+          watchCallEnd(call, scope, logger);
+          if (refused === 'call') return DROPPED_CALL;
+          const reply: LogReply = { dropped: 'rate', retry_ms: budget.retryMs() };
+          return { json: JSON.stringify(reply) };
+        }
+        logger[line.level]({ source: 'miniapp', fields }, line.message);
+        // The tenant's own log stream (hub.ts): only lines its budget let through reach it.
+        hub.publish({
+          time,
+          type: 'log',
+          request_id: scope.requestId ?? null,
+          app: scope.appId,
+          version: scope.appVersion,
+          instance: scope.instanceId,
+          level: line.level,
+          msg: line.message,
+          ...(fields === undefined ? {} : { fields }),
+        });
       }
-      const bytes = Buffer.byteLength(p.data.message) + Buffer.byteLength(fieldsText);
-      const refused = budget.admit(call, bytes);
-      if (refused !== undefined) {
-        watchCallEnd(call, scope, logger);
-        return DROPPED[refused];
-      }
-      logger[p.data.level]({ source: 'miniapp', fields }, p.data.message);
-      // The tenant's own log stream (hub.ts): only lines its budget let through reach it.
-      hub.publish({
-        time: new Date().toISOString(),
-        type: 'log',
-        request_id: scope.requestId ?? null,
-        app: scope.appId,
-        version: scope.appVersion,
-        instance: scope.instanceId,
-        level: p.data.level,
-        msg: p.data.message,
-        ...(fields === undefined ? {} : { fields }),
-      });
       return EMPTY;
     },
   };
