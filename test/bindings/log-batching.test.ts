@@ -8,8 +8,12 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LOG_BATCH_MAX_LINES } from '../../runtime-api/prelude/log-limits.ts';
-import type { Binding } from '../../src/bindings/types.ts';
+import {
+  LOG_BATCH_MAX_CHARS, LOG_BATCH_MAX_LINES, LOG_CALL_MAX_BYTES, LOG_MESSAGE_MAX_LINES, LOG_TENANT_BYTES_PER_SEC, LOG_TENANT_LINES_BURST,
+  LOG_TENANT_LINES_PER_SEC,
+} from '../../runtime-api/prelude/log-limits.ts';
+import { droppedLogLines, logBinding } from '../../src/bindings/log/index.ts';
+import type { Binding, CallScope } from '../../src/bindings/types.ts';
 import { bundleOf } from '../helpers/bundle.ts';
 import { resultOf, startTestServer, type TestServer } from '../helpers/http-server.ts';
 
@@ -73,7 +77,8 @@ const APP = bundleOf({
 
 let s: TestServer;
 beforeAll(async () => {
-  s = await startTestServer({ tenants: [{ id: 'chatty' }], logger: pino({ level: 'debug' }, sink) });
+  s = await startTestServer({ tenants: [{ id: 'chatty' }, { id: 'direct' }, { id: 'drained' }, { id: 'flood' }], logger: pino({ level: 'debug' }, sink) });
+  await s.deploy('flood', 'app', APP);
   await s.deploy('chatty', 'app', APP);
 });
 afterAll(() => s?.dispose());
@@ -108,5 +113,87 @@ describe('log lines cross in batches', () => {
       ['info', 'before', undefined],
       ['warn', 'after the await', undefined],
     ]);
+  });
+});
+
+describe('the log op, host side', () => {
+  let n = 0;
+  /** A running call's scope, as the instance host builds it; `end()` ends the call. */
+  function callScope(tenantId: string) {
+    const controller = new AbortController();
+    const scope: CallScope = { instanceId: `inst-${++n}`, appId: 'app', appVersion: 'v1', tenantId, signal: controller.signal, deadline: Date.now() + 5000 };
+    return { scope, end: () => controller.abort() };
+  }
+  const batch = (count: number, size: number) => ({ lines: Array.from({ length: count }, (_, i) => ({ level: 'info', message: String(i).padEnd(size, '.') })) });
+  /** The binding as the instance host makes it: its logger names the instance. */
+  const binding = (tenant: string, instance = 'inst') => logBinding(s.platform.tenants.get(tenant), s.platform.tenants.get(tenant).logger.child({ instance }));
+
+  it('should refuse a message that is not a batch of 1 to LOG_MESSAGE_MAX_LINES valid lines', async () => {
+    const log = binding('direct');
+    const { scope } = callScope('direct');
+    for (const bad of [
+      { level: 'info', message: 'one line, the old shape' },
+      { lines: [] },
+      batch(LOG_MESSAGE_MAX_LINES + 1, 1),
+      { lines: [{ level: 'loud', message: 'x' }] },
+      { lines: [{ level: 'info', message: 'x', tenant: 'other' }] },
+    ]) {
+      await expect(log.handle('log', bad, undefined, scope)).rejects.toMatchObject({ code: 'invalid_request' });
+    }
+    expect(await log.handle('log', batch(LOG_MESSAGE_MAX_LINES, 1), undefined, scope)).toEqual({ json: '' });
+  });
+
+  it("should write a batch's lines up to the per-call cap, then count the rest and say why", async () => {
+    const { scope, end } = callScope('direct');
+    const log = binding('direct', scope.instanceId);
+    const before = droppedLogLines(s.platform.tenants.get('direct'));
+    // 100 lines of 4,000 bytes: 65 fit in the call's 256 KiB.
+    const fit = Math.floor(LOG_CALL_MAX_BYTES / 4000);
+    const written = lines.length;
+    expect(await log.handle('log', batch(100, 4000), undefined, scope)).toEqual({ json: '{"dropped":"call"}' });
+    expect(lines.slice(written).filter((l) => l.instance === scope.instanceId)).toHaveLength(fit);
+    expect(droppedLogLines(s.platform.tenants.get('direct')) - before).toBe(100 - fit);
+    end();
+    expect(lines.at(-1)).toMatchObject({ instance: scope.instanceId, msg: `${100 - fit} lines dropped: per-call log limit` });
+  });
+
+  it("should refuse past the tenant's rate with retry_ms until its buckets hold a batch", async () => {
+    const log = binding('drained');
+    let reply = { json: '' } as { json: string };
+    let sent = 0;
+    // Short lines, so the lines bucket empties first (many calls: each stays under its 256 KiB).
+    while (reply.json === '' && sent < 2 * LOG_TENANT_LINES_BURST) {
+      const { scope, end } = callScope('drained');
+      reply = await log.handle('log', batch(LOG_MESSAGE_MAX_LINES, 10), undefined, scope);
+      sent += LOG_MESSAGE_MAX_LINES;
+      end();
+    }
+    const parsed = JSON.parse(reply.json) as { dropped: string; retry_ms: number };
+    expect(parsed.dropped).toBe('rate');
+    // The buckets refill during the loop, so a little more than the burst is admitted.
+    const dropped = droppedLogLines(s.platform.tenants.get('drained'));
+    expect(sent - dropped).toBeGreaterThanOrEqual(LOG_TENANT_LINES_BURST);
+    expect(Number.isInteger(parsed.retry_ms)).toBe(true);
+    expect(parsed.retry_ms).toBeGreaterThanOrEqual(1);
+    const worst = Math.max(LOG_BATCH_MAX_LINES / LOG_TENANT_LINES_PER_SEC, LOG_BATCH_MAX_CHARS / LOG_TENANT_BYTES_PER_SEC) * 1000;
+    expect(parsed.retry_ms).toBeLessThanOrEqual(Math.ceil(worst));
+  });
+});
+
+describe('a log flood over the tenant rate', () => {
+  it('should cost the host about a message per call and count every line it drops', async () => {
+    const ids = [await s.launch('flood', 'app', 'a'), await s.launch('flood', 'app', 'b')];
+    handled.length = 0;
+    const CALLS = 40;
+    const PER_CALL = 200;
+    for (let i = 0; i < CALLS; i++) expect(resultOf(await s.call('flood', ids[i % 2]!, 'loop', { n: PER_CALL }, i % 2 ? 'b' : 'a'))).toBe(PER_CALL);
+    const written = ids.reduce((sum, id) => sum + appLines(id).length, 0);
+    const reported = lines.filter((l) => ids.includes(l.instance!) && l.source === 'isohost').map((l) => l as unknown as { dropped: { per_call: number; tenant_rate: number } });
+    const dropped = reported.reduce((sum, l) => sum + l.dropped.per_call + l.dropped.tenant_rate, 0);
+    expect(written + dropped).toBe(CALLS * PER_CALL);
+    expect(dropped).toBe(droppedLogLines(s.platform.tenants.get('flood')));
+    expect(reported.some((l) => l.dropped.tenant_rate > 0)).toBe(true);
+    // A line per message before; now a batch and the end of the call at most, and nothing during a back-off.
+    expect(handled.filter((h) => h.op === 'log').length).toBeLessThanOrEqual(2 * CALLS);
   });
 });
