@@ -117,7 +117,11 @@ export interface FcStorage {
  * - one call writes at most 256 KiB of log text (message + fields, UTF-8); later lines
  *   of that call are dropped;
  * - a tenant writes at most 1,000 lines/s (burst 5,000) and 1 MiB/s (burst 5 MiB)
- *   across all its instances; lines past that are dropped.
+ *   across all its instances; lines past that are dropped. Once a line is dropped for
+ *   the tenant's rate, the instance drops its lines for the rest of the call and until
+ *   the tenant's budget holds a batch again (at most 64 ms).
+ * Lines leave the isolate in batches after the code that wrote them yields, and the
+ * lines still waiting when a method returns are written before its result goes out.
  * A call that dropped lines ends with one host line `N lines dropped: per-call log
  * limit` (or `tenant log rate`), and the operator's `isohost_log_lines_dropped_total`
  * counts them.
