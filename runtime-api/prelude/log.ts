@@ -18,7 +18,7 @@
  */
 import { notify, request } from './host.ts';
 import {
-  arrayPush, arraySlice, DateNow, ErrorCtor, JSONParse, JSONStringify, MathMin, NumberIsFinite, ObjectFreeze,
+  arraySlice, DateNow, ErrorCtor, JSONParse, JSONStringify, MathMin, NumberIsFinite, ObjectDefineProperty, ObjectFreeze,
   PromiseResolve, promiseThen, StringCtor, stringSlice,
 } from './intrinsics.ts';
 import {
@@ -204,9 +204,18 @@ function write(level: string, message: unknown, fields: unknown): void {
     return drop('call', 1);
   }
   callChars += size;
-  arrayPush(buffered, { level, message: msg, fields: f });
-  arrayPush(sizes, size);
+  append(buffered, { level, message: msg, fields: f });
+  append(sizes, size);
   scheduleFlush();
+}
+
+/**
+ * Adds `value` at the end of `list` by defining the element: `push` assigns it, which
+ * runs a setter a mini-app put on `Array.prototype[n]` (THREATS A2); `slice` defines
+ * its elements too.
+ */
+function append<T>(list: T[], value: T): void {
+  ObjectDefineProperty(list, list.length, { __proto__: null, value, writable: true, enumerable: true, configurable: true } as PropertyDescriptor);
 }
 
 function logFn(level: string) {
