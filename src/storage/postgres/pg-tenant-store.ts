@@ -32,7 +32,8 @@ export class PgTenantStore implements TenantStore, PgAppStoreHost {
   #quotaBytes: number;
   #usage = 0;
   #writing = 0;
-  #overlapped = false;
+  /** Usages noted since this node's writes of the tenant last all ended. */
+  #noted = 0;
   readonly #apps = new Map<string, PgAppStore>();
   readonly #system: PgAppStore;
   readonly #gate = new PurgeGate();
@@ -86,25 +87,27 @@ export class PgTenantStore implements TenantStore, PgAppStoreHost {
 
   noteUsage(bytes: number): void {
     this.#usage = bytes;
+    this.#noted++;
   }
 
   /**
-   * Writes of this tenant commit one after another (the advisory lock every write function of ddl.ts takes),
-   * but their answers arrive over different pool connections, in any order: the usage the
-   * last answer carried may be an older commit's. So when writes overlapped, the last one
-   * to end re-reads the usage row before it resolves, and the view is exact again.
+   * Writes of this tenant commit one after another (the advisory lock every write function of
+   * ddl.ts takes), but their answers arrive over different pool connections, in any order: of
+   * two usages noted while writes overlapped, the last to arrive may be the older commit's. So
+   * when writes ended that noted two usages or more, the last one to end re-reads the usage
+   * row before it resolves, and the view is exact again. One usage alone is the latest change
+   * these writes made (the others changed no size), and no read is needed.
    */
   writeStarted(): void {
-    if (this.#writing > 0) this.#overlapped = true;
     this.#writing++;
   }
 
   async writeEnded(): Promise<void> {
     this.#writing--;
-    if (this.#writing === 0 && this.#overlapped) {
-      this.#overlapped = false;
-      await this.refreshUsage().catch(() => {});
-    }
+    if (this.#writing > 0) return;
+    const noted = this.#noted;
+    this.#noted = 0;
+    if (noted > 1) await this.refreshUsage().catch(() => {});
   }
 
   /** One statement on the tenant's pool, inside the purge guard. */
