@@ -8,6 +8,10 @@
  * method that reads one key, once per engine in the same run (issue 13: PostgreSQL ≥ 70 % of
  * LevelDB's rps; `extra.rps`).
  *
+ * Each call row carries in `extra.store_p50_us` the p50 of the same operation on the tenant's
+ * store alone (no isolate), timed in alternation with the call: call − store is the sandbox's
+ * share, store − baseline the storage layer's (its write function, pool and wrappers).
+ *
  * The server is a fresh one started as in the tests (test/helpers/postgres.ts), with
  * `fsync` on as in production: a set pays for its WAL flush in both rows. Without a
  * PostgreSQL on the machine the file notes why and yields no results.
@@ -97,6 +101,12 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
     await p.host.call(tenant, null, info.id, 'set', args);
     const key = Buffer.from('k');
     const value = Buffer.from(args);
+    const store = tenant.store.app('noop');
+    /** The store operation each call row is timed against. */
+    const alone: Record<string, () => Promise<unknown>> = {
+      'call.storage.get.postgres': () => store.get('k'),
+      'call.storage.set.postgres': () => store.set('k', args),
+    };
     const paths: [string, () => Promise<unknown>, number][] = [
       ['baseline.pg.get', () => raw.query({ name: 'get', text: 'SELECT value FROM entries WHERE space = $1 AND key = $2', values: ['noop', key] }), 3000],
       ['call.storage.get.postgres', () => p.host.call(tenant, null, info.id, 'get', args), 3000],
@@ -109,12 +119,20 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
     ];
     for (const [name, once, n] of paths) {
       if (!ctx.wants(name)) continue;
+      const storeOnce = alone[name];
+      const storeSamples: number[] = [];
       const samples = await sample(ctx.n(300, 50), ctx.n(n, 200), async () => {
+        if (storeOnce !== undefined) {
+          const s0 = now();
+          await storeOnce();
+          storeSamples.push(since(s0));
+        }
         const t0 = now();
         await once();
         return since(t0);
       });
-      results.push(summarize(name, 'us', samples));
+      const extra = storeOnce === undefined ? undefined : { store_p50_us: summarize(name, 'us', storeSamples.slice(-samples.length)).p50 };
+      results.push(summarize(name, 'us', samples, extra));
     }
   } finally {
     await raw.end();
