@@ -2,7 +2,7 @@
  * The boundary. The ONLY file in src/ that imports isolated-vm (STYLE habit 2).
  *
  * What crosses, and how:
- * - host → guest: References to *guest* functions (`call`, `batch`, `settle`, `bind`, `exports`)
+ * - host → guest: References to *guest* functions (`load`, `call`, `batch`, `settle`)
  *   applied with copied arguments; no Reference to a host object ever enters an isolate.
  * - guest → host: two `ivm.Callback`s, which arrive in the isolate as plain functions
  *   whose arguments are copied: `post(id, op, json, bytes)` (ignored mode: the guest
@@ -51,15 +51,14 @@ let snapshot: ivm.ExternalCopy<ArrayBuffer> | undefined;
 
 /**
  * Run once, in a throwaway context, while the snapshot is made (isolated-vm's
- * `warmup_script`): V8 keeps the bytecode it compiled, not the state, so attach, bind,
- * exports and call start compiled in every isolate (attach+bind+exports 0.29 → 0.18 ms
+ * `warmup_script`): V8 keeps the bytecode it compiled, not the state, so attach, load
+ * (bind + exports) and call start compiled in every isolate (attach+bind+exports 0.29 → 0.18 ms
  * per launch, measured). It is our own code with throwaway callbacks, nothing a tenant
  * wrote (THREATS A6).
  */
 const SNAPSHOT_WARMUP = `(() => {
   const c = globalThis.__isohost.attach(() => '{"ok":null}', () => {});
-  c.bind('{"app":{"id":"w","version":"1"},"user":{"sub":"u","claims":{"scope":["a"]}}}');
-  c.load(function () { return { f(a) { return a; } }; });
+  c.load(function () { return { f(a) { return a; } }; }, '{"app":{"id":"w","version":"1"},"user":{"sub":"u","claims":{"scope":["a"]}}}');
   c.call('f', '{"a":[1,"x",{"b":null}]}');
   c.call('missing', 'null');
   c.batch(['f', '1', 'missing', 'null', 'f', '2']);
@@ -78,8 +77,7 @@ export interface BlankIsolate {
 interface BlankState {
   isolate: ivm.Isolate;
   context: ivm.Context;
-  bind: ivm.Reference<(meta: string) => void>;
-  load: ivm.Reference<(main: unknown) => string>;
+  load: ivm.Reference<(main: unknown, meta: string) => string>;
   call: ivm.Reference<(method: string, args: string) => Promise<string>>;
   batch: ivm.Reference<(flat: string[]) => Promise<string>>;
   settle: ivm.Reference<(id: number, ok: boolean, json: string, bytes: ArrayBuffer | undefined) => void>;
@@ -151,7 +149,6 @@ function attachBlank(isolate: ivm.Isolate, context: ivm.Context, memoryMb: numbe
   global.deleteSync('__isohost');
   attach.release();
   isohost.release();
-  state.bind = control.getSync('bind', { reference: true }) as BlankState['bind'];
   state.load = control.getSync('load', { reference: true }) as BlankState['load'];
   state.call = control.getSync('call', { reference: true }) as BlankState['call'];
   state.batch = control.getSync('batch', { reference: true }) as BlankState['batch'];
@@ -666,7 +663,6 @@ export async function launch(blank: BlankIsolate, spec: TierLaunchSpec, onMessag
   s.onMessage = (id, op, payload, bytes) => instance._message(id, op, payload, bytes);
   let deadline: LaunchDeadline | undefined;
   try {
-    s.bind.applySync(undefined, [spec.metaJson], { arguments: { copy: true } });
     // Compiling is not timed: it runs no mini-app code, the bundle's size is bounded
     // before it gets here, and a first sight happens once per bundle per process.
     const cached = recall(spec.sha256);
@@ -679,7 +675,7 @@ export async function launch(blank: BlankIsolate, spec: TierLaunchSpec, onMessag
       // Platform calls are served only during method calls (SandboxInstance._message), so a
       // top-level `fc.…` is refused rather than left unbounded.
       deadline = new LaunchDeadline(s, spec, instance);
-      envelope = await deadline.race(s.load.apply(undefined, [main.derefInto()], { result: { copy: true } }));
+      envelope = await deadline.race(s.load.apply(undefined, [main.derefInto(), spec.metaJson], { result: { copy: true } }));
     } finally {
       main.release();
     }
