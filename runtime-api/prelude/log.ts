@@ -140,11 +140,13 @@ function sendBatch(): void {
   promiseThen(
     request('log', { lines }),
     (reply) => {
-      if (gen !== callGen) return;
-      batchInFlight = false;
       const r = reply.json as LogReply | undefined;
       const dropped = r?.dropped;
-      if (dropped === 'call' || dropped === 'rate') refused(dropped, r!.retry_ms);
+      // The tenant's rate outlives the call: a reply that comes after its call ended still sets the back-off.
+      if (dropped === 'rate') backOff(r!.retry_ms);
+      if (gen !== callGen) return;
+      batchInFlight = false;
+      if (dropped === 'call' || dropped === 'rate') refused(dropped);
       else scheduleFlush();
     },
     // Refused before it reached the host (too many operations in flight): dropped here.
@@ -158,12 +160,14 @@ function sendBatch(): void {
 }
 
 /** The host dropped (and counted) a line of the batch and the rest of it: send no more during this call. */
-function refused(reason: LogDropReason, retryMs: unknown): void {
+function refused(reason: LogDropReason): void {
   stoppedBy ??= reason;
-  if (reason === 'rate' && typeof retryMs === 'number' && NumberIsFinite(retryMs) && retryMs > 0) {
-    rateUntil = DateNow() + MathMin(retryMs, LOG_RATE_RETRY_MAX_MS);
-  }
   dropBuffered(reason);
+}
+
+/** The tenant's buckets are empty for `retryMs` (the host's word, capped): lines are dropped here until then. */
+function backOff(retryMs: unknown): void {
+  if (typeof retryMs === 'number' && NumberIsFinite(retryMs) && retryMs > 0) rateUntil = DateNow() + MathMin(retryMs, LOG_RATE_RETRY_MAX_MS);
 }
 
 function text(value: unknown): string {

@@ -179,10 +179,11 @@ describe('fc.log, guest side', () => {
     log.info('after the back-off');
     await settled();
     expect(linesOf(logMessages())).toEqual([{ level: 'info', message: 'after the back-off' }]);
-    // A long one (capped at LOG_RATE_RETRY_MAX_MS, still seconds ahead).
+    // A long one (capped at LOG_RATE_RETRY_MAX_MS, still seconds ahead), whose reply comes
+    // after its call ended (a synchronous flood's first batch): the back-off still holds.
+    endCallLog();
     replyAll(new Set(), '{"dropped":"rate","retry_ms":60000}');
     await settled();
-    endCallLog();
     sent = [];
 
     // The next calls of the instance: nothing crosses but the report.
