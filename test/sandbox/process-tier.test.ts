@@ -5,7 +5,7 @@
  * the config says, read from /proc: its uid, its network namespace, its memory cap and
  * heap cap, its environment.
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_UID_BASE } from '../../src/sandbox/process/protections.ts';
 import { bundleOf } from '../helpers/bundle.ts';
@@ -128,6 +128,18 @@ describe('the sandbox process, read from /proc', () => {
     } else {
       console.warn('process-tier.test: neither a cgroup nor prlimit here; no memory cap to check');
     }
+  });
+
+  it('should run every thread of the sandbox process at the lower CPU priority of its plan', () => {
+    const plan = server.tier('acme').plan;
+    if (plan.nice === 0) return console.warn('process-tier.test: `nice` is not available here; no CPU priority to check');
+    expect(plan.nice).toBe(10);
+    // proc(5) stat: field 19 is the nice value; the command name (field 2) is in parentheses.
+    const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    const p = pid();
+    const threads = readdirSync(`/proc/${p}/task`);
+    expect(threads.length).toBeGreaterThan(1);
+    for (const t of threads) expect(niceOf(readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8'))).toBe(plan.nice);
   });
 
   it('should hold no environment of the host', () => {

@@ -47,6 +47,8 @@ export interface HostCapabilities {
   /** Absolute path of `unshare` when it can make a network namespace here. */
   readonly unshare: string | undefined;
   readonly prlimit: string | undefined;
+  /** Absolute path of `nice` (coreutils) when it runs here. */
+  readonly nice: string | undefined;
   /** The host's own cgroup v2 directory when children of it may get a memory.max. */
   readonly cgroupParent: string | undefined;
   /** Why each missing protection is missing. */
@@ -108,12 +110,15 @@ export function hostCapabilities(): HostCapabilities {
   let prlimit = which('prlimit');
   // A seccomp filter (systemd's SystemCallFilter) may refuse prlimit64: then a child started through it would never run.
   if (prlimit !== undefined && spawnSync(prlimit, ['--core=0', '--', 'true'], { stdio: 'ignore', timeout: 5000 }).status !== 0) prlimit = undefined;
+  let nice = which('nice');
+  if (nice !== undefined && spawnSync(nice, ['-n', String(SANDBOX_NICE), 'true'], { stdio: 'ignore', timeout: 5000 }).status !== 0) nice = undefined;
+  if (nice === undefined) missing.cpu_priority = '`nice` (coreutils) is not available; sandbox processes run at the host\'s CPU priority';
   const cgroup = cgroupParent();
   if (cgroup === undefined) {
     missing.cgroup = 'no writable cgroup v2 with the memory controller delegated; the memory cap is RLIMIT_AS';
     if (prlimit === undefined) missing.memory_limit = 'neither a delegated cgroup v2 nor prlimit (util-linux) is available';
   }
-  probed = Object.freeze({ root, unshare, prlimit, cgroupParent: cgroup, missing: Object.freeze(missing) });
+  probed = Object.freeze({ root, unshare, prlimit, nice, cgroupParent: cgroup, missing: Object.freeze(missing) });
   return probed;
 }
 
@@ -130,7 +135,20 @@ export interface SandboxPlan {
   readonly heapMb: number;
   /** Isolates one process holds at most: instances plus its warm pool. */
   readonly isolatesPerProcess: number;
+  /** The child's nice value (SANDBOX_NICE), or 0 when `nice` is not available. */
+  readonly nice: number;
 }
+
+/**
+ * The CPU priority of every sandbox process, and of all its threads (set by `nice` before
+ * Node starts, so every thread inherits it). An untrusted tenant's process competes for
+ * the cores with the host, whose event loop serves every tenant, and with the shared
+ * tenants' isolates: at nice 10 the kernel gives it about a tenth of the weight of a
+ * nice-0 thread when cores are contended, and all the CPU nobody else wants when they are
+ * not. Its Node start after a crash (~0.3 s of a core) and its own floods then come out of
+ * its own share (THREATS F48; neighbour.p99_ratio.crash).
+ */
+export const SANDBOX_NICE = 10;
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, Math.round(v)));
 
@@ -175,12 +193,13 @@ export function planFor(index: number, limits: Pick<TenantLimits, 'memory_mb' | 
     memoryLimitMb: memoryLimit === 'cgroup' ? cgroupLimitMb(limits, isolates) : memoryLimit === 'rlimit_as' ? asLimitMb(limits, isolates) : 0,
     heapMb: heapMb(limits),
     isolatesPerProcess: isolates,
+    nice: caps.nice !== undefined ? SANDBOX_NICE : 0,
   });
 }
 
 /**
  * The command that starts one child: `[unshare --net --] [prlimit --as=… --core=0 --]
- * node --max-old-space-size=… sandbox-main.ts --uid … --gid … --memory-mb … --warm …`.
+ * [nice -n 10] node --max-old-space-size=… sandbox-main.ts --uid … --gid … --memory-mb … --warm …`.
  */
 export function childCommand(plan: SandboxPlan, entry: string, memoryMb: number, warm: number, caps = hostCapabilities()): { file: string; args: string[] } {
   const chain: string[] = [];
@@ -189,6 +208,7 @@ export function childCommand(plan: SandboxPlan, entry: string, memoryMb: number,
     const as = plan.memoryLimit === 'rlimit_as' ? [`--as=${plan.memoryLimitMb * 1048576}`] : [];
     chain.push(caps.prlimit, ...as, '--core=0', '--');
   }
+  if (plan.nice !== 0 && caps.nice !== undefined) chain.push(caps.nice, '-n', String(plan.nice));
   chain.push(process.execPath, `--max-old-space-size=${plan.heapMb}`, entry, '--memory-mb', String(memoryMb), '--warm', String(warm));
   if (plan.uid !== undefined && plan.gid !== undefined) chain.push('--uid', String(plan.uid), '--gid', String(plan.gid));
   return { file: chain[0]!, args: chain.slice(1) };
