@@ -16,7 +16,7 @@
  * (bench neighbour.p99_ratio.log-flood). When the call ends, what is still buffered goes
  * out at once as one-way messages, ahead of the call's result.
  */
-import { notify, request } from './host.ts';
+import { type HostReply, notify, request } from './host.ts';
 import {
   arraySlice, DateNow, ErrorCtor, JSONParse, JSONStringify, MathMin, NumberIsFinite, ObjectDefineProperty, ObjectFreeze,
   PromiseResolve, promiseThen, StringCtor, stringSlice,
@@ -88,9 +88,10 @@ export function endCallLog(): void {
   }
   try {
     if (droppedPerCall + droppedRate > 0) notify('log.dropped', { call: droppedPerCall, rate: droppedRate });
-  } finally {
-    beginCallLog();
+  } catch {
+    // The same mini-app: its report is lost, its call still returns.
   }
+  beginCallLog();
 }
 
 function drop(reason: LogDropReason, lines: number): void {
@@ -135,10 +136,17 @@ function sendBatch(): void {
     sizes = [];
     head = 0;
   } else head = end;
+  let sending: Promise<HostReply>;
+  try {
+    sending = request('log', { lines });
+  } catch {
+    // Only a mini-app that broke the built-ins its own lines pass through gets here (a throwing toJSON): counted.
+    return drop('call', lines.length);
+  }
   batchInFlight = true;
   const gen = callGen;
   promiseThen(
-    request('log', { lines }),
+    sending,
     (reply) => {
       const r = reply.json as LogReply | undefined;
       const dropped = r?.dropped;
