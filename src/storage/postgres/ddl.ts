@@ -117,6 +117,9 @@ CREATE TABLE IF NOT EXISTS ${usage} (
 INSERT INTO ${usage} (one, bytes) VALUES (true, 0) ON CONFLICT DO NOTHING;
 -- One set: the store's set(). Scalar arguments: no arrays to encode, decode and loop over.
 -- Returns the tenant's usage after the write, or NULL when the write left it unchanged.
+-- Measured against a raw upsert (synchronous_commit off, so only the server's work counts):
+-- 100 µs raw, 121 µs here; the call costs about 5, the read of the old size about 15 in any
+-- form tried (a CTE or a RETURNING subquery beside the upsert, LANGUAGE sql: no cheaper).
 CREATE OR REPLACE FUNCTION ${schema}.isohost_set(p_space text, p_key bytea, p_value bytea, p_quota bigint)
 RETURNS bigint LANGUAGE plpgsql AS $fn$
 DECLARE
