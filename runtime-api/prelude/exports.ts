@@ -47,7 +47,11 @@ export function loadExports(main: () => unknown, errorEnvelope: (err: unknown) =
         append(names, key);
       }
     }
-    return { ns, envelope: 'r' + JSONStringify(names) };
+    // The list is written out, not JSON.stringify'd: an array's `toJSON` is looked up on
+    // Array.prototype and Object.prototype, where the top-level code may have put a throwing one.
+    let list = '[';
+    for (let i = 0; i < names.length; i++) list += (i === 0 ? '' : ',') + JSONStringify(names[i]);
+    return { ns, envelope: 'r' + list + ']' };
   } catch (err) {
     return { ns: undefined, envelope: errorEnvelope(err) };
   }

@@ -177,7 +177,21 @@ function errorEnvelope(err: unknown): string {
   } catch {
     // a hostile getter: keep what we have
   }
-  return 'e' + JSONStringify({ code, message, line, col });
+  return 'e' + errorJson(code, message, line, col);
+}
+
+/**
+ * `{"code":…,"message":…[,"line":…,"col":…]}`, built from primitives only. `JSON.stringify`
+ * of an object looks up `toJSON` on it, up the prototype chain, so a throwing `toJSON` a
+ * mini-app put on Object.prototype would throw out of the envelope meant to report its
+ * failure (the call then ended the instance as `internal`); of a string or a number it
+ * looks up nothing.
+ */
+function errorJson(code: string, message: string, line?: number, col?: number): string {
+  let out = '{"code":' + JSONStringify(code) + ',"message":' + JSONStringify(message);
+  if (line !== undefined) out += ',"line":' + JSONStringify(line);
+  if (col !== undefined) out += ',"col":' + JSONStringify(col);
+  return out + '}';
 }
 
 /** One call: its log budget (log.ts) starts with it and its drop report goes out before its result. */
@@ -193,16 +207,16 @@ async function call(method: string, argsJson: string): Promise<string> {
 async function runMethod(method: string, argsJson: string): Promise<string> {
   const ns = exportsNs;
   if (ns === undefined || !ObjectHasOwn(ns, method) || typeof ns[method] !== 'function') {
-    return 'e' + JSONStringify({ code: 'not_found', message: `the app exports no method "${method}"` });
+    return 'e' + errorJson('not_found', `the app exports no method "${method}"`);
   }
   try {
     const result = await (ns[method] as (a: unknown) => unknown)(JSONParse(argsJson));
-    const tooLarge = 'e' + JSONStringify({ code: 'payload_too_large', message: 'the method result is over the limit of 16 MiB' });
+    const tooLarge = 'e' + errorJson('payload_too_large', 'the method result is over the limit of 16 MiB');
     // A huge string is refused before it is serialised (THREATS A7: cheap to build as a rope, costly to copy).
     if (typeof result === 'string' && result.length > MAX_RESULT_CHARS) return tooLarge;
     // The value must survive JSON unchanged (json-value.ts); undefined alone stands for null.
     const text = result === undefined ? 'null' : stringifyChecked(result, 'result', 'returned');
-    if (text === undefined) return 'e' + JSONStringify({ code: 'miniapp_error', message: 'the method returned a value that is not JSON' });
+    if (text === undefined) return 'e' + errorJson('miniapp_error', 'the method returned a value that is not JSON');
     if (text.length > MAX_RESULT_CHARS) return tooLarge;
     return 'r' + text;
   } catch (err) {
@@ -210,7 +224,7 @@ async function runMethod(method: string, argsJson: string): Promise<string> {
   }
 }
 
-const BATCH_FAILED = 'e' + JSONStringify({ code: 'internal', message: 'the call envelope failed' });
+const BATCH_FAILED = 'e' + errorJson('internal', 'the call envelope failed');
 
 /**
  * Runs the calls the host queued on this instance in one round trip: `flat` is

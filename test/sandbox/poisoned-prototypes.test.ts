@@ -124,3 +124,61 @@ describe('a mini-app that poisons every built-in prototype method', () => {
   });
 });
 
+
+/**
+ * `JSON.stringify` looks up `toJSON` on every object it is given, up the prototype chain:
+ * a throwing `toJSON` a mini-app put on Object.prototype or Array.prototype reached the
+ * prelude's own envelopes (an error's `{code, message}`, the exports' name list), so a
+ * call that failed or returned an object ended the instance as `internal`.
+ */
+const toJsonApp = bundleOf({
+  poisonToJSON() {
+    const trap = () => {
+      throw new Error('poisoned toJSON was called');
+    };
+    Object.defineProperty(Object.prototype, 'toJSON', { value: trap, writable: true, configurable: true });
+    Object.defineProperty(Array.prototype, 'toJSON', { value: trap, writable: true, configurable: true });
+    return 1;
+  },
+  count() {
+    return 42;
+  },
+  text() {
+    return 'plain';
+  },
+  fail() {
+    throw new TypeError('expected failure');
+  },
+  echo() {
+    return { a: 1 };
+  },
+});
+
+describe('a mini-app that puts a throwing toJSON on the prototypes', () => {
+  it('should get coded mini-app errors, and keep its instance, when the prelude serialises its envelopes', async () => {
+    const tenant = p.tenants.get('poison');
+    const { info } = await p.host.launch(tenant, appBundle('to-json', toJsonApp), null);
+    const call = (method: string) => p.host.call(tenant, null, info.id, method, 'null');
+    expect(await call('poisonToJSON')).toBe('1');
+    expect(await call('count')).toBe('42');
+    expect(await call('text')).toBe('"plain"');
+    await expect(call('fail')).rejects.toMatchObject({ code: 'miniapp_error', message: expect.stringContaining('expected failure') });
+    // Its own object result goes through its own toJSON, which throws: its failure, coded.
+    await expect(call('echo')).rejects.toMatchObject({ code: 'miniapp_error' });
+    expect(p.host.isLive(info.id)).toBe(true);
+    p.host.dispose(tenant, null, info.id);
+  });
+
+  it('should launch a bundle whose top-level code poisons toJSON before its exports are read', async () => {
+    const tenant = p.tenants.get('poison');
+    const source = `Object.defineProperty(Object.prototype, 'toJSON', { value() { throw new Error('poisoned'); }, configurable: true });
+Object.defineProperty(Array.prototype, 'toJSON', { value() { throw new Error('poisoned'); }, configurable: true });
+export function ok() { return 7; }
+export function fail() { throw new Error('boom'); }`;
+    const { info } = await p.host.launch(tenant, appBundle('to-json-top', source), null);
+    expect(info.methods).toEqual(['fail', 'ok']);
+    expect(await p.host.call(tenant, null, info.id, 'ok', 'null')).toBe('7');
+    await expect(p.host.call(tenant, null, info.id, 'fail', 'null')).rejects.toMatchObject({ code: 'miniapp_error', message: expect.stringContaining('boom') });
+    p.host.dispose(tenant, null, info.id);
+  });
+});
