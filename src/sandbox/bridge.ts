@@ -44,6 +44,9 @@ const MAX_MESSAGE_CHARS = 16 * 1024 * 1024;
 /** Longest payload of a synchronous utility call (the prelude refuses longer ones before they cross: host.ts MAX_SYNC_CHARS). */
 const MAX_SYNC_CHARS = 64 * 1024;
 const OP_RE = /^[a-z][a-z0-9.]{0,40}$/;
+/** The id of a message the guest sends one way (prelude host.ts `notify`): served, never answered. */
+const ONE_WAY_ID = 0;
+const noReply = (): void => {};
 /** The guest's "result of batch call N" message (prelude host.ts `postDone`); never a binding op (OP_RE). */
 const DONE_OP = '$done';
 
@@ -501,7 +504,10 @@ export class SandboxInstance implements TierInstance {
       return;
     }
     const owner = batch?.calls[batch.cur];
-    const reply = (ok: boolean, json: string, out?: ArrayBuffer) => this.#settle(owner, id, ok, json, out);
+    // Id 0 is the prelude's one-way `notify` (host.ts): nothing in the isolate waits for
+    // its answer, so none is delivered — an apply into the isolate saved per message
+    // (the end-of-call log lines and drop reports of a log flood, THREATS F46).
+    const reply = id === ONE_WAY_ID ? noReply : (ok: boolean, json: string, out?: ArrayBuffer) => this.#settle(owner, id, ok, json, out);
     const fail = (e: IsohostError) => reply(false, JSON.stringify({ code: e.code, message: e.message }));
     if (owner === undefined) return;
     if (!Number.isSafeInteger(id) || !OP_RE.test(op) || payload.length > MAX_MESSAGE_CHARS) {
