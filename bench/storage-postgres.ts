@@ -10,7 +10,9 @@
  *
  * Each call row carries in `extra.store_p50_us` the p50 of the same operation on the tenant's
  * store alone (no isolate), timed in alternation with the call: call − store is the sandbox's
- * share, store − baseline the storage layer's (its write function, pool and wrappers).
+ * share, store − baseline the storage layer's (its write function, pool and wrappers). And in
+ * `extra.noop_call_p50_us` a call into the same instance that makes no op, also alternated:
+ * call − store − noop_call is the op's own round trip out of the isolate and back.
  *
  * The server is a fresh one started as in the tests (test/helpers/postgres.ts), with
  * `fsync` on as in production: a set pays for its WAL flush in both rows. Without a
@@ -121,17 +123,27 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
       if (!ctx.wants(name)) continue;
       const storeOnce = alone[name];
       const storeSamples: number[] = [];
+      const noopSamples: number[] = [];
       const samples = await sample(ctx.n(300, 50), ctx.n(n, 200), async () => {
         if (storeOnce !== undefined) {
           const s0 = now();
           await storeOnce();
           storeSamples.push(since(s0));
+          const n0 = now();
+          await p.host.call(tenant, null, info.id, 'noop', args);
+          noopSamples.push(since(n0));
         }
         const t0 = now();
         await once();
         return since(t0);
       });
-      const extra = storeOnce === undefined ? undefined : { store_p50_us: summarize(name, 'us', storeSamples.slice(-samples.length)).p50 };
+      // What the call is made of, timed in the same minutes: the store operation alone, and a
+      // call into the same instance that makes no op (call.noop). The rest of the call row is
+      // the op's own round trip out of the isolate and back (post, then the reply's apply).
+      const extra =
+        storeOnce === undefined
+          ? undefined
+          : { store_p50_us: summarize(name, 'us', storeSamples.slice(-samples.length)).p50, noop_call_p50_us: summarize(name, 'us', noopSamples.slice(-samples.length)).p50 };
       results.push(summarize(name, 'us', samples, extra));
     }
   } finally {
