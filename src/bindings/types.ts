@@ -35,6 +35,12 @@ export interface Reply {
 export interface Binding {
   readonly ops: readonly string[];
   handle(op: string, payload: unknown, bytes: ArrayBuffer | undefined, scope: CallScope): Promise<Reply>;
+  /**
+   * Resolves once the work this binding took on and has not finished is done (the log
+   * binding's lines still being written, a slice per event-loop turn). A call's answer
+   * waits for it, so whatever the call wrote is out before the caller sees the result.
+   */
+  drained?(): Promise<void>;
 }
 
 export type { IsohostError };

@@ -53,6 +53,8 @@ interface Live {
   sandbox: TierInstance;
   /** Calls accepted and not yet ended (running or queued in the sandbox). */
   calls: number;
+  /** Resolves once the lines its calls logged so far are written (Binding.drained). */
+  drained: () => Promise<unknown>;
 }
 
 /** The source and identity of a bundle to validate (an upload). */
@@ -103,13 +105,13 @@ export class InstanceHost {
   /** Launches `app` for `tenant` and `user`; the isolate is bound to them for its whole life. */
   async launch(tenant: TenantContext, app: AppBundle, user: SessionUser | null): Promise<{ info: InstanceInfo; warm: boolean }> {
     const id = newInstanceId(this.#nodeId);
-    const bindings = this.#bindingsFor(tenant, app, id);
+    const { bindings, drained } = this.#bindingsFor(tenant, app, id);
     const spec = this.#spec(tenant, app, JSON.stringify({ app: { id: app.id, version: app.version }, user }), `${tenant.id}/${app.id}@${app.version}/${id}`);
     // Every failed launch counts as a breach: top-level spin or a bundle that throws costs
     // the host an isolate each time, and a tenant must not churn them for free (THREATS F45).
     const sandbox = await this.#start(tenant, spec, (op, payload, bytes, tag) => this.#dispatch(bindings, op, payload, bytes, tag as Scope | undefined), () => true);
     const info: InstanceInfo = { id, tenantId: tenant.id, app: app.id, version: app.version, sub: user?.sub ?? null, methods: sandbox.methods, lastUsed: Date.now() };
-    const live: Live = { info, tenant, sandbox, calls: 0 };
+    const live: Live = { info, tenant, sandbox, calls: 0, drained };
     this.#live.set(id, live);
     // A limit breach ended it (the calls queued behind the culprit fail with the same
     // error): counted against the tenant's breach budget once, here.
@@ -187,6 +189,9 @@ export class InstanceHost {
     try {
       return await live.sandbox.call(method, argsJson, { cpuMs: limits.cpu_ms, wallMs: limits.wall_ms }, scope);
     } finally {
+      // What the call logged is out before its caller has the answer (the log binding
+      // writes large batches a slice per event-loop turn). Never fails the call.
+      await live.drained().catch(() => {});
       scope.end();
       live.calls--;
       gate.leaveCall();
@@ -250,13 +255,14 @@ export class InstanceHost {
     if (this.#live.delete(live.info.id)) this.#gate(live.tenant).releaseInstance();
   }
 
-  #bindingsFor(tenant: TenantContext, app: AppBundle, instanceId: string): Map<string, Binding> {
+  #bindingsFor(tenant: TenantContext, app: AppBundle, instanceId: string): { bindings: Map<string, Binding>; drained: () => Promise<unknown> } {
     const logger = tenant.logger.child({ app: app.id, version: app.version, instance: instanceId });
-    const list: Binding[] = [storageBinding(tenant.store.app(app.id)), logBinding(tenant, logger), timerBinding()];
+    const log = logBinding(tenant, logger);
+    const list: Binding[] = [storageBinding(tenant.store.app(app.id)), log, timerBinding()];
     if (this.#fetchBinding) list.push(this.#fetchBinding(tenant));
     const byOp = new Map<string, Binding>();
     for (const b of list) for (const op of b.ops) byOp.set(op, b);
-    return byOp;
+    return { bindings: byOp, drained: log.drained?.bind(log) ?? (() => Promise.resolve()) };
   }
 
   #dispatch(bindings: Map<string, Binding>, op: string, payload: unknown, bytes: ArrayBuffer | undefined, scope: Scope | undefined): Promise<Reply> {

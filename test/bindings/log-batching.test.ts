@@ -35,6 +35,7 @@ vi.mock('../../src/bindings/log/index.ts', async (importOriginal) => {
           handled.push({ op, lines: Array.isArray(lines) ? lines.length : 0 });
           return binding.handle(op, payload, bytes, scope);
         },
+        drained: binding.drained,
       };
     },
   };
