@@ -116,7 +116,7 @@ export interface FcStorage {
  * - a message is cut at 8 KiB; fields over 16 KiB of JSON become `{ truncated: true }`;
  * - one call writes at most 256 KiB of log text (message + fields, UTF-8); later lines
  *   of that call are dropped;
- * - a tenant writes at most 1,000 lines/s (burst 5,000) and 1 MiB/s (burst 5 MiB)
+ * - a tenant writes at most 1,000 lines/s and 1 MiB/s (a burst of one second's worth)
  *   across all its instances; lines past that are dropped. Once a line is dropped for
  *   the tenant's rate, the instance drops its lines for the rest of the call and until
  *   the tenant's budget holds a batch again (at most 64 ms).
