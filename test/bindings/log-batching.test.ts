@@ -78,7 +78,7 @@ const APP = bundleOf({
 
 let s: TestServer;
 beforeAll(async () => {
-  s = await startTestServer({ tenants: [{ id: 'chatty' }, { id: 'direct' }, { id: 'drained' }, { id: 'flood' }], logger: pino({ level: 'debug' }, sink) });
+  s = await startTestServer({ tenants: [{ id: 'chatty' }, { id: 'direct' }, { id: 'drained' }, { id: 'flood' }, { id: 'queued' }], logger: pino({ level: 'debug' }, sink) });
   await s.deploy('flood', 'app', APP);
   await s.deploy('chatty', 'app', APP);
 });
@@ -156,6 +156,30 @@ describe('the log op, host side', () => {
     expect(droppedLogLines(s.platform.tenants.get('direct')) - before).toBe(100 - fit);
     end();
     expect(lines.at(-1)).toMatchObject({ instance: scope.instanceId, msg: `${100 - fit} lines dropped: per-call log limit` });
+  });
+
+  it("should refuse a batch at once, unwritten, while more than 1 MiB of the instance's lines wait to be written", async () => {
+    const log = binding('queued');
+    const before = droppedLogLines(s.platform.tenants.get('queued'));
+    // Six calls' end-of-call batches of 64 lines of ~4,000 bytes, nearly all of it fields
+    // (which count as the budget counts them), under every cap, sent before the host has
+    // written any: the fifth would pass 1 MiB queued.
+    const fieldsBatch = { lines: Array.from({ length: 64 }, () => ({ level: 'info', message: 'm', fields: { pad: '.'.repeat(3985) } })) };
+    const settled: number[] = [];
+    const replies = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => {
+        const { scope } = callScope('queued');
+        return log.handle('log', fieldsBatch, undefined, scope).then((reply) => {
+          settled.push(i);
+          return reply;
+        });
+      }),
+    );
+    expect(replies.slice(0, 4)).toEqual(Array(4).fill({ json: '' }));
+    for (const reply of replies.slice(4)) expect(JSON.parse(reply.json)).toMatchObject({ dropped: 'rate' });
+    // The refused ones did not wait behind the queue: they were answered before the first was written.
+    expect(settled.slice(0, 2)).toEqual([4, 5]);
+    expect(droppedLogLines(s.platform.tenants.get('queued')) - before).toBe(2 * 64);
   });
 
   it("should refuse past the tenant's rate with retry_ms until its buckets hold a batch", async () => {

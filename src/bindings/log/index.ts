@@ -46,11 +46,32 @@ const REASON_TEXT: Record<LogDropReason, string> = { call: 'per-call log limit',
  */
 const SLICE_BYTES = 16 * 1024;
 /**
- * Bytes of an instance's batches waiting for their turn. More than this means the guest
- * sends faster than the host writes (only possible while the tenant's burst lasts): the
- * batch is refused as over the tenant rate at once, unwritten.
+ * Bytes of an instance's batches waiting for their turn (messages and fields, as the
+ * budget counts them). More than this means the guest sends faster than the host writes
+ * (only possible while the tenant's burst lasts): the batch is refused as over the tenant
+ * rate at once, unwritten.
  */
-const MAX_QUEUED_CHARS = 1024 * 1024;
+const MAX_QUEUED_BYTES = 1024 * 1024;
+
+/** One line as it is admitted and written: fields over the cap already replaced, its size known. */
+interface Line {
+  level: z.infer<typeof logLine>['level'];
+  message: string;
+  fields: unknown;
+  /** UTF-8 bytes of the message and the fields' JSON: what the budget charges. */
+  bytes: number;
+}
+
+/** Caps a guest line's fields and measures it, once, when its batch arrives. */
+function measured(line: z.infer<typeof logLine>): Line {
+  let fields = line.fields;
+  let fieldsText = fields === undefined ? '' : JSON.stringify(fields);
+  if (fieldsText.length > LOG_FIELDS_MAX_CHARS) {
+    fields = { truncated: true };
+    fieldsText = '{"truncated":true}';
+  }
+  return { level: line.level, message: line.message, fields, bytes: Buffer.byteLength(line.message) + Buffer.byteLength(fieldsText) };
+}
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -60,7 +81,7 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
   const hub = tenantLogHub(tenant);
   /** The instance's batches are written one after another, in the order they came: each waits for the one before. */
   let tail: Promise<unknown> = Promise.resolve();
-  let queuedChars = 0;
+  let queuedBytes = 0;
   return {
     ops: ['log', 'log.dropped'],
     async handle(op, payload, _bytes, scope) {
@@ -75,20 +96,20 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
       }
       const p = logBatch.safeParse(payload);
       if (!p.success) throw new IsohostError('invalid_request', 'bad log call');
-      const lines = p.data.lines;
-      let chars = 0;
-      for (let i = 0; i < lines.length; i++) chars += lines[i]!.message.length;
-      if (queuedChars > 0 && queuedChars + chars > MAX_QUEUED_CHARS) {
+      const lines = p.data.lines.map(measured);
+      let bytes = 0;
+      for (let i = 0; i < lines.length; i++) bytes += lines[i]!.bytes;
+      if (queuedBytes > 0 && queuedBytes + bytes > MAX_QUEUED_BYTES) {
         budget.noteDropped(call, 'rate', lines.length);
         return refusal('rate', call, scope);
       }
-      queuedChars += chars;
+      queuedBytes += bytes;
       const run = tail.then(() => writeLines(lines, call, scope));
       tail = run.catch(() => {});
       try {
         return await run;
       } finally {
-        queuedChars -= chars;
+        queuedBytes -= bytes;
       }
     },
     drained: () => tail.then(() => {}),
@@ -102,7 +123,7 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
   }
 
   /** Admits and writes one batch's lines in order, a slice per turn of the event loop; at the first refusal the rest are dropped. */
-  async function writeLines(lines: z.infer<typeof logBatch>['lines'], call: CallLog, scope: CallScope): Promise<Reply> {
+  async function writeLines(lines: Line[], call: CallLog, scope: CallScope): Promise<Reply> {
     const time = new Date().toISOString();
     let slice = 0;
     for (let i = 0; i < lines.length; i++) {
@@ -111,15 +132,9 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
         await nextTurn();
       }
       const line = lines[i]!;
-      let fields = line.fields;
-      let fieldsText = fields === undefined ? '' : JSON.stringify(fields);
-      if (fieldsText.length > LOG_FIELDS_MAX_CHARS) {
-        fields = { truncated: true };
-        fieldsText = '{"truncated":true}';
-      }
-      const bytes = Buffer.byteLength(line.message) + Buffer.byteLength(fieldsText);
-      slice += bytes;
-      const refused = budget.admit(call, bytes);
+      const fields = line.fields;
+      slice += line.bytes;
+      const refused = budget.admit(call, line.bytes);
       if (refused !== undefined) {
         // The rest of the batch is dropped with it: the guest stops sending on this reply.
         if (i + 1 < lines.length) budget.noteDropped(call, refused, lines.length - i - 1);
