@@ -98,8 +98,18 @@ export function tenantObjects(ident: string): string {
   const entries = `${schema}.entries`;
   const usage = `${schema}.usage`;
   const lock = `PERFORM pg_advisory_xact_lock(${advisoryKey(ident)});`;
-  // Raised with the usage before the write and the growth it asked for: "<used> <delta>".
-  const overQuota = (used: string, delta: string) => `RAISE EXCEPTION 'storage quota exceeded' USING ERRCODE = '${QUOTA_SQLSTATE}', DETAIL = ${used} || ' ' || ${delta};`;
+  // The end of every write that grows or shrinks the tenant by v_delta: charge the usage row
+  // and check the quota in the writer's transaction. Raising undoes the write and the charge
+  // with the rest of it; the DETAIL is "<usage before the write> <growth it asked for>".
+  // Returns the usage after the write, or NULL when it left the size unchanged.
+  const charge = `IF v_delta = 0 THEN
+    RETURN NULL;
+  END IF;
+  UPDATE ${usage} SET bytes = bytes + v_delta RETURNING bytes INTO v_used;
+  IF v_delta > 0 AND v_used > p_quota THEN
+    RAISE EXCEPTION 'storage quota exceeded' USING ERRCODE = '${QUOTA_SQLSTATE}', DETAIL = (v_used - v_delta) || ' ' || v_delta;
+  END IF;
+  RETURN v_used;`;
   // One simple query is one transaction: the tenant's lock keeps two nodes starting at once
   // from racing on CREATE … IF NOT EXISTS and CREATE OR REPLACE ("tuple concurrently updated").
   return `
@@ -132,15 +142,7 @@ BEGIN
   INSERT INTO ${entries} (space, key, value) VALUES (p_space, p_key, p_value)
     ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value;
   v_delta := octet_length(p_key) + octet_length(p_value) - coalesce(v_old, 0);
-  IF v_delta = 0 THEN
-    RETURN NULL;
-  END IF;
-  UPDATE ${usage} SET bytes = bytes + v_delta RETURNING bytes INTO v_used;
-  -- Raising undoes the upsert and the update with the rest of the transaction.
-  IF v_delta > 0 AND v_used > p_quota THEN
-    ${overQuota('(v_used - v_delta)', 'v_delta')}
-  END IF;
-  RETURN v_used;
+  ${charge}
 END
 $fn$;
 -- One delete: the store's delete(). Returns the usage after it, or NULL when the key was absent.
@@ -182,14 +184,7 @@ BEGIN
       v_delta := v_delta + octet_length(p_keys[i]) + octet_length(p_values[i]) - coalesce(v_old, 0);
     END IF;
   END LOOP;
-  IF v_delta = 0 THEN
-    RETURN NULL;
-  END IF;
-  UPDATE ${usage} SET bytes = bytes + v_delta RETURNING bytes INTO v_used;
-  IF v_delta > 0 AND v_used > p_quota THEN
-    ${overQuota('(v_used - v_delta)', 'v_delta')}
-  END IF;
-  RETURN v_used;
+  ${charge}
 END
 $fn$;
 `;
