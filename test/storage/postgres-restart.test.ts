@@ -20,7 +20,7 @@ import { tempDir } from '../helpers/tmp.ts';
 // Declared here, not imported: guest code must name the isolate's own `fc`.
 declare const fc: any;
 
-const WRITER = fileURLToPath(new URL('./fixtures/postgres-writer.ts', import.meta.url));
+const WRITER = fileURLToPath(new URL('./fixtures/storage-writer.ts', import.meta.url));
 
 vi.setConfig({ testTimeout: 120_000 });
 const binaries = await postgresAvailable();
@@ -93,7 +93,7 @@ describe.skipIf(binaries === null)('PostgreSQL restarted under a live backend', 
   it('should keep every acknowledged write and batch of a writer process killed with SIGKILL, and no partial batch', async () => {
     const fx = await postgresFixture(server);
     for (const [mode, isolation] of [['set', 'schema'], ['batch', 'database']] as const) {
-      const child = spawnLineChild('postgres-writer', WRITER, [mode, fx.url, isolation]);
+      const child = spawnLineChild('storage-writer', WRITER, [mode, fx.url, isolation]);
       await child.until((lines) => lines.length >= 40);
       child.child.kill('SIGKILL');
       await child.exited;
