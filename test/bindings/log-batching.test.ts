@@ -5,7 +5,6 @@
  * level and fields, including lines written right before the method returns. The
  * binding is the real one, wrapped to count the messages it handles.
  */
-import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -16,6 +15,7 @@ import { droppedLogLines, logBinding } from '../../src/bindings/log/index.ts';
 import type { Binding, CallScope } from '../../src/bindings/types.ts';
 import { bundleOf } from '../helpers/bundle.ts';
 import { resultOf, startTestServer, type TestServer } from '../helpers/http-server.ts';
+import { jsonLines } from '../helpers/log-sink.ts';
 
 declare const fc: any;
 
@@ -49,13 +49,7 @@ interface LogLine {
   fields?: unknown;
 }
 
-const lines: LogLine[] = [];
-const sink = new Writable({
-  write(chunk, _enc, done) {
-    for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l) as LogLine);
-    done();
-  },
-});
+const { lines, sink } = jsonLines<LogLine>();
 
 const APP = bundleOf({
   loop(args: { n: number }) {

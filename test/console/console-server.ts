@@ -7,7 +7,6 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -19,6 +18,7 @@ import { buildServer } from '../../src/http/server.ts';
 import { createIdentity, type Identity } from '../../src/identity/registry.ts';
 import { openPlatform, type Platform } from '../../src/platform.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { lineSink } from '../helpers/log-sink.ts';
 
 export const OPERATOR_REALM = 'ops';
 
@@ -66,12 +66,7 @@ export async function startConsoleServer(tenants: Record<string, unknown>[], opt
   const configFile = join(dir.path, 'isohost.json');
   await writeFile(configFile, JSON.stringify(object));
   const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(...String(chunk).split('\n').filter((l) => l !== ''));
-      done();
-    },
-  });
+  const sink = lineSink((line) => lines.push(line));
   const logger = pino({ level: 'info' }, sink);
   const registry = new Registry();
   const egress = await startEgress(config, { logger, metrics: registry });

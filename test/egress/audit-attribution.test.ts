@@ -7,7 +7,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
-import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.ts';
@@ -16,6 +15,7 @@ import { openPlatform, type Platform } from '../../src/platform.ts';
 import { bundleOf } from '../helpers/bundle.ts';
 import { appBundle, testConfigObject } from '../helpers/platform.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { lineSink } from '../helpers/log-sink.ts';
 
 const lines: Record<string, unknown>[] = [];
 let server: Server;
@@ -52,12 +52,7 @@ beforeAll(async () => {
   const raw = testConfigObject(dir.path, [{ id: 'audited', allow: [`127.0.0.1:${port}`, `127.0.0.1:${tlsPort}`] }]) as Record<string, any>;
   raw.deployment.egress_proxy = { host: '127.0.0.1', port: 0 };
   const config = validateConfig(raw, dir.path);
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
-      done();
-    },
-  });
+  const sink = lineSink((line) => lines.push(JSON.parse(line)));
   egress = await startEgress(config, { logger: pino({ level: 'info' }, sink), ephemeralPort: true });
   platform = await openPlatform(config, { logger: pino({ level: 'silent' }), fetchBinding: egress.fetchBinding });
 });

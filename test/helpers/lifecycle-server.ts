@@ -7,7 +7,6 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { validateConfig } from '../../src/config/load.ts';
@@ -16,6 +15,7 @@ import { createIdentity, type Identity } from '../../src/identity/registry.ts';
 import { openPlatform, type Platform } from '../../src/platform.ts';
 import { testConfigObject, type TestTenant } from './platform.ts';
 import { tempDir } from './tmp.ts';
+import { lineSink } from './log-sink.ts';
 
 export const OPERATOR_REALM = 'ops';
 
@@ -62,12 +62,7 @@ export async function startLifecycleServer(tenants: LifecycleTenant[]): Promise<
   const configFile = join(dir.path, 'isohost.json');
   await writeFile(configFile, JSON.stringify(object));
   const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(...String(chunk).split('\n').filter((l) => l !== ''));
-      done();
-    },
-  });
+  const sink = lineSink((line) => lines.push(line));
   const platform = await openPlatform(config, { logger: pino({ level: 'info' }, sink) });
   const identity = createIdentity({ dataDir: dir.path, tenants: config.tenants, operatorRealm: config.deployment.operator_realm });
   const app = await buildServer({ platform, identity });

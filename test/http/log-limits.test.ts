@@ -5,12 +5,12 @@
  * `isohost_log_lines_dropped_total{tenant}` with one summary line per call. Driven
  * through the HTTP API with the platform's real logger writing into this test.
  */
-import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOG_TENANT_LINES_BURST, LOG_TENANT_LINES_PER_SEC } from '../../runtime-api/prelude/log-limits.ts';
 import { bundleOf } from '../helpers/bundle.ts';
 import { resultOf, startTestServer, type TestServer } from '../helpers/http-server.ts';
+import { jsonLines } from '../helpers/log-sink.ts';
 
 declare const fc: any;
 
@@ -23,13 +23,7 @@ interface LogLine {
   dropped?: { per_call: number; tenant_rate: number };
 }
 
-const lines: LogLine[] = [];
-const sink = new Writable({
-  write(chunk, _enc, done) {
-    for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l) as LogLine);
-    done();
-  },
-});
+const { lines, sink } = jsonLines<LogLine>();
 
 const APP = bundleOf({
   wide(args: { n: number; size: number }) {
