@@ -37,10 +37,11 @@ export interface Binding {
   handle(op: string, payload: unknown, bytes: ArrayBuffer | undefined, scope: CallScope): Promise<Reply>;
   /**
    * Resolves once the work this binding took on and has not finished is done (the log
-   * binding's lines still being written, a slice per event-loop turn). A call's answer
-   * waits for it, so whatever the call wrote is out before the caller sees the result.
+   * binding's lines still being written, a slice per event-loop turn); undefined when
+   * there is none, which is most calls (nothing to await on the call path). A call's
+   * answer waits for it, so whatever the call wrote is out before the caller sees the result.
    */
-  drained?(): Promise<void>;
+  drained?(): Promise<void> | undefined;
 }
 
 export type { IsohostError };

@@ -53,8 +53,8 @@ interface Live {
   sandbox: TierInstance;
   /** Calls accepted and not yet ended (running or queued in the sandbox). */
   calls: number;
-  /** Resolves once the lines its calls logged so far are written (Binding.drained). */
-  drained: () => Promise<unknown>;
+  /** Resolves once the lines its calls logged so far are written; undefined when none wait (Binding.drained). */
+  drained: () => Promise<unknown> | undefined;
 }
 
 /** The source and identity of a bundle to validate (an upload). */
@@ -191,7 +191,8 @@ export class InstanceHost {
     } finally {
       // What the call logged is out before its caller has the answer (the log binding
       // writes large batches a slice per event-loop turn). Never fails the call.
-      await live.drained().catch(() => {});
+      const writing = live.drained();
+      if (writing !== undefined) await writing.catch(() => {});
       scope.end();
       live.calls--;
       gate.leaveCall();
@@ -255,14 +256,14 @@ export class InstanceHost {
     if (this.#live.delete(live.info.id)) this.#gate(live.tenant).releaseInstance();
   }
 
-  #bindingsFor(tenant: TenantContext, app: AppBundle, instanceId: string): { bindings: Map<string, Binding>; drained: () => Promise<unknown> } {
+  #bindingsFor(tenant: TenantContext, app: AppBundle, instanceId: string): { bindings: Map<string, Binding>; drained: () => Promise<unknown> | undefined } {
     const logger = tenant.logger.child({ app: app.id, version: app.version, instance: instanceId });
     const log = logBinding(tenant, logger);
     const list: Binding[] = [storageBinding(tenant.store.app(app.id)), log, timerBinding()];
     if (this.#fetchBinding) list.push(this.#fetchBinding(tenant));
     const byOp = new Map<string, Binding>();
     for (const b of list) for (const op of b.ops) byOp.set(op, b);
-    return { bindings: byOp, drained: log.drained?.bind(log) ?? (() => Promise.resolve()) };
+    return { bindings: byOp, drained: log.drained?.bind(log) ?? (() => undefined) };
   }
 
   #dispatch(bindings: Map<string, Binding>, op: string, payload: unknown, bytes: ArrayBuffer | undefined, scope: Scope | undefined): Promise<Reply> {

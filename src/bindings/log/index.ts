@@ -82,6 +82,8 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
   /** The instance's batches are written one after another, in the order they came: each waits for the one before. */
   let tail: Promise<unknown> = Promise.resolve();
   let queuedBytes = 0;
+  /** Batches in the queue (a batch of empty lines counts here, not in queuedBytes). */
+  let queued = 0;
   return {
     ops: ['log', 'log.dropped'],
     async handle(op, payload, _bytes, scope) {
@@ -104,15 +106,17 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
         return refusal('rate', call, scope);
       }
       queuedBytes += bytes;
+      queued++;
       const run = tail.then(() => writeLines(lines, call, scope));
       tail = run.catch(() => {});
       try {
         return await run;
       } finally {
         queuedBytes -= bytes;
+        queued--;
       }
     },
-    drained: () => tail.then(() => {}),
+    drained: () => (queued === 0 ? undefined : tail.then(() => {})),
   };
 
   function refusal(reason: LogDropReason, call: CallLog, scope: CallScope): Reply {
