@@ -1,7 +1,8 @@
 /**
  * The wire protocol between the host and one sandbox process (issue 10, the process
- * tier). Messages travel over the Node IPC channel (`serialization: 'advanced'`, so
- * ArrayBuffers of fetch bodies cross as they are); every field is plain data.
+ * tier). Messages travel over the child's fd-3 socket as length-prefixed `v8.serialize`
+ * frames (frame-channel.ts), so ArrayBuffers of fetch bodies cross as they are; every
+ * field is plain data.
  *
  * Trust runs one way. The host is trusted by the child. The child runs hostile code and
  * is NOT trusted: `parseChildMessage` checks every message from it field by field
@@ -25,6 +26,12 @@ const MAX_METHODS = 4096;
 const MAX_METHOD_CHARS = 1024;
 /** Longest `bytes` buffer the child may send with one op (fetch request bodies are far smaller). */
 export const MAX_OP_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest frame accepted from the child: an op with the most bytes and payload text
+ * (two bytes a char at worst), plus room for the other fields. A longer length prefix
+ * is a protocol violation, refused before anything is allocated for it.
+ */
+export const MAX_CHILD_FRAME_BYTES = MAX_OP_BYTES + 2 * MAX_JSON_CHARS + 1024 * 1024;
 /** Op names as the bridge accepts them (bridge.ts OP_RE). */
 const OP_RE = /^[a-z][a-z0-9.]{0,40}$/;
 

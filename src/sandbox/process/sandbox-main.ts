@@ -1,6 +1,7 @@
 /**
- * Entry of a sandbox process (the process tier, issue 10). Started by the host's
- * SandboxProcess (supervised-process.ts) with an IPC channel; holds ONE tenant's
+ * Entry of a sandbox process (the process tier, issue 10). Started for the host's
+ * SandboxProcess (supervised-process.ts) by the spawner (spawner-main.ts), with a
+ * socketpair on fd 3 whose other end the host holds (frames: frame-channel.ts); holds ONE tenant's
  * isolates, run by the in-process launch steps inside it (child-tier.ts), so `bridge.ts`
  * stays the only file that imports isolated-vm.
  *
@@ -10,15 +11,19 @@
  *
  * Order of start-up, on purpose: first drop privileges (when started as root: no
  * supplementary groups, then the tenant's gid and uid — every thread of the process,
- * glibc's setxid broadcast), then load isolated-vm and the prelude, then say `ready`.
+ * glibc's setxid broadcast), then load isolated-vm and the prelude, then, once the host's
+ * first frame has come (until then the spawner may still hold the other end of fd 3,
+ * and must not read what we write), say `ready`.
  * No guest code runs before the privileges are gone.
  *
  * argv: `--uid N --gid N` (optional; only when the host runs as root),
  * `--memory-mb N` (the tenant's isolate heap limit), `--warm N` (blank isolates kept).
  */
+import { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { IsohostError } from '../../errors.ts';
 import type { CallTag, SandboxTier, TierInstance } from '../tier.ts';
+import { FrameChannel } from './frame-channel.ts';
 import { parseHostMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
 import { SourceCache } from './source-cache.ts';
 
@@ -34,18 +39,36 @@ const uid = num(values.uid);
 const gid = num(values.gid);
 const memoryMb = num(values['memory-mb']) ?? 64;
 const warm = num(values.warm) ?? 1;
-if (![memoryMb, warm, uid ?? 0, gid ?? 0].every((n) => Number.isSafeInteger(n) && n >= 0) || typeof process.send !== 'function') {
+if (![memoryMb, warm, uid ?? 0, gid ?? 0].every((n) => Number.isSafeInteger(n) && n >= 0)) {
   process.exit(EXIT_BAD_ARGS);
 }
 
 dropPrivileges();
 process.umask(0o077);
 
-const send = (m: ChildMessage): void => {
-  // A closed channel means the host is gone; the 'disconnect' handler ends us.
-  if (process.connected) process.send!(m);
-};
-process.on('disconnect', () => process.exit(0));
+/** Host frames are trusted, but bounded like the child's (a launch carries a bundle's source). */
+const MAX_HOST_FRAME_BYTES = 256 * 1024 * 1024;
+/** Frames that came before we were ready to handle them (the host's first ping). */
+const early: unknown[] = [];
+let handle: ((raw: unknown) => void) | undefined;
+let hostSpoke!: () => void;
+const firstFrame = new Promise<void>((resolve) => (hostSpoke = resolve));
+let channel: FrameChannel;
+try {
+  channel = new FrameChannel(new Socket({ fd: 3, readable: true, writable: true }), MAX_HOST_FRAME_BYTES, {
+    message: (raw) => {
+      hostSpoke();
+      if (handle === undefined) early.push(raw);
+      else handle(raw);
+    },
+    violation: () => process.exit(0),
+    // The host (or its end of the channel) is gone: nothing here is of use to anyone.
+    close: () => process.exit(0),
+  });
+} catch {
+  process.exit(EXIT_BAD_ARGS);
+}
+const send = (m: ChildMessage): void => channel.send(m);
 
 const tier = await openTier(memoryMb, warm);
 await warmUp(tier);
@@ -128,8 +151,10 @@ function onMessage(raw: unknown): void {
   }
 }
 
-process.on('message', onMessage);
+await firstFrame;
 send({ t: 'ready', uid: process.getuid!(), gid: process.getgid!() });
+handle = onMessage;
+for (const raw of early.splice(0)) onMessage(raw);
 
 /**
  * Gives up root for good: groups, gid, uid, in that order (after setuid the others are

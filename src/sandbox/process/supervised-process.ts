@@ -1,7 +1,7 @@
 /**
- * One sandbox process, host side: starts the child with its protections, routes launches,
- * calls and platform ops over IPC, and ends everything it holds the moment the child
- * dies. Supervision policy (restart, backoff, crash loops) is the tier's
+ * One sandbox process, host side: has the spawner (spawner.ts) start the child with its
+ * protections, routes launches, calls and platform ops over the child's fd-3 socket
+ * (frame-channel.ts), and ends everything it holds the moment the child dies. Supervision policy (restart, backoff, crash loops) is the tier's
  * (process-tier.ts); this file only reports how the child ended.
  *
  * The child is untrusted. Every message from it goes through parseChildMessage; a
@@ -11,15 +11,16 @@
  * and the bindings of that call's instance, so a child can reach nothing its own
  * calls could not. A child that stops answering pings is killed (`unresponsive`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { IsohostError } from '../../errors.ts';
 import type { CallLimits, CallTag, MessageHandler, TierInstance, TierLaunchSpec } from '../tier.ts';
 import { childCommand, enterCgroup, hostCapabilities, removeCgroup, type SandboxPlan } from './protections.ts';
-import { parseChildMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
+import { FrameChannel } from './frame-channel.ts';
+import { MAX_CHILD_FRAME_BYTES, parseChildMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
 import { SourceCache } from './source-cache.ts';
+import { killSandbox, spawnSandbox, type SpawnedExit } from './spawner.ts';
 
 const ENTRY = fileURLToPath(new URL('./sandbox-main.ts', import.meta.url));
 /** Ping period, and silence after which the child counts as hung and is killed. */
@@ -32,8 +33,8 @@ const START_TIMEOUT_MS = 60_000;
  * MAX_INFLIGHT; not imported: that module is guest code, run only in isolates).
  */
 const MAX_INFLIGHT = 256;
-/** Bytes of the child's stderr kept for the crash log line (it is untrusted text). */
-const STDERR_KEEP = 4096;
+/** Time the spawner has to report a child's exit after its channel closed; then it is ended as `channel_closed`. */
+const EXIT_REPORT_MS = 2000;
 
 /** Why a child ended: a signal name (lower case), `exit_N`, or what the host killed it for. */
 export type ExitCause = string;
@@ -74,7 +75,11 @@ export class SandboxProcess {
   /** Resolves when the child said `ready`; rejects if it ended first. */
   readonly ready: Promise<void>;
   readonly #o: SandboxProcessOptions;
-  readonly #child: ChildProcess;
+  #pid: number | undefined;
+  #channel: FrameChannel | undefined;
+  #exitReportTimer: NodeJS.Timeout | undefined;
+  readonly #exited: Promise<void>;
+  #exitedResolve!: () => void;
   readonly #launches = new Map<number, PendingLaunch>();
   readonly #calls = new Map<number, PendingCall>();
   readonly #instances = new Map<number, ProcessInstance>();
@@ -88,7 +93,6 @@ export class SandboxProcess {
   #lastPong = Date.now();
   #pinger: NodeJS.Timeout;
   #cgroup: string | undefined;
-  #stderr = '';
   #readyResolve!: () => void;
   #readyReject!: (e: unknown) => void;
 
@@ -99,32 +103,54 @@ export class SandboxProcess {
       this.#readyReject = reject;
     });
     this.ready.catch(() => {}); // observed by the tier; never an unhandled rejection
+    this.#exited = new Promise<void>((resolve) => (this.#exitedResolve = resolve));
     const { file, args } = childCommand(options.plan, ENTRY, options.memoryMb, options.warm);
-    // A clean environment: nothing of the host's (tokens, proxy settings, NODE_OPTIONS) reaches the child.
-    this.#child = spawn(file, args, { cwd: '/', env: {}, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
-    const pid = this.#child.pid;
-    const caps = hostCapabilities();
-    if (pid !== undefined && options.plan.memoryLimit === 'cgroup' && caps.cgroupParent !== undefined) {
-      // Before `ready`: no launch reaches the child until it is in its cgroup.
-      this.#cgroup = enterCgroup(caps.cgroupParent, `isohost-${options.tenantId}-${pid}`, options.plan.memoryLimitMb, pid);
-      if (this.#cgroup === undefined) options.logger.warn({ tenant: options.tenantId, sandbox_pid: pid }, 'sandbox: could not put the process into a cgroup; it runs without memory.max');
-    }
-    this.#child.stderr!.on('data', (d: Buffer) => {
-      if (this.#stderr.length < STDERR_KEEP) this.#stderr += d.toString('utf8').slice(0, STDERR_KEEP - this.#stderr.length);
-    });
-    this.#child.on('message', (raw) => this.#onMessage(raw));
-    // 'error' also fires when a send fails (the channel closed under a dying child); then
-    // 'exit' follows. Only a child that never started ends here.
-    this.#child.on('error', () => {
-      if (this.#child.pid === undefined) this.#ended(null, null);
-    });
-    this.#child.on('exit', (code, signal) => this.#ended(code, signal));
+    // The spawner forks, not the host: a fork here would copy the host's memory map on its event loop.
+    spawnSandbox(file, args, (e) => this.#onExitReport(e)).then(
+      ({ pid, channel }) => this.#spawned(pid, channel),
+      () => this.#ended(null, null, '', 'spawn_failed'),
+    );
     this.#pinger = setInterval(() => this.#ping(), PING_MS);
     this.#pinger.unref();
   }
 
+  #spawned(pid: number, socket: import('node:net').Socket): void {
+    this.#pid = pid;
+    if (!this.#alive || this.#killedFor !== undefined) {
+      socket.destroy();
+      killSandbox(pid);
+      return;
+    }
+    const caps = hostCapabilities();
+    const o = this.#o;
+    if (o.plan.memoryLimit === 'cgroup' && caps.cgroupParent !== undefined) {
+      // Before the first frame: the child says `ready` only after it, and no launch reaches it before `ready`.
+      this.#cgroup = enterCgroup(caps.cgroupParent, `isohost-${o.tenantId}-${pid}`, o.plan.memoryLimitMb, pid);
+      if (this.#cgroup === undefined) o.logger.warn({ tenant: o.tenantId, sandbox_pid: pid }, 'sandbox: could not put the process into a cgroup; it runs without memory.max');
+    }
+    this.#channel = new FrameChannel(socket, MAX_CHILD_FRAME_BYTES, {
+      message: (raw) => this.#onMessage(raw),
+      violation: (what) => this.#violation(what),
+      close: () => this.#onChannelClosed(),
+    });
+    // The child writes nothing before this first frame (its fd-3 end was still in the spawner until now).
+    this.#send({ t: 'ping', id: this.#nextId++ });
+  }
+
+  #onExitReport(e: SpawnedExit): void {
+    if (e.spawnerDied) this.#killedFor ??= 'spawner_died';
+    this.#ended(e.code, e.signal, e.stderr);
+  }
+
+  /** The channel closed: the child is dying or dead; the spawner's report says how, else `channel_closed`. */
+  #onChannelClosed(): void {
+    if (!this.#alive || this.#exitReportTimer !== undefined) return;
+    if (this.#pid !== undefined) killSandbox(this.#pid);
+    this.#exitReportTimer = setTimeout(() => this.#ended(null, null, '', 'channel_closed'), EXIT_REPORT_MS);
+  }
+
   get pid(): number | undefined {
-    return this.#child.pid;
+    return this.#pid;
   }
 
   get alive(): boolean {
@@ -189,22 +215,18 @@ export class SandboxProcess {
   kill(why?: string): void {
     if (!this.#alive) return;
     this.#killedFor ??= why ?? 'stopped';
-    this.#child.kill('SIGKILL');
+    // Through the spawner, which knows whether the pid is still its un-reaped child; before `spawned`, #spawned kills it.
+    if (this.#pid !== undefined) killSandbox(this.#pid);
   }
 
   /** Resolves once the child is gone (after kill). */
   exited(): Promise<void> {
-    if (this.#child.exitCode !== null || this.#child.signalCode !== null || !this.#alive) return Promise.resolve();
-    return new Promise((resolve) => this.#child.once('exit', () => resolve()));
+    return this.#exited;
   }
 
   #send(m: HostMessage): void {
-    if (!this.#alive || !this.#child.connected) return;
-    try {
-      this.#child.send(m);
-    } catch {
-      // the channel closed under us; 'exit' follows and fails what is pending
-    }
+    // A closed channel drops it; the exit report (or the channel_closed timer) fails what is pending.
+    if (this.#alive) this.#channel?.send(m);
   }
 
   #ping(): void {
@@ -317,12 +339,15 @@ export class SandboxProcess {
       .finally(() => call.ops--);
   }
 
-  #ended(code: number | null, signal: NodeJS.Signals | null): void {
+  #ended(code: number | null, signal: NodeJS.Signals | null, stderr: string, fallback = 'spawn_failed'): void {
     if (!this.#alive) return;
     this.#alive = false;
     clearInterval(this.#pinger);
+    clearTimeout(this.#exitReportTimer);
+    // A child still running (spawner died, or no exit report) exits when its channel closes.
+    this.#channel?.close();
     if (this.#cgroup !== undefined) removeCgroup(this.#cgroup);
-    const cause = this.#killedFor ?? (signal !== null ? signal.toLowerCase() : code !== null ? `exit_${code}` : 'spawn_failed');
+    const cause = this.#killedFor ?? (signal !== null ? signal.toLowerCase() : code !== null ? `exit_${code}` : fallback);
     const apps = new Set<string>();
     const err = new IsohostError('unavailable', `the tenant's sandbox process ended (${cause}); the instance is gone`);
     for (const l of this.#launches.values()) {
@@ -340,7 +365,8 @@ export class SandboxProcess {
     for (const inst of this.#instances.values()) inst._end(err);
     this.#instances.clear();
     this.#readyReject(err);
-    this.#o.onExit(this, cause, [...apps], this.#stderr);
+    this.#o.onExit(this, cause, [...apps], stderr);
+    this.#exitedResolve();
   }
 }
 

@@ -1,0 +1,116 @@
+/**
+ * A message channel over one stream socket (the sandbox process's fd 3): each frame is a
+ * 4-byte big-endian length, then that many bytes of `v8.serialize`, so ArrayBuffers of
+ * fetch bodies cross as they are (as Node's `serialization: 'advanced'` IPC did).
+ *
+ * The peer may be hostile: a length prefix over `maxFrame` is reported as a violation and
+ * the channel is closed before anything is allocated for it; a frame that does not
+ * deserialize is a violation too. Whatever a frame holds is still only `unknown` here;
+ * the caller's parser (protocol.ts) checks it field by field.
+ */
+import type { Socket } from 'node:net';
+import { deserialize, serialize } from 'node:v8';
+
+const HEADER_BYTES = 4;
+
+export interface FrameChannelEvents {
+  message(value: unknown): void;
+  /** The peer broke the framing; the channel is closed already. */
+  violation(what: string): void;
+  /** The socket closed (either side, for any reason); called once. */
+  close(): void;
+}
+
+export class FrameChannel {
+  readonly #socket: Socket;
+  readonly #maxFrame: number;
+  readonly #on: FrameChannelEvents;
+  /** Bytes received and not yet parsed. */
+  #chunks: Buffer[] = [];
+  #have = 0;
+  /** Length of the frame whose body is awaited; -1 while its header is. */
+  #need = -1;
+  #closed = false;
+
+  constructor(socket: Socket, maxFrame: number, on: FrameChannelEvents) {
+    this.#socket = socket;
+    this.#maxFrame = maxFrame;
+    this.#on = on;
+    socket.on('data', (d: Buffer) => this.#onData(d));
+    // A write to a peer that died fails with EPIPE; the close that follows is what counts.
+    socket.on('error', () => {});
+    socket.on('close', () => this.#onClose());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one value; a no-op once the channel is closed. */
+  send(value: unknown): void {
+    if (this.#closed) return;
+    const body = serialize(value);
+    const head = Buffer.allocUnsafe(HEADER_BYTES);
+    head.writeUInt32BE(body.length, 0);
+    this.#socket.cork();
+    this.#socket.write(head);
+    this.#socket.write(body);
+    this.#socket.uncork();
+  }
+
+  /** Closes the socket; the peer sees end of stream. */
+  close(): void {
+    this.#socket.destroy();
+  }
+
+  /** Lets the process exit while only this channel is open. */
+  unref(): void {
+    this.#socket.unref();
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#chunks = [];
+    this.#on.close();
+  }
+
+  #onData(d: Buffer): void {
+    if (this.#closed) return;
+    this.#chunks.push(d);
+    this.#have += d.length;
+    while (!this.#closed) {
+      if (this.#need < 0) {
+        if (this.#have < HEADER_BYTES) return;
+        const n = this.#take(HEADER_BYTES).readUInt32BE(0);
+        if (n > this.#maxFrame) return this.#broken(`a frame of ${n} bytes (at most ${this.#maxFrame})`);
+        this.#need = n;
+      }
+      if (this.#have < this.#need) return;
+      const body = this.#take(this.#need);
+      this.#need = -1;
+      let value: unknown;
+      try {
+        value = deserialize(body);
+      } catch {
+        return this.#broken('a frame that does not deserialize');
+      }
+      this.#on.message(value);
+    }
+  }
+
+  /** The first n buffered bytes (n ≤ #have); chunks are joined only when a whole frame is there. */
+  #take(n: number): Buffer {
+    const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#have);
+    const rest = all.subarray(n);
+    this.#chunks = rest.length > 0 ? [rest] : [];
+    this.#have -= n;
+    return all.subarray(0, n);
+  }
+
+  #broken(what: string): void {
+    this.#socket.destroy();
+    this.#on.violation(what);
+    this.#onClose();
+  }
+}
