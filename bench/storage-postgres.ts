@@ -14,10 +14,16 @@
  * `extra.noop_call_p50_us` a call into the same instance that makes no op, also alternated:
  * call − store − noop_call is the op's own round trip out of the isolate and back.
  *
+ * Each http row also carries where the CPU went, over the whole load (warmup included):
+ * `host_cpu_us_per_call`, this process's CPU (server, isolates and the load client) per call,
+ * and on PostgreSQL `pg_cpu_us_per_call`, the server's processes' (Linux /proc only). With
+ * two cores and both sides busy, the rps ratio follows the sum of the two.
+ *
  * The server is a fresh one started as in the tests (test/helpers/postgres.ts), with
  * `fsync` on as in production: a set pays for its WAL flush in both rows. Without a
  * PostgreSQL on the machine the file notes why and yields no results.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import pino from 'pino';
@@ -38,7 +44,7 @@ export const names = ['baseline.pg.get', 'baseline.pg.set', 'call.storage.get.po
 const READER = `export async function read(args) { return await fc.storage.get("k"); }\n`;
 
 /** `http.call` (bench/http-call.ts) with a method that reads one key, on the given storage engine. */
-async function httpStorageCall(ctx: BenchContext, name: string, storage: Record<string, unknown>): Promise<Result> {
+async function httpStorageCall(ctx: BenchContext, name: string, storage: Record<string, unknown>, pgUrl?: string): Promise<Result> {
   const { config, dir } = await benchConfig(4, [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 1000, concurrency: 64 } }], { storage });
   const p = await openBenchPlatform(config, dir);
   const identity = createIdentity({ dataDir: p.dataDir, tenants: p.config.tenants });
@@ -50,6 +56,10 @@ async function httpStorageCall(ctx: BenchContext, name: string, storage: Record<
     const token = await identity.mint('bench', { sub: 'bench-user', scope: 'apps:call', ttl: '1h' });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as AddressInfo;
+    const pgCpu = pgUrl === undefined ? undefined : await serverCpu(pgUrl);
+    const cpu0 = process.cpuUsage();
+    const pg0 = pgCpu?.();
+    const t0 = now();
     const report = await runLoad({
       origin: `http://127.0.0.1:${port}`,
       path: '/v1/tenants/bench/apps/reader/calls/read',
@@ -58,11 +68,53 @@ async function httpStorageCall(ctx: BenchContext, name: string, storage: Record<
       body: '{}',
       ...httpLoadShape(ctx),
     });
-    return loadResult(name, report);
+    const wallUs = since(t0) / 1000;
+    const { user, system } = process.cpuUsage(cpu0);
+    const result = loadResult(name, report);
+    // Cores used over the load, divided by calls per second: CPU per call.
+    const perCall = (cpuUs: number) => Math.round((cpuUs / wallUs / report.rps) * 1e6);
+    const extra: Record<string, number | string> = { ...result.extra, host_cpu_us_per_call: perCall(user + system) };
+    if (pg0 !== undefined && pgCpu !== undefined) extra.pg_cpu_us_per_call = perCall(pgCpu() - pg0);
+    return { ...result, extra };
   } finally {
     await app.close();
     await p.dispose();
   }
+}
+
+/**
+ * A reader of the CPU time (µs) used so far by the PostgreSQL server at `url`: the postmaster
+ * and its children, from /proc (a process that exits between two reads takes its time with it).
+ * Undefined where /proc is not there.
+ */
+async function serverCpu(url: string): Promise<(() => number) | undefined> {
+  const stat = (pid: string): string[] | undefined => {
+    try {
+      // Fields after "(comm) ": [1] ppid, [11] utime, [12] stime, in clock ticks (100 a second on Linux).
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    } catch {
+      return undefined;
+    }
+  };
+  const client = new pg.Client(url);
+  await client.connect();
+  let backend: string;
+  try {
+    backend = String((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+  } finally {
+    await client.end();
+  }
+  const postmaster = stat(backend)?.[1];
+  if (postmaster === undefined) return undefined;
+  return () => {
+    let ticks = 0;
+    for (const pid of readdirSync('/proc')) {
+      if (!/^[0-9]+$/.test(pid)) continue;
+      const fields = stat(pid);
+      if (fields !== undefined && (pid === postmaster || fields[1] === postmaster)) ticks += Number(fields[11]) + Number(fields[12]);
+    }
+    return ticks * 10_000;
+  };
 }
 
 const POOL_MAX = 10;
@@ -78,7 +130,7 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
   try {
     if (CALL_NAMES.some((n) => ctx.wants(n))) results.push(...(await callStorage(ctx, server.url)));
     if (ctx.wants('http.call.storage.leveldb')) results.push(await httpStorageCall(ctx, 'http.call.storage.leveldb', { engine: 'leveldb' }));
-    if (ctx.wants('http.call.storage.postgres')) results.push(await httpStorageCall(ctx, 'http.call.storage.postgres', { engine: 'postgres', url: server.url, pool_max: POOL_MAX }));
+    if (ctx.wants('http.call.storage.postgres')) results.push(await httpStorageCall(ctx, 'http.call.storage.postgres', { engine: 'postgres', url: server.url, pool_max: POOL_MAX }, server.url));
   } finally {
     await server.stop();
   }
