@@ -5,8 +5,9 @@
  * One spawner per host process, started with the first sandbox spawn. It knows which
  * pids are its un-reaped children, so kills go through it (no pid-reuse race) and it
  * reports each exit with the child's stderr. If it dies, every child it started is ended
- * here (their owners close the channels, and the children exit when theirs closes); the
- * next spawn starts a new spawner, after a backoff if the last one died young.
+ * here (their owners close the channels, and the children exit when theirs closes; the
+ * tier logs each as a crash with cause `spawner_died`); the next spawn starts a new
+ * spawner, a second later if the last one died young.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
@@ -139,27 +140,19 @@ class SpawnerProcess {
 let current: SpawnerProcess | undefined;
 /** No new spawner before this time (epoch ms): the last one died young. */
 let notBefore = 0;
-/** Called when a spawner dies (the host logs it). */
-let deathListener: ((pid: number | undefined, livedMs: number) => void) | undefined;
-
-/** Sets who hears of a spawner's death (the process tier logs it). */
-export function onSpawnerDeath(listener: (pid: number | undefined, livedMs: number) => void): void {
-  deathListener = listener;
-}
 
 /**
- * Spawns `file args` from the spawner (started now if none runs). `onExit` is called
- * once, when the child has ended or the spawner died. Rejects `unavailable` if the
- * spawn failed or the spawner is restarting after dying young.
+ * Spawns `file args` from the spawner (started now if none runs; after a short wait if
+ * the last one died young). `onExit` is called once, when the child has ended or the
+ * spawner died. Rejects `unavailable` if the spawn failed.
  */
-export function spawnSandbox(file: string, args: string[], onExit: (e: SpawnedExit) => void): Promise<Spawned> {
+export async function spawnSandbox(file: string, args: string[], onExit: (e: SpawnedExit) => void): Promise<Spawned> {
+  const wait = notBefore - Date.now();
+  if (wait > 0 && (current === undefined || !current.alive)) await new Promise((resolve) => setTimeout(resolve, wait));
   if (current === undefined || !current.alive) {
-    const wait = notBefore - Date.now();
-    if (wait > 0) return Promise.reject(new IsohostError('unavailable', `the sandbox spawner is restarting; retry after ${Math.ceil(wait / 1000)} s`));
     const proc: SpawnerProcess = new SpawnerProcess((livedMs) => {
       if (current === proc) current = undefined;
       if (livedMs < YOUNG_MS) notBefore = Date.now() + RESTART_DELAY_MS;
-      deathListener?.(proc.pid, livedMs);
     });
     current = proc;
   }

@@ -1,0 +1,131 @@
+/**
+ * The spawner (issue 10, the `crash` neighbour): sandbox processes are forked by a
+ * spawner process, never by the host's main thread, whose fork would copy the host's
+ * memory map on its event loop. Real processes throughout:
+ * - a sandbox process's parent (/proc PPid) is the spawner, and the spawner's is the host;
+ * - the spawner SIGKILLed: the process tenant's in-flight call fails `unavailable`, the
+ *   shared tenant goes on, the orphaned sandbox exits, and the next call succeeds;
+ * - the host ↔ child channel: frames carry ArrayBuffers intact, and a child's length
+ *   prefix over the bound is a violation that closes the channel (the child then exits).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FrameChannel } from '../../src/sandbox/process/frame-channel.ts';
+import { MAX_CHILD_FRAME_BYTES } from '../../src/sandbox/process/protocol.ts';
+import { killSandbox, spawnerPid, spawnSandbox, type SpawnedExit } from '../../src/sandbox/process/spawner.ts';
+import { bundleOf } from '../helpers/bundle.ts';
+import { startProcessServer, until, type ProcessServer } from '../helpers/process-server.ts';
+
+declare const fc: any;
+
+const APP = bundleOf({
+  async put(a: { key: string; value: unknown }) {
+    await fc.storage.set(a.key, a.value);
+    return true;
+  },
+  async linger(a: { tag: string }) {
+    fc.log.info('lingering', { tag: a.tag });
+    await new Promise((r) => setTimeout(r, 20_000));
+    return 'woke';
+  },
+});
+
+let server: ProcessServer;
+
+beforeAll(async () => {
+  server = await startProcessServer([
+    { id: 'unit-a', limits: { cpu_ms: 2000, wall_ms: 30_000 } },
+    { id: 'acme', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 30_000 } },
+  ]);
+  await server.deploy('unit-a', 'app', APP);
+  await server.deploy('acme', 'app', APP);
+}, 60_000);
+
+afterAll(() => server?.close());
+
+function ppidOf(pid: number): number {
+  return Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+describe('the spawner', () => {
+  it("should be the parent of a tenant's sandbox process, and the host the spawner's, so the host's main thread forks none", async () => {
+    expect((await server.call('acme', 'app', 'put', { key: 'k', value: 1 })).status).toBe(200);
+    const sandbox = server.tier('acme').pids()[0]!;
+    const spawner = spawnerPid();
+    expect(spawner).toBeTypeOf('number');
+    expect(spawner).not.toBe(process.pid);
+    expect(ppidOf(sandbox)).toBe(spawner);
+    expect(ppidOf(sandbox)).not.toBe(process.pid);
+    expect(ppidOf(spawner!)).toBe(process.pid);
+  });
+
+  it('should fail the process tenant\'s in-flight call `unavailable` when SIGKILLed, keep the shared tenant going, and serve the next call from a new spawner', async () => {
+    expect((await server.call('acme', 'app', 'put', { key: 'warm', value: 1 })).status).toBe(200);
+    const sandboxBefore = server.tier('acme').pids()[0]!;
+    const spawnerBefore = spawnerPid()!;
+    const inFlight = server.call('acme', 'app', 'linger', { tag: 'spawner-kill' });
+    await until(() => server.logs.some((l) => (l.fields as { tag?: string } | undefined)?.tag === 'spawner-kill'), 20_000, 'the call to start');
+
+    process.kill(spawnerBefore, 'SIGKILL');
+    const res = await inFlight;
+    expect(res.status, JSON.stringify(res.body)).toBe(503);
+    expect(res.body.error.code).toBe('unavailable');
+    expect((await server.call('unit-a', 'app', 'put', { key: 'during', value: 1 })).status).toBe(200);
+    expect(server.logs.some((l) => l.tenant === 'acme' && l.cause === 'spawner_died' && l.sandbox_pid === sandboxBefore)).toBe(true);
+    // Its channel closed with the host's end, so the orphaned sandbox process ends itself.
+    await until(() => !existsSync(`/proc/${sandboxBefore}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${sandboxBefore}/status`, 'utf8')), 20_000, 'the orphaned sandbox to exit');
+
+    const after = await server.call('acme', 'app', 'put', { key: 'after', value: 2 });
+    expect(after.status, JSON.stringify(after.body)).toBe(200);
+    expect(spawnerPid()).not.toBe(spawnerBefore);
+    expect(ppidOf(server.tier('acme').pids()[0]!)).toBe(spawnerPid());
+    expect((await server.call('unit-a', 'app', 'put', { key: 'after', value: 2 })).status).toBe(200);
+  }, 60_000);
+});
+
+/** A child that answers the host's first frame with what `reply` (run in the child) writes on fd 3. */
+async function scriptedChild(reply: string): Promise<{ channel: FrameChannel; messages: unknown[]; violation: Promise<string>; exit: Promise<SpawnedExit>; pid: number }> {
+  let onExit!: (e: SpawnedExit) => void;
+  const exit = new Promise<SpawnedExit>((resolve) => (onExit = resolve));
+  const script = `const s = new (require('node:net').Socket)({ fd: 3 }); s.on('error', () => {}); s.on('close', () => process.exit(0)); s.once('data', (d) => { ${reply} });`;
+  const { pid, channel: socket } = await spawnSandbox(process.execPath, ['-e', script], onExit);
+  const messages: unknown[] = [];
+  let onViolation!: (what: string) => void;
+  const violation = new Promise<string>((resolve) => (onViolation = resolve));
+  const channel = new FrameChannel(socket, MAX_CHILD_FRAME_BYTES, { message: (m) => messages.push(m), violation: onViolation, close: () => {} });
+  return { channel, messages, violation, exit, pid };
+}
+
+describe('the host ↔ sandbox channel', () => {
+  it('should carry an ArrayBuffer field intact in a frame, both ways', async () => {
+    // The child echoes the frame it got, byte for byte.
+    const child = await scriptedChild('s.write(d);');
+    const bytes = new Uint8Array([0, 1, 2, 250, 255]).buffer;
+    child.channel.send({ t: 'reply', id: 7, ok: true, json: '"x"', bytes });
+    await until(() => child.messages.length === 1, 20_000, 'the echo');
+    const echoed = child.messages[0] as { id: number; bytes: unknown };
+    expect(echoed.id).toBe(7);
+    expect(echoed.bytes).toBeInstanceOf(ArrayBuffer);
+    expect([...new Uint8Array(echoed.bytes as ArrayBuffer)]).toEqual([0, 1, 2, 250, 255]);
+    child.channel.close();
+    expect((await child.exit).code).toBe(0);
+  });
+
+  it('should count a length prefix over the bound as a violation and close the channel, allocating nothing for it', async () => {
+    const child = await scriptedChild('const h = Buffer.alloc(4); h.writeUInt32BE(0xffffffff); s.write(h);');
+    child.channel.send({ t: 'ping', id: 1 });
+    expect(await child.violation).toMatch(/frame of 4294967295 bytes/);
+    expect(child.channel.closed).toBe(true);
+    expect(child.messages).toEqual([]);
+    // The child sees its channel close and exits.
+    expect((await child.exit).code).toBe(0);
+  });
+
+  it('should count a frame that does not deserialize as a violation', async () => {
+    const child = await scriptedChild('const h = Buffer.alloc(8); h.writeUInt32BE(4); h.writeUInt32BE(0xdeadbeef, 4); s.write(h);');
+    child.channel.send({ t: 'ping', id: 1 });
+    expect(await child.violation).toMatch(/does not deserialize/);
+    killSandbox(child.pid);
+    await child.exit;
+  });
+});
