@@ -12,7 +12,11 @@
  * store alone (no isolate), timed in alternation with the call: call − store is the sandbox's
  * share, store − baseline the storage layer's (its write function, pool and wrappers). And in
  * `extra.noop_call_p50_us` a call into the same instance that makes no op, also alternated:
- * call − store − noop_call is the op's own round trip out of the isolate and back.
+ * call − store − noop_call is the op's own round trip out of the isolate and back. And in
+ * `extra.raw_p50_us` the baseline's own statement, timed in that same alternation: a statement
+ * that follows other work waits longer than one of a back-to-back loop (the server's process
+ * has gone idle; a set measured 1 ms apart took 200–300 µs more than back to back), so
+ * store − raw is the storage layer's own cost, free of that.
  *
  * Each http row also carries where the CPU went, over the whole load (warmup included):
  * `host_cpu_us_per_call`, this process's CPU (server, isolates and the load client) per call,
@@ -161,14 +165,15 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
       'call.storage.get.postgres': () => store.get('k'),
       'call.storage.set.postgres': () => store.set('k', args),
     };
+    const rawGet = () => raw.query({ name: 'get', text: 'SELECT value FROM entries WHERE space = $1 AND key = $2', values: ['noop', key] });
+    const rawSet = () =>
+      raw.query({ name: 'set', text: 'INSERT INTO entries (space, key, value) VALUES ($1, $2, $3) ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value', values: ['noop', Buffer.from('raw'), value] });
+    /** The baseline's statement, timed again inside each call row's alternation. */
+    const rawOf: Record<string, () => Promise<unknown>> = { 'call.storage.get.postgres': rawGet, 'call.storage.set.postgres': rawSet };
     const paths: [string, () => Promise<unknown>, number][] = [
-      ['baseline.pg.get', () => raw.query({ name: 'get', text: 'SELECT value FROM entries WHERE space = $1 AND key = $2', values: ['noop', key] }), 3000],
+      ['baseline.pg.get', rawGet, 3000],
       ['call.storage.get.postgres', () => p.host.call(tenant, null, info.id, 'get', args), 3000],
-      [
-        'baseline.pg.set',
-        () => raw.query({ name: 'set', text: 'INSERT INTO entries (space, key, value) VALUES ($1, $2, $3) ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value', values: ['noop', Buffer.from('raw'), value] }),
-        1000,
-      ],
+      ['baseline.pg.set', rawSet, 1000],
       ['call.storage.set.postgres', () => p.host.call(tenant, null, info.id, 'set', args), 1000],
     ];
     for (const [name, once, n] of paths) {
@@ -176,6 +181,7 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
       const storeOnce = alone[name];
       const storeSamples: number[] = [];
       const noopSamples: number[] = [];
+      const rawSamples: number[] = [];
       const samples = await sample(ctx.n(300, 50), ctx.n(n, 200), async () => {
         if (storeOnce !== undefined) {
           const s0 = now();
@@ -184,6 +190,9 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
           const n0 = now();
           await p.host.call(tenant, null, info.id, 'noop', args);
           noopSamples.push(since(n0));
+          const r0 = now();
+          await rawOf[name]();
+          rawSamples.push(since(r0));
         }
         const t0 = now();
         await once();
@@ -195,7 +204,11 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
       const extra =
         storeOnce === undefined
           ? undefined
-          : { store_p50_us: summarize(name, 'us', storeSamples.slice(-samples.length)).p50, noop_call_p50_us: summarize(name, 'us', noopSamples.slice(-samples.length)).p50 };
+          : {
+              store_p50_us: summarize(name, 'us', storeSamples.slice(-samples.length)).p50,
+              noop_call_p50_us: summarize(name, 'us', noopSamples.slice(-samples.length)).p50,
+              raw_p50_us: summarize(name, 'us', rawSamples.slice(-samples.length)).p50,
+            };
       results.push(summarize(name, 'us', samples, extra));
     }
   } finally {
