@@ -102,13 +102,14 @@ async function serverCpu(url: string): Promise<(() => number) | undefined> {
   };
   const client = new pg.Client(url);
   await client.connect();
-  let backend: string;
+  let postmaster: string | undefined;
   try {
-    backend = String((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+    // Read while the backend lives: once the client ends, its /proc entry goes.
+    const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    postmaster = stat(String(backend))?.[1];
   } finally {
     await client.end();
   }
-  const postmaster = stat(backend)?.[1];
   if (postmaster === undefined) return undefined;
   return () => {
     let ticks = 0;
