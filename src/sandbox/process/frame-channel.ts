@@ -9,9 +9,10 @@
  * the caller's parser (protocol.ts) checks it field by field.
  */
 import type { Socket } from 'node:net';
-import { deserialize, serialize } from 'node:v8';
+import { DefaultSerializer, deserialize } from 'node:v8';
 
 const HEADER_BYTES = 4;
+const NO_LENGTH = Buffer.alloc(HEADER_BYTES);
 
 export interface FrameChannelEvents {
   message(value: unknown): void;
@@ -49,13 +50,14 @@ export class FrameChannel {
   /** Sends one value; a no-op once the channel is closed. */
   send(value: unknown): void {
     if (this.#closed) return;
-    const body = serialize(value);
-    const head = Buffer.allocUnsafe(HEADER_BYTES);
-    head.writeUInt32BE(body.length, 0);
-    this.#socket.cork();
-    this.#socket.write(head);
-    this.#socket.write(body);
-    this.#socket.uncork();
+    // One buffer, header first (room left for it, then filled in): one write, no copy.
+    const ser = new DefaultSerializer();
+    ser.writeRawBytes(NO_LENGTH);
+    ser.writeHeader();
+    ser.writeValue(value);
+    const frame = ser.releaseBuffer();
+    frame.writeUInt32BE(frame.length - HEADER_BYTES, 0);
+    this.#socket.write(frame);
   }
 
   /** Closes the socket; the peer sees end of stream. */
