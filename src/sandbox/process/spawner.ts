@@ -45,6 +45,8 @@ class SpawnerProcess {
   readonly #child: ChildProcess;
   readonly #pending = new Map<number, PendingSpawn>();
   readonly #running = new Map<number, (e: SpawnedExit) => void>();
+  /** Children killed whose exit report has not come yet: someone may await it (a closing CLI). */
+  readonly #killing = new Set<number>();
   readonly #startedAt = Date.now();
   #nextId = 1;
   #alive = true;
@@ -85,16 +87,20 @@ class SpawnerProcess {
   }
 
   kill(pid: number): void {
-    if (this.#alive && this.#running.has(pid)) this.#child.send({ t: 'kill', pid }, () => {});
+    if (!this.#alive || !this.#running.has(pid)) return;
+    this.#killing.add(pid);
+    this.#refChannel();
+    this.#child.send({ t: 'kill', pid }, () => {});
   }
 
-  // While a spawn is pending the IPC channel must keep the loop alive, else its reply could be lost on exit.
+  // While a spawn or a kill's exit report is pending the IPC channel keeps the loop alive, else
+  // the reply could be lost on exit (a CLI that closes its platform awaits its children's exits).
   #refChannel(): void {
     (this.#child.channel as { ref?: () => void } | null | undefined)?.ref?.();
   }
 
   #unrefChannel(): void {
-    if (this.#pending.size === 0) (this.#child.channel as { unref?: () => void } | null | undefined)?.unref?.();
+    if (this.#pending.size === 0 && this.#killing.size === 0) (this.#child.channel as { unref?: () => void } | null | undefined)?.unref?.();
   }
 
   #onMessage(m: Record<string, unknown>, handle: Socket | undefined): void {
@@ -119,6 +125,7 @@ class SpawnerProcess {
       const onExit = this.#running.get(m.pid as number);
       if (onExit === undefined) return;
       this.#running.delete(m.pid as number);
+      if (this.#killing.delete(m.pid as number)) this.#unrefChannel();
       onExit({ code: m.code as number | null, signal: m.signal as NodeJS.Signals | null, stderr: String(m.stderr ?? ''), spawnerDied: false });
     }
   }
@@ -130,6 +137,7 @@ class SpawnerProcess {
     const err = new IsohostError('unavailable', 'the sandbox spawner ended');
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
+    this.#killing.clear();
     const running = [...this.#running.values()];
     this.#running.clear();
     for (const onExit of running) onExit({ code: null, signal: null, stderr: '', spawnerDied: true });
