@@ -45,8 +45,9 @@ isohost token --realm REALM --sub USER [--scope "apps:review"] [--ttl 1h]
   get their tokens from that provider), or of an iam-internal realm named directly: e.g. the
   operator realm (deployment.operator_realm), whose apps:review tokens approve app versions.
   Scopes: apps:call, apps:deploy, logs:read (tenant realms); apps:review (operator realm).`,
-  realm: `isohost realm rotate REALM | isohost realm retire REALM KID
-  rotate: a new signing key (older keys verify until retired); retire: a key never verifies again.`,
+  realm: `isohost realm rotate REALM | isohost realm retire REALM [--] KID
+  rotate: a new signing key (older keys verify until retired); retire: a key never verifies again.
+  A kid is base64url and may begin with -: put it after --, as in realm retire REALM -- -Tq3….`,
   config: `isohost config check [FILE] | isohost config schema
   check: validates a config (the built-in default without FILE); exit 0 when valid, exit 2 with
   one path-named error per line when not. schema: the JSON Schema of the config.`,

@@ -35,7 +35,7 @@ export async function realmCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {}, 3);
   const [sub, realm, kid] = positionals;
   if ((sub !== 'rotate' && sub !== 'retire') || realm === undefined || (sub === 'retire' && kid === undefined)) {
-    throw new UsageError('usage: isohost realm rotate REALM | isohost realm retire REALM KID');
+    throw new UsageError('usage: isohost realm rotate REALM | isohost realm retire REALM [--] KID (a KID beginning with - goes after --)');
   }
   const config = configFrom(values);
   const identity = localIdentity(config);

@@ -182,7 +182,7 @@ describe.skipIf(binaries === null)('two nodes over one PostgreSQL', () => {
     // The key it replaced keeps verifying until retired; retired from node 1's config, node 2 refuses it.
     expect((await call(0, alice, A, 'greeter', 'hello', { name: 'old key' })).status).toBe(200);
     expect((await call(1, alice, A, 'greeter', 'hello', { name: 'old key' })).status).toBe(200);
-    const retired = await runCli(['realm', 'retire', A, before, '--config', configs[0]!]);
+    const retired = await runCli(['realm', 'retire', A, '--config', configs[0]!, '--', before]);
     expect(retired.code, retired.stderr).toBe(0);
     await eventually(async () => (await call(1, alice, A, 'greeter', 'hello', { name: 'retired' })).status === 401);
     expect((await call(1, fresh, A, 'greeter', 'hello', { name: 'current' })).status).toBe(200);
