@@ -83,11 +83,14 @@ describe('the spawner', () => {
   }, 60_000);
 });
 
-/** A child that answers the host's first frame with what `reply` (run in the child) writes on fd 3. */
+/**
+ * A child that answers the host's first frame by running `reply`. Its fd 3 is Node's IPC
+ * channel (as in sandbox-main.ts): `process.send` writes a frame, `fs.writeSync(3, …)` raw bytes.
+ */
 async function scriptedChild(reply: string): Promise<{ channel: FrameChannel; messages: unknown[]; violation: Promise<string>; exit: Promise<SpawnedExit>; pid: number }> {
   let onExit!: (e: SpawnedExit) => void;
   const exit = new Promise<SpawnedExit>((resolve) => (onExit = resolve));
-  const script = `const s = new (require('node:net').Socket)({ fd: 3 }); s.on('error', () => {}); s.on('close', () => process.exit(0)); s.once('data', (d) => { ${reply} });`;
+  const script = `const w = (b) => require('node:fs').writeSync(3, b); process.on('disconnect', () => process.exit(0)); process.once('message', (m) => { ${reply} });`;
   const { pid, channel: socket } = await spawnSandbox(process.execPath, ['-e', script], onExit);
   const messages: unknown[] = [];
   let onViolation!: (what: string) => void;
@@ -97,22 +100,24 @@ async function scriptedChild(reply: string): Promise<{ channel: FrameChannel; me
 }
 
 describe('the host ↔ sandbox channel', () => {
-  it('should carry an ArrayBuffer field intact in a frame, both ways', async () => {
-    // The child echoes the frame it got, byte for byte.
-    const child = await scriptedChild('s.write(d);');
+  it("should carry ArrayBuffers and typed arrays intact through the child's Node IPC, both ways", async () => {
+    // The child's Node IPC reads the host's frame and sends the value back as its own frame.
+    const child = await scriptedChild('process.send(m);');
     const bytes = new Uint8Array([0, 1, 2, 250, 255]).buffer;
-    child.channel.send({ t: 'reply', id: 7, ok: true, json: '"x"', bytes });
+    child.channel.send({ t: 'reply', id: 7, ok: true, json: '"x"', bytes, view: new Uint16Array([1, 65535]) });
     await until(() => child.messages.length === 1, 20_000, 'the echo');
-    const echoed = child.messages[0] as { id: number; bytes: unknown };
+    const echoed = child.messages[0] as { id: number; bytes: unknown; view: unknown };
     expect(echoed.id).toBe(7);
     expect(echoed.bytes).toBeInstanceOf(ArrayBuffer);
     expect([...new Uint8Array(echoed.bytes as ArrayBuffer)]).toEqual([0, 1, 2, 250, 255]);
+    expect(echoed.view).toBeInstanceOf(Uint16Array);
+    expect([...(echoed.view as Uint16Array)]).toEqual([1, 65535]);
     child.channel.close();
     expect((await child.exit).code).toBe(0);
   });
 
   it('should count a length prefix over the bound as a violation and close the channel, allocating nothing for it', async () => {
-    const child = await scriptedChild('const h = Buffer.alloc(4); h.writeUInt32BE(0xffffffff); s.write(h);');
+    const child = await scriptedChild('const h = Buffer.alloc(4); h.writeUInt32BE(0xffffffff); w(h);');
     child.channel.send({ t: 'ping', id: 1 });
     expect(await child.violation).toMatch(/frame of 4294967295 bytes/);
     expect(child.channel.closed).toBe(true);
@@ -122,7 +127,7 @@ describe('the host ↔ sandbox channel', () => {
   });
 
   it('should count a frame that does not deserialize as a violation', async () => {
-    const child = await scriptedChild('const h = Buffer.alloc(8); h.writeUInt32BE(4); h.writeUInt32BE(0xdeadbeef, 4); s.write(h);');
+    const child = await scriptedChild('const h = Buffer.alloc(8); h.writeUInt32BE(4); h.writeUInt32BE(0xdeadbeef, 4); w(h);');
     child.channel.send({ t: 'ping', id: 1 });
     expect(await child.violation).toMatch(/does not deserialize/);
     killSandbox(child.pid);

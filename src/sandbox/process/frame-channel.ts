@@ -1,7 +1,11 @@
 /**
- * A message channel over one stream socket (the sandbox process's fd 3): each frame is a
- * 4-byte big-endian length, then that many bytes of `v8.serialize`, so ArrayBuffers of
- * fetch bodies cross as they are (as Node's `serialization: 'advanced'` IPC did).
+ * A message channel over one stream socket (the host's end of a sandbox process's fd 3):
+ * each frame is a 4-byte big-endian length, then that many bytes of `v8.serialize`, so
+ * ArrayBuffers of fetch bodies cross as they are. This is exactly the frame of Node's IPC
+ * in `serialization: 'advanced'` (lib/internal/child_process/serialization.js, typed
+ * arrays included), which the sandbox process uses on its end: Node reads and writes
+ * its fd 3 on the handle itself, with no stream in between (the host's end came through
+ * the spawner as a plain socket, so it cannot be made Node's IPC channel here).
  *
  * The peer may be hostile: a length prefix over `maxFrame` is reported as a violation and
  * the channel is closed before anything is allocated for it; a frame that does not
@@ -9,10 +13,44 @@
  * the caller's parser (protocol.ts) checks it field by field.
  */
 import type { Socket } from 'node:net';
-import { DefaultSerializer, deserialize } from 'node:v8';
+import { DefaultDeserializer, DefaultSerializer } from 'node:v8';
 
 const HEADER_BYTES = 4;
 const NO_LENGTH = Buffer.alloc(HEADER_BYTES);
+/** Node's IPC tags a host object: a typed array, or a native object sent as a plain copy. */
+const VIEW_TAG = 0;
+const OBJECT_TAG = 1;
+
+// Node calls these for host objects (typed arrays); @types/node does not declare them.
+const baseWrite = (DefaultSerializer.prototype as unknown as { _writeHostObject(o: object): void })._writeHostObject;
+const baseRead = (DefaultDeserializer.prototype as unknown as { _readHostObject(): unknown })._readHostObject;
+
+class IpcSerializer extends DefaultSerializer {
+  _writeHostObject(object: object): void {
+    if (ArrayBuffer.isView(object)) {
+      this.writeUint32(VIEW_TAG);
+      baseWrite.call(this, object);
+      return;
+    }
+    this.writeUint32(OBJECT_TAG);
+    this.writeValue({ ...object });
+  }
+}
+
+class IpcDeserializer extends DefaultDeserializer {
+  _readHostObject(): unknown {
+    const tag = this.readUint32();
+    if (tag === VIEW_TAG) return baseRead.call(this);
+    if (tag === OBJECT_TAG) return this.readValue();
+    throw new Error('unknown host object tag');
+  }
+}
+
+function deserialize(body: Buffer): unknown {
+  const d = new IpcDeserializer(body);
+  d.readHeader();
+  return d.readValue();
+}
 
 export interface FrameChannelEvents {
   message(value: unknown): void;
@@ -51,7 +89,7 @@ export class FrameChannel {
   send(value: unknown): void {
     if (this.#closed) return;
     // One buffer, header first (room left for it, then filled in): one write, no copy.
-    const ser = new DefaultSerializer();
+    const ser = new IpcSerializer();
     ser.writeRawBytes(NO_LENGTH);
     ser.writeHeader();
     ser.writeValue(value);

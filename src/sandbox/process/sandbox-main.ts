@@ -1,7 +1,8 @@
 /**
  * Entry of a sandbox process (the process tier, issue 10). Started for the host's
  * SandboxProcess (supervised-process.ts) by the spawner (spawner-main.ts), with a
- * socketpair on fd 3 whose other end the host holds (frames: frame-channel.ts); holds ONE tenant's
+ * socketpair on fd 3 whose other end the host holds: Node's IPC channel here, the same
+ * frames on the host's side (frame-channel.ts); holds ONE tenant's
  * isolates, run by the in-process launch steps inside it (child-tier.ts), so `bridge.ts`
  * stays the only file that imports isolated-vm.
  *
@@ -19,11 +20,9 @@
  * argv: `--uid N --gid N` (optional; only when the host runs as root),
  * `--memory-mb N` (the tenant's isolate heap limit), `--warm N` (blank isolates kept).
  */
-import { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { IsohostError } from '../../errors.ts';
 import type { CallTag, SandboxTier, TierInstance } from '../tier.ts';
-import { FrameChannel } from './frame-channel.ts';
 import { parseHostMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
 import { SourceCache } from './source-cache.ts';
 
@@ -46,29 +45,25 @@ if (![memoryMb, warm, uid ?? 0, gid ?? 0].every((n) => Number.isSafeInteger(n) &
 dropPrivileges();
 process.umask(0o077);
 
-/** Host frames are trusted, but bounded like the child's (a launch carries a bundle's source). */
-const MAX_HOST_FRAME_BYTES = 256 * 1024 * 1024;
 /** Frames that came before we were ready to handle them (the host's first ping). */
 const early: unknown[] = [];
 let handle: ((raw: unknown) => void) | undefined;
 let hostSpoke!: () => void;
 const firstFrame = new Promise<void>((resolve) => (hostSpoke = resolve));
-let channel: FrameChannel;
-try {
-  channel = new FrameChannel(new Socket({ fd: 3, readable: true, writable: true }), MAX_HOST_FRAME_BYTES, {
-    message: (raw) => {
-      hostSpoke();
-      if (handle === undefined) early.push(raw);
-      else handle(raw);
-    },
-    violation: () => process.exit(0),
-    // The host (or its end of the channel) is gone: nothing here is of use to anyone.
-    close: () => process.exit(0),
-  });
-} catch {
-  process.exit(EXIT_BAD_ARGS);
-}
-const send = (m: ChildMessage): void => channel.send(m);
+// fd 3 is Node's own IPC channel here (the spawner sets NODE_CHANNEL_FD=3, advanced
+// serialisation): Node reads and writes it on the handle, without a stream in between.
+// The host's end speaks the same frames (frame-channel.ts). Host frames are trusted.
+if (typeof process.send !== 'function') process.exit(EXIT_BAD_ARGS);
+process.on('message', (raw: unknown) => {
+  hostSpoke();
+  if (handle === undefined) early.push(raw);
+  else handle(raw);
+});
+// The host (or its end of the channel) is gone: nothing here is of use to anyone.
+process.on('disconnect', () => process.exit(0));
+const send = (m: ChildMessage): void => {
+  if (process.connected) process.send!(m);
+};
 
 const tier = await openTier(memoryMb, warm);
 await warmUp(tier);

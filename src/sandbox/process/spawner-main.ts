@@ -33,7 +33,9 @@ function send(m: object, handle?: Socket): void {
 
 function spawnChild(id: number, file: string, args: string[]): void {
   // A clean environment: nothing of the host's (tokens, proxy settings, NODE_OPTIONS) reaches the child.
-  const child = spawn(file, args, { cwd: '/', env: {}, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  // Only Node's own: fd 3 is the child's IPC channel, in advanced serialisation (frame-channel.ts).
+  const env = { NODE_CHANNEL_FD: '3', NODE_CHANNEL_SERIALIZATION_MODE: 'advanced' };
+  const child = spawn(file, args, { cwd: '/', env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     if (stderr.length < STDERR_KEEP) stderr += d.toString('utf8').slice(0, STDERR_KEEP - stderr.length);
