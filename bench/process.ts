@@ -12,6 +12,10 @@
  *   warm (the child's blank isolates refill between samples, untimed); target ≤ 1 ms.
  *   Alternating with it, the same launch for a `shared` tenant of the same platform:
  *   `extra.shared_ms` (its p50), so the cost of the process boundary reads off one run.
+ *   And, each after the same pause, a bare Node IPC round trip to a child process that
+ *   only echoes: `extra.ipc_idle_rtt_us` (its p50), the floor of any launch that crosses
+ *   to a process idle that long (waking an idle process is dear on a VM whose idle vCPUs
+ *   halt: 110 µs back to back, 431 µs after 25 ms idle, on the project's machine).
  * - `crash.recover_ms`: SIGKILL of the sandbox process that holds the tenant's instance →
  *   the tenant's next successful launch + call, p50, with the tier's standby process
  *   ready (untimed wait before each kill), as it is after start-up and after a first
@@ -20,6 +24,7 @@
  *   ProcessTier of its own whose restart policy restarts at once every time, because the
  *   default policy would call 5 kills a minute a crash loop and stop restarting.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import ivm from 'isolated-vm';
 import pino from 'pino';
@@ -61,6 +66,8 @@ async function viaPlatform(ctx: BenchContext): Promise<Result[]> {
     const first = await p.host.launch(tenant, app, null);
     if (ctx.wants('launch.warm.process')) {
       let cold = 0;
+      const echo = await ipcEcho();
+      const ipcSamples: number[] = [];
       const launchOnce = (t: typeof tenant, counted: boolean) => async () => {
         await pause(REFILL_PAUSE_MS);
         const t0 = now();
@@ -68,12 +75,21 @@ async function viaPlatform(ctx: BenchContext): Promise<Result[]> {
         const elapsed = since(t0);
         if (!warm && counted) cold++;
         p.host.dispose(t, null, info.id);
+        if (counted) {
+          await pause(REFILL_PAUSE_MS);
+          ipcSamples.push(await echo.once());
+        }
         return elapsed;
       };
-      const [samples, sharedSamples] = await alternate(ctx.n(20, 5), ctx.n(300, 30), 50, launchOnce(tenant, true), launchOnce(shared, false));
-      if (cold > 0) ctx.note(`launch.warm.process: ${cold} launches found the sandbox's pool empty`);
-      const sharedMs = summarize('x', 'ms', sharedSamples).p50;
-      results.push(summarize('launch.warm.process', 'ms', samples, { shared_ms: sharedMs }));
+      try {
+        const [samples, sharedSamples] = await alternate(ctx.n(20, 5), ctx.n(300, 30), 50, launchOnce(tenant, true), launchOnce(shared, false));
+        if (cold > 0) ctx.note(`launch.warm.process: ${cold} launches found the sandbox's pool empty`);
+        const sharedMs = summarize('x', 'ms', sharedSamples).p50;
+        const ipcUs = summarize('x', 'us', ipcSamples.slice(ctx.n(20, 5))).p50;
+        results.push(summarize('launch.warm.process', 'ms', samples, { shared_ms: sharedMs, ipc_idle_rtt_us: ipcUs }));
+      } finally {
+        echo.close();
+      }
     }
     if (ctx.wants('call.noop.process')) {
       const args = JSON.stringify(SMALL_ARG);
@@ -118,6 +134,19 @@ async function alternate(warmup: number, n: number, block: number, a: () => Prom
  * The `baseline.ivm.call` loop's one call (bench/baseline-ivm.ts): async apply of
  * `(a) => a` with the argument and result copied, in an isolate of this process.
  */
+/** A child process that echoes each Node IPC message (advanced serialisation, as the sandbox's). */
+async function ipcEcho(): Promise<{ once: () => Promise<number>; close: () => void }> {
+  const child = spawn(process.execPath, ['-e', 'process.on("message", (m) => process.send(m))'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+  const roundTrip = () =>
+    new Promise<number>((resolve) => {
+      const t0 = now();
+      child.once('message', () => resolve(since(t0)));
+      child.send({ t: 'ping', id: 1 });
+    });
+  for (let i = 0; i < 50; i++) await roundTrip();
+  return { once: roundTrip, close: () => child.kill() };
+}
+
 async function ivmEcho(): Promise<{ once: () => Promise<number>; close: () => void }> {
   const isolate = new ivm.Isolate({ memoryLimit: 64 });
   const context = isolate.createContextSync();

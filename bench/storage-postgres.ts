@@ -23,12 +23,18 @@
  * and on PostgreSQL `pg_cpu_us_per_call`, the server's processes' (Linux /proc only). With
  * two cores and both sides busy, the rps ratio follows the sum of the two.
  *
+ * `call.storage.get.postgres` also carries `extra.ivm_floor_p50_us`, timed in that same
+ * alternation: the baseline's statement awaited by guest code in a raw isolated-vm isolate
+ * through an async `Reference.apply` (no isohost code): the floor of any design in which
+ * guest code awaits a host query through isolated-vm.
+ *
  * The server is a fresh one started as in the tests (test/helpers/postgres.ts), with
  * `fsync` on as in production: a set pays for its WAL flush in both rows. Without a
  * PostgreSQL on the machine the file notes why and yields no results.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import ivm from 'isolated-vm';
 import pg from 'pg';
 import pino from 'pino';
 import { readBundle } from '../src/apps/bundle.ts';
@@ -171,6 +177,8 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
       raw.query({ name: 'set', text: 'INSERT INTO entries (space, key, value) VALUES ($1, $2, $3) ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value', values: ['noop', Buffer.from('raw'), value] });
     /** The baseline's statement, timed again inside each call row's alternation. */
     const rawOf: Record<string, () => Promise<unknown>> = { 'call.storage.get.postgres': rawGet, 'call.storage.set.postgres': rawSet };
+    const floor = await ivmAwaiting(async () => ((await rawGet()).rows[0] as { value: Buffer } | undefined)?.value.toString('utf8'));
+    const floorOf: Record<string, () => Promise<unknown>> = { 'call.storage.get.postgres': floor.once };
     const paths: [string, () => Promise<unknown>, number][] = [
       ['baseline.pg.get', rawGet, 3000],
       ['call.storage.get.postgres', () => p.host.call(tenant, null, info.id, 'get', args), 3000],
@@ -183,6 +191,8 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
       const storeSamples: number[] = [];
       const noopSamples: number[] = [];
       const rawSamples: number[] = [];
+      const floorSamples: number[] = [];
+      const floorOnce = floorOf[name];
       const samples = await sample(ctx.n(300, 50), ctx.n(n, 200), async () => {
         if (storeOnce !== undefined) {
           const s0 = now();
@@ -194,6 +204,11 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
           const r0 = now();
           await rawOf[name]();
           rawSamples.push(since(r0));
+          if (floorOnce !== undefined) {
+            const f0 = now();
+            await floorOnce();
+            floorSamples.push(since(f0));
+          }
         }
         const t0 = now();
         await once();
@@ -209,12 +224,24 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
               store_p50_us: summarize(name, 'us', storeSamples.slice(-samples.length)).p50,
               noop_call_p50_us: summarize(name, 'us', noopSamples.slice(-samples.length)).p50,
               raw_p50_us: summarize(name, 'us', rawSamples.slice(-samples.length)).p50,
+              ...(floorOnce === undefined ? {} : { ivm_floor_p50_us: summarize(name, 'us', floorSamples.slice(-samples.length)).p50 }),
             };
       results.push(summarize(name, 'us', samples, extra));
     }
+    floor.close();
   } finally {
     await raw.end();
     await p.dispose();
   }
   return results;
+}
+
+/** Guest code in a raw isolate that awaits `query` through an async Reference.apply, as a storage get would. */
+async function ivmAwaiting(query: () => Promise<string | undefined>): Promise<{ once: () => Promise<unknown>; close: () => void }> {
+  const isolate = new ivm.Isolate({ memoryLimit: 64 });
+  const context = await isolate.createContext();
+  await context.global.set('query', new ivm.Reference(query));
+  const fn: ivm.Reference = await context.eval('(async () => await query.apply(undefined, [], { result: { promise: true, copy: true } }))', { reference: true });
+  const options = { result: { promise: true, copy: true } } as const;
+  return { once: () => fn.apply(undefined, [], options), close: () => isolate.dispose() };
 }
