@@ -15,7 +15,7 @@
  *   And, each after the same pause, a bare Node IPC round trip to a child process that
  *   only echoes: `extra.ipc_idle_rtt_us` (its p50), the floor of any launch that crosses
  *   to a process idle that long (waking an idle process is dear on a VM whose idle vCPUs
- *   halt: 110 µs back to back, 431 µs after 25 ms idle, on the project's machine).
+ *   halt: 80–110 µs back to back, 307–431 µs after 25 ms idle, on the project's machine).
  * - `crash.recover_ms`: SIGKILL of the sandbox process that holds the tenant's instance →
  *   the tenant's next successful launch + call, p50, with the tier's standby process
  *   ready (untimed wait before each kill), as it is after start-up and after a first
