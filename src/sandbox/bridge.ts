@@ -250,6 +250,42 @@ function chargedCpu(s: BlankState): bigint {
   return s.isolate.cpuTime + s.hostNs;
 }
 
+/** This process's CPU time so far (ns), all threads. */
+function processCpu(): bigint {
+  const u = process.cpuUsage();
+  return BigInt(u.user + u.system) * 1000n;
+}
+
+/**
+ * Milliseconds of a CPU budget left, as far as the process can tell: isolated-vm's
+ * `cpuTime` is the wall time its tasks ran (steady_clock from a task's start to its end,
+ * `Executor::CpuTimer`), so an isolate thread preempted by other processes (or by the
+ * hypervisor), or a stopped process, is charged for time it did not run. No thread of a
+ * process uses more CPU than the whole process: when `cpuTime` says the budget is spent
+ * but the process has not spent that much CPU since `since` (a moment no later than the
+ * budget's start), the budget is not spent. Asked only once `cpuTime` says so; answers
+ * ≤ 0 when the process spent it too, which keeps the check as strict as before whenever
+ * the isolate may really have run that long.
+ */
+function processCpuLeftMs(budgetMs: number, since: bigint): number {
+  return budgetMs - Number(processCpu() - since) / 1e6;
+}
+
+/** How old the process CPU reading a budget starts from may be (ms). */
+const CPU_SAMPLE_MS = 5;
+let cpuSample = { atMs: Number.NEGATIVE_INFINITY, ns: 0n };
+
+/**
+ * The process's CPU time at a moment at most CPU_SAMPLE_MS ago (a syscall, ~2 µs, made at
+ * most that often rather than once per round trip). An older reading only makes
+ * processCpuLeftMs stricter: the process's CPU since then is at least its CPU since now.
+ */
+function processCpuBefore(): bigint {
+  const now = performance.now();
+  if (now - cpuSample.atMs > CPU_SAMPLE_MS) cpuSample = { atMs: now, ns: processCpu() };
+  return cpuSample.ns;
+}
+
 /** Calls sent to an isolate in one round trip, at most (see SandboxInstance.call). */
 const MAX_BATCH = 32;
 
@@ -292,6 +328,8 @@ interface Batch {
   /** Envelopes that arrived ahead of `cur` (only the batch's return value can). */
   early: (string | undefined)[];
   cpuBudgetEnd: bigint;
+  /** The process's CPU time no later than the batch went in, so no later than any of its calls' start. */
+  processCpuAt: bigint;
   wallEnd: number;
   timer: NodeJS.Timeout | undefined;
   /** When the armed timer fires (epoch ms). */
@@ -369,7 +407,7 @@ export class SandboxInstance implements TierInstance {
   #dispatch(): void {
     const calls = this.#queue.length <= MAX_BATCH ? this.#queue : this.#queue.splice(0, MAX_BATCH);
     if (calls === this.#queue) this.#queue = [];
-    const batch: Batch = { calls, cur: 0, early: [], cpuBudgetEnd: 0n, wallEnd: 0, timer: undefined, timerAt: Infinity };
+    const batch: Batch = { calls, cur: 0, early: [], cpuBudgetEnd: 0n, processCpuAt: processCpuBefore(), wallEnd: 0, timer: undefined, timerAt: Infinity };
     this.#batch = batch;
     this.#begin(batch);
     // No isolated-vm `timeout` here: the host timer (#check) enforces each call's budget
@@ -424,7 +462,8 @@ export class SandboxInstance implements TierInstance {
   #check(batch: Batch): void {
     if (this.#batch !== batch || this.ended) return;
     const limits = batch.calls[batch.cur]!.limits;
-    const cpuLeft = Number(batch.cpuBudgetEnd - chargedCpu(this.#s)) / 1e6;
+    let cpuLeft = Number(batch.cpuBudgetEnd - chargedCpu(this.#s)) / 1e6;
+    if (cpuLeft <= 0) cpuLeft = processCpuLeftMs(limits.cpuMs, batch.processCpuAt);
     const wallLeft = batch.wallEnd - Date.now();
     if (cpuLeft <= 0) return this.#breach(new IsohostError('timeout', `the call used more than its CPU limit of ${limits.cpuMs} ms`));
     if (wallLeft <= 0) return this.#breach(new IsohostError('timeout', `the call ran longer than its wall limit of ${limits.wallMs} ms`));
@@ -730,6 +769,7 @@ class LaunchDeadline {
   readonly #spec: TierLaunchSpec;
   readonly #instance: SandboxInstance;
   readonly #cpuEnd: bigint;
+  readonly #processCpuAt = processCpuBefore();
   readonly #wallEnd: number;
   #timer: NodeJS.Timeout | undefined;
   #fire: ((err: IsohostError) => void) | undefined;
@@ -765,7 +805,8 @@ class LaunchDeadline {
 
   #check(): void {
     if (this.#instance.ended) return;
-    const cpuLeft = Number(this.#cpuEnd - chargedCpu(this.#state)) / 1e6;
+    let cpuLeft = Number(this.#cpuEnd - chargedCpu(this.#state)) / 1e6;
+    if (cpuLeft <= 0) cpuLeft = processCpuLeftMs(this.#spec.cpuMs, this.#processCpuAt);
     const wallLeft = this.#wallEnd - Date.now();
     if (cpuLeft > 0 && wallLeft > 0) return this.#arm(Math.max(1, Math.min(cpuLeft, wallLeft)));
     this.reason = cpuLeft <= 0

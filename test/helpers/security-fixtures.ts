@@ -104,7 +104,7 @@ export interface PlatformChild extends LineChild {
   kill(): Promise<void>;
 }
 
-export function spawnPlatformChild(mode: 'set' | 'batch' | 'hold', configFile: string, tenant: string): PlatformChild {
+export function spawnPlatformChild(mode: 'set' | 'batch' | 'hold' | 'preempted', configFile: string, tenant: string): PlatformChild {
   const running = spawnLineChild('platform child', CHILD, [mode, configFile, tenant]);
   return {
     ...running,
