@@ -3,8 +3,9 @@
  * isolated-vm's `cpuTime` is the wall time its tasks ran (steady_clock from a task's start
  * to its end), so a guest whose process is preempted or stopped mid-task looks as if it
  * spent that time: under load from other processes (or the hypervisor), calls and launches
- * well inside `cpu_ms` failed `timeout` (the CPU-limit tests that flaked on a loaded box).
- * The deadline now also asks the process's own CPU time (bridge.ts processCpuLeftMs).
+ * well inside `cpu_ms` could fail `timeout` (the suspected cause of CPU-limit tests that
+ * once flaked on a loaded box). The deadline now also asks the process's own CPU time
+ * (bridge.ts processCpuLeftMs).
  *
  * Real parts: a child process running a real platform (platform-child.ts `preempted`),
  * SIGSTOPped for 2.5 s inside a launch's top-level code and again inside a call, each of
