@@ -257,18 +257,19 @@ function processCpu(): bigint {
 }
 
 /**
- * Milliseconds of a CPU budget left, as far as the process can tell: isolated-vm's
- * `cpuTime` is the wall time its tasks ran (steady_clock from a task's start to its end,
- * `Executor::CpuTimer`), so an isolate thread preempted by other processes (or by the
- * hypervisor), or a stopped process, is charged for time it did not run. No thread of a
- * process uses more CPU than the whole process: when `cpuTime` says the budget is spent
- * but the process has not spent that much CPU since `since` (a moment no later than the
- * budget's start), the budget is not spent. Asked only once `cpuTime` says so; answers
- * ≤ 0 when the process spent it too, which keeps the check as strict as before whenever
- * the isolate may really have run that long.
+ * Milliseconds left of a CPU budget of `budgetMs` that ends at `end` (chargedCpu ns).
+ * isolated-vm's `cpuTime` is the wall time its tasks ran (steady_clock from a task's start
+ * to its end, `Executor::CpuTimer`), so an isolate thread preempted by other processes (or
+ * by the hypervisor), or a stopped process, is charged for time it did not run. No thread
+ * of a process uses more CPU than the whole process: when `cpuTime` says the budget is
+ * spent but the process has not spent that much CPU since `since` (a moment no later than
+ * the budget's start), the budget is not spent. The process is asked only once `cpuTime`
+ * says so, and answers ≤ 0 when it spent the budget too, which keeps the check as strict
+ * as before whenever the isolate may really have run that long.
  */
-function processCpuLeftMs(budgetMs: number, since: bigint): number {
-  return budgetMs - Number(processCpu() - since) / 1e6;
+function cpuLeftMs(s: BlankState, end: bigint, budgetMs: number, since: bigint): number {
+  const left = Number(end - chargedCpu(s)) / 1e6;
+  return left > 0 ? left : budgetMs - Number(processCpu() - since) / 1e6;
 }
 
 /** How old the process CPU reading a budget starts from may be (ms). */
@@ -278,7 +279,7 @@ let cpuSample = { atMs: Number.NEGATIVE_INFINITY, ns: 0n };
 /**
  * The process's CPU time at a moment at most CPU_SAMPLE_MS ago (a syscall, ~2 µs, made at
  * most that often rather than once per round trip). An older reading only makes
- * processCpuLeftMs stricter: the process's CPU since then is at least its CPU since now.
+ * cpuLeftMs stricter: the process's CPU since then is at least its CPU since now.
  */
 function processCpuBefore(): bigint {
   const now = performance.now();
@@ -462,8 +463,7 @@ export class SandboxInstance implements TierInstance {
   #check(batch: Batch): void {
     if (this.#batch !== batch || this.ended) return;
     const limits = batch.calls[batch.cur]!.limits;
-    let cpuLeft = Number(batch.cpuBudgetEnd - chargedCpu(this.#s)) / 1e6;
-    if (cpuLeft <= 0) cpuLeft = processCpuLeftMs(limits.cpuMs, batch.processCpuAt);
+    const cpuLeft = cpuLeftMs(this.#s, batch.cpuBudgetEnd, limits.cpuMs, batch.processCpuAt);
     const wallLeft = batch.wallEnd - Date.now();
     if (cpuLeft <= 0) return this.#breach(new IsohostError('timeout', `the call used more than its CPU limit of ${limits.cpuMs} ms`));
     if (wallLeft <= 0) return this.#breach(new IsohostError('timeout', `the call ran longer than its wall limit of ${limits.wallMs} ms`));
@@ -805,8 +805,7 @@ class LaunchDeadline {
 
   #check(): void {
     if (this.#instance.ended) return;
-    let cpuLeft = Number(this.#cpuEnd - chargedCpu(this.#state)) / 1e6;
-    if (cpuLeft <= 0) cpuLeft = processCpuLeftMs(this.#spec.cpuMs, this.#processCpuAt);
+    const cpuLeft = cpuLeftMs(this.#state, this.#cpuEnd, this.#spec.cpuMs, this.#processCpuAt);
     const wallLeft = this.#wallEnd - Date.now();
     if (cpuLeft > 0 && wallLeft > 0) return this.#arm(Math.max(1, Math.min(cpuLeft, wallLeft)));
     this.reason = cpuLeft <= 0

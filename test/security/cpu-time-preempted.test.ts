@@ -5,7 +5,7 @@
  * spent that time: under load from other processes (or the hypervisor), calls and launches
  * well inside `cpu_ms` could fail `timeout` (the suspected cause of CPU-limit tests that
  * once flaked on a loaded box). The deadline now also asks the process's own CPU time
- * (bridge.ts processCpuLeftMs).
+ * (bridge.ts cpuLeftMs).
  *
  * Real parts: a child process running a real platform (platform-child.ts `preempted`),
  * SIGSTOPped for 2.5 s inside a launch's top-level code and again inside a call, each of
