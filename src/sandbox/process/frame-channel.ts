@@ -103,11 +103,6 @@ export class FrameChannel {
     this.#socket.destroy();
   }
 
-  /** Lets the process exit while only this channel is open. */
-  unref(): void {
-    this.#socket.unref();
-  }
-
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
