@@ -54,7 +54,7 @@ export const names = ['baseline.pg.get', 'baseline.pg.set', 'call.storage.get.po
 const READER = `export async function read(args) { return await fc.storage.get("k"); }\n`;
 
 /** `http.call` (bench/http-call.ts) with a method that reads one key, on the given storage engine. */
-async function httpStorageCall(ctx: BenchContext, name: string, storage: Record<string, unknown>, pgUrl?: string): Promise<Result> {
+async function httpStorageCall(ctx: BenchContext, name: string, storage: Record<string, unknown>): Promise<Result> {
   const { config, dir } = await benchConfig(4, [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 1000, concurrency: 64 } }], { storage });
   const p = await openBenchPlatform(config, dir);
   const identity = createIdentity({ dataDir: p.dataDir, tenants: p.config.tenants });
@@ -66,7 +66,7 @@ async function httpStorageCall(ctx: BenchContext, name: string, storage: Record<
     const token = await identity.mint('bench', { sub: 'bench-user', scope: 'apps:call', ttl: '1h' });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as AddressInfo;
-    const pgCpu = pgUrl === undefined ? undefined : await serverCpu(pgUrl);
+    const pgCpu = storage.engine === 'postgres' ? await serverCpu(String(storage.url)) : undefined;
     const cpu0 = process.cpuUsage();
     const pg0 = pgCpu?.();
     const t0 = now();
@@ -141,7 +141,7 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
   try {
     if (CALL_NAMES.some((n) => ctx.wants(n))) results.push(...(await callStorage(ctx, server.url)));
     if (ctx.wants('http.call.storage.leveldb')) results.push(await httpStorageCall(ctx, 'http.call.storage.leveldb', { engine: 'leveldb' }));
-    if (ctx.wants('http.call.storage.postgres')) results.push(await httpStorageCall(ctx, 'http.call.storage.postgres', { engine: 'postgres', url: server.url, pool_max: POOL_MAX }, server.url));
+    if (ctx.wants('http.call.storage.postgres')) results.push(await httpStorageCall(ctx, 'http.call.storage.postgres', { engine: 'postgres', url: server.url, pool_max: POOL_MAX }));
   } finally {
     await server.stop();
   }
@@ -159,6 +159,7 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
   const p = await openBenchPlatform(config, dir);
   const ident = (p.backend as unknown as { identOf(ns: string): string }).identOf('bench');
   const raw = new pg.Pool({ connectionString: url, max: POOL_MAX, options: `-c synchronous_commit=on -c role=${ident} -c search_path=${ident}` });
+  let floor: Awaited<ReturnType<typeof ivmAwaiting>> | undefined;
   try {
     const tenant = p.tenants.get('bench');
     const { info } = await p.host.launch(tenant, bundle('noop', NOOP_BUNDLE), null);
@@ -177,7 +178,7 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
       raw.query({ name: 'set', text: 'INSERT INTO entries (space, key, value) VALUES ($1, $2, $3) ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value', values: ['noop', Buffer.from('raw'), value] });
     /** The baseline's statement, timed again inside each call row's alternation. */
     const rawOf: Record<string, () => Promise<unknown>> = { 'call.storage.get.postgres': rawGet, 'call.storage.set.postgres': rawSet };
-    const floor = await ivmAwaiting(async () => ((await rawGet()).rows[0] as { value: Buffer } | undefined)?.value.toString('utf8'));
+    floor = await ivmAwaiting(async () => ((await rawGet()).rows[0] as { value: Buffer } | undefined)?.value.toString('utf8'));
     const floorOf: Record<string, () => Promise<unknown>> = { 'call.storage.get.postgres': floor.once };
     const paths: [string, () => Promise<unknown>, number][] = [
       ['baseline.pg.get', rawGet, 3000],
@@ -228,8 +229,8 @@ async function callStorage(ctx: BenchContext, url: string): Promise<Result[]> {
             };
       results.push(summarize(name, 'us', samples, extra));
     }
-    floor.close();
   } finally {
+    floor?.close();
     await raw.end();
     await p.dispose();
   }
