@@ -10,6 +10,10 @@
  *   `extra.vs_ivm_call` the ratio of the two.
  * - `launch.warm.process`: InstanceHost.launch for that tenant with the sandbox's pool
  *   warm (the child's blank isolates refill between samples, untimed); target ≤ 1 ms.
+ *   Every launch repeats the one before it, so each takes the sandbox's spare instance
+ *   (child-tier.ts), loaded during the pause before it: what is timed is the host's side
+ *   and the round trip to the sandbox, not the bundle's load. The shared tenant's
+ *   launches load the bundle each time (the shared tier makes no spare).
  *   Alternating with it, the same launch for a `shared` tenant of the same platform:
  *   `extra.shared_ms` (its p50), so the cost of the process boundary reads off one run.
  *   And, each after the same pause, a bare Node IPC round trip to a child process that

@@ -378,6 +378,15 @@ export class SandboxInstance implements TierInstance {
     return this.#methods;
   }
 
+  /**
+   * Names the instance anew in the one place the name is used here, a catastrophic
+   * error's log line: a sandbox's spare instance (process/child-tier.ts) is loaded under
+   * the launch before it and taken by the next one.
+   */
+  relabel(label: string): void {
+    this.#s.owner.label = label;
+  }
+
   /** @internal set once by launch. */
   _loaded(form: ScriptForm, names: string[]): void {
     this.#form = form;

@@ -28,6 +28,8 @@ import type { TenantLimits } from '../../config/schema.ts';
 export const SANDBOX_UID_BASE = 61000;
 /** Instances one sandbox process holds at most; a tenant with more runs more processes. */
 export const INSTANCES_PER_PROCESS = 32;
+/** Instances a sandbox process loads ahead of a launch (child-tier.ts, "the spare"). */
+export const SPARE_INSTANCES = 1;
 
 /**
  * Address space measured on the bench box (Node 24, isolated-vm 7, x64): the child at
@@ -183,7 +185,8 @@ export function asLimitMb(limits: Pick<TenantLimits, 'memory_mb'>, isolates: num
 
 /** The plan for a tenant at `index` in the config, with `warm` blank isolates per process. */
 export function planFor(index: number, limits: Pick<TenantLimits, 'memory_mb' | 'instances'>, warm: number, caps = hostCapabilities()): SandboxPlan {
-  const isolates = Math.min(limits.instances, INSTANCES_PER_PROCESS) + warm;
+  // The blanks of the pool and the one spare instance (child-tier.ts) besides the instances.
+  const isolates = Math.min(limits.instances, INSTANCES_PER_PROCESS) + warm + SPARE_INSTANCES;
   const memoryLimit = caps.cgroupParent !== undefined ? 'cgroup' : caps.prlimit !== undefined ? 'rlimit_as' : 'none';
   return Object.freeze({
     uid: caps.root ? SANDBOX_UID_BASE + index : undefined,
