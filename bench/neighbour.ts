@@ -28,8 +28,14 @@
  * `NEIGHBOUR_CAP=n`, `NEIGHBOUR_RATE=r` (A's rate_per_sec) and `NEIGHBOUR_BREACHES=b`
  * (A's breaches_per_min; a large value switches the budget off) override them.
  *
+ * B alone is measured in a window of its own right before each attack (after a pause that
+ * lets the attack before settle), and `neighbour.b.idle` is all those windows together:
+ * B's p99 alone moved 1.6–3.0 ms between runs when it was one window at the start, and
+ * every ratio moved with it. Each attack row also carries the window right before it
+ * (`extra.adjacent_idle_p99_ms`, `extra.adjacent_p99_ratio`).
+ *
  * Attacks (CONTRACT §6 v0.2, `neighbour.p99_ratio.<attack>`), each measured against the
- * same idle run:
+ * same idle row:
  * - `spin`: the runaway calls above (`neighbour.p99_ratio` is this attack, its v0.1 name);
  * - `launch-spin`: every one-shot call of A launches a bundle whose top-level code spins
  *   until A's cpu_ms — the launch path (THREATS F42/F45: top-level code runs off the main
@@ -67,6 +73,8 @@ import { APP, ATTACKS, type Attack, type BenchPlatform, attackerId, hostLogger }
 export const names = ['neighbour.b.idle', 'neighbour.p99_ratio', ...Object.keys(ATTACKS).map((a) => `neighbour.p99_ratio.${a}`)];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Pause after an attack stops, before B's next idle window: A's sandbox restarts, its isolates' disposal and the GC of its garbage settle. */
+const SETTLE_MS = 1000;
 
 /**
  * B's steady stream: `n` sequential calls, `gapMs` apart; returns each call's latency in
@@ -150,9 +158,16 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
     const n = ctx.n(1000, 150);
     const gap = 1;
     await steady(caller, p, ctx.n(100, 20), gap); // warm-up: launch, JIT, storage
-    const idle = await steady(caller, p, n, gap);
-    const idleRow = { ...summarize('neighbour.b.idle', 'ms', idle.samples), extra: { loop_delay_p99_ms: idle.loopP99Ms } };
-    const rows: Result[] = [idleRow];
+    const idleSamples: number[] = [];
+    const idleLoop: number[] = [];
+    /** B alone for one window: its samples join the idle row; returns the window's own p99. */
+    const idleWindow = async (): Promise<number> => {
+      const idle = await steady(caller, p, n, gap);
+      idleSamples.push(...idle.samples);
+      idleLoop.push(idle.loopP99Ms);
+      return summarize('x', 'ms', idle.samples).p99;
+    };
+    const measured: { name: string; attacked: Awaited<ReturnType<typeof steady>>; adjacentP99: number; stats: AttackStats; seen: Record<string, number> }[] = [];
     for (const name of attacks) {
       const how = ATTACKS[name]!;
       const unable = await how.ready?.(p, caller, ctx.note);
@@ -160,6 +175,7 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
         ctx.note(`neighbour.${name} skipped: ${unable}`);
         continue;
       }
+      const adjacentP99 = await idleWindow();
       let stop!: () => void;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
       const flood = attack(caller, p, how, cap * 6, stopped);
@@ -169,14 +185,22 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
       const seen = delta(before, how.observe?.(p) ?? {});
       stop();
       await flood.done;
+      measured.push({ name, attacked, adjacentP99, stats: flood.stats, seen });
+      await sleep(SETTLE_MS);
+    }
+    if (idleSamples.length === 0) await idleWindow(); // no attack ran: the idle row alone
+    const idleRow = { ...summarize('neighbour.b.idle', 'ms', idleSamples), extra: { loop_delay_p99_ms: Math.max(...idleLoop), windows: idleLoop.length } };
+    const rows: Result[] = [idleRow];
+    for (const { name, attacked, adjacentP99, stats: s, seen } of measured) {
       const attackRow = summarize(`neighbour.p99_ratio.${name}`, 'ms', attacked.samples);
       const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
-      const s = flood.stats;
       attackRow.extra = {
         p99_ratio: ratio(attackRow.p99, idleRow.p99),
         p50_ratio: ratio(attackRow.p50, idleRow.p50),
         idle_p99_ms: idleRow.p99,
         attack_p99_ms: attackRow.p99,
+        adjacent_idle_p99_ms: adjacentP99,
+        adjacent_p99_ratio: ratio(attackRow.p99, adjacentP99),
         loop_delay_p99_ms: attacked.loopP99Ms,
         a_concurrency: cap,
         a_rate_per_sec: rate,
@@ -191,7 +215,7 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
       const seenText = Object.entries(seen).map(([k, v]) => `${k} ${v}`).join(', ');
       ctx.note(
         `neighbour.${name}: A (cap ${cap}) ok ${s.ok}, timeout ${s.timeouts}, refused ${s.refused}, unavailable ${s.unavailable}, other ${s.other}` +
-          `${seenText === '' ? '' : `; during B's stream: ${seenText}`}; B p99 ${idleRow.p99} → ${attackRow.p99} ms, host loop delay p99 ${idle.loopP99Ms} → ${attacked.loopP99Ms} ms`,
+          `${seenText === '' ? '' : `; during B's stream: ${seenText}`}; B p99 ${idleRow.p99} (just before: ${adjacentP99}) → ${attackRow.p99} ms, host loop delay p99 ${attacked.loopP99Ms} ms`,
       );
       if (name === 'spin' && ctx.wants('neighbour.p99_ratio')) rows.push({ ...attackRow, name: 'neighbour.p99_ratio' });
       if (ctx.wants(`neighbour.p99_ratio.${name}`)) rows.push(attackRow);
