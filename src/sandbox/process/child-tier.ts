@@ -18,7 +18,7 @@
  *    code and the exports step already ran, under the same CPU and wall deadline and
  *    with platform calls refused, as in any launch. What a launch then waits for is the
  *    hop to this process and back, not the bundle's load on the isolate's thread
- *    (measured: `launch.warm.process` p50 1.6–2.1 ms → ~1.0 ms on the bench box).
+ *    (measured: `launch.warm.process` p50 1.58–1.95 ms → 0.80–1.04 ms on the bench box).
  *    - What differs for the mini-app: its top-level code ran before the launch was asked
  *      for (a `Date.now()` there is earlier); nothing else can tell, since the key holds
  *      everything `fc` is bound to and each spare is a fresh isolate used once.
