@@ -47,12 +47,14 @@ export const LOG_RATE_RETRY_MAX_MS = 10_000;
 export type LogDropReason = 'call' | 'rate';
 
 /**
- * The host's reply to a `log` message: empty when every line was written; else why the
- * first refused line was (that line and the rest of the message are dropped and counted
- * by the host) and, for `rate`, the milliseconds until the tenant's buckets hold a batch
- * again, during which the guest drops lines itself.
+ * The host's reply to a `log` message: when every line was written, what the tenant's
+ * buckets hold now (`budget`: whole lines and bytes), which bounds what the guest sends at
+ * the call's end; else why the first refused line was (that line and the rest of the
+ * message are dropped and counted by the host) and, for `rate`, the milliseconds until the
+ * tenant's buckets hold a batch again, during which the guest drops lines itself.
  */
 export interface LogReply {
   dropped?: LogDropReason;
   retry_ms?: number;
+  budget?: { lines: number; bytes: number };
 }

@@ -14,16 +14,25 @@
  * as its own message cost the host's event loop a message and a reply into the isolate
  * per line: a tenant logging 256 lines per call held the main thread for its neighbours
  * (bench neighbour.p99_ratio.log-flood). When the call ends, what is still buffered goes
- * out at once as one-way messages, ahead of the call's result.
+ * out at once as one-way messages, ahead of the call's result — but no more of them than
+ * the tenant's buckets can take by this instance's reckoning: what the host's last reply
+ * to a batch of this instance said they held (`budget`), plus what they refilled since
+ * at the tenant's rate, less what this instance sent one-way since. The rest is dropped
+ * here, counted as `rate`. Without that bound, a flooding call sent its whole 256 KiB at
+ * its end however empty the buckets were, and the host parsed it all only to drop it:
+ * 12 MB/s of one tenant's log text crossed into the host's event loop during the bench's
+ * log flood, where the buckets let 1 MiB/s through. The reckoning is an estimate (other
+ * instances of the tenant spend the same buckets); the host's count is the authority.
  */
 import { type HostReply, notify, request } from './host.ts';
 import {
-  arraySlice, DateNow, ErrorCtor, JSONParse, JSONStringify, MathMin, NumberIsFinite, ObjectDefineProperty, ObjectFreeze,
+  arraySlice, DateNow, ErrorCtor, JSONParse, JSONStringify, MathMax, MathMin, NumberIsFinite, ObjectDefineProperty, ObjectFreeze,
   PromiseResolve, promiseThen, StringCtor, stringSlice,
 } from './intrinsics.ts';
 import {
   LOG_BATCH_MAX_CHARS, LOG_BATCH_MAX_LINES, LOG_CALL_MAX_BYTES, LOG_FIELDS_MAX_CHARS, LOG_MESSAGE_MAX_CHARS,
-  LOG_MESSAGE_MAX_LINES, LOG_RATE_RETRY_MAX_MS, type LogDropReason, type LogReply,
+  LOG_MESSAGE_MAX_LINES, LOG_RATE_RETRY_MAX_MS, LOG_TENANT_BYTES_BURST, LOG_TENANT_BYTES_PER_SEC, LOG_TENANT_LINES_BURST,
+  LOG_TENANT_LINES_PER_SEC, type LogDropReason, type LogReply,
 } from './log-limits.ts';
 
 /** One buffered line, as the host's `log` op takes it (`fields` absent when undefined). */
@@ -53,6 +62,21 @@ let batchInFlight = false;
 let callGen = 0;
 /** Resolved once, on first use: flushes are chained on it with the saved `then`, never the guest's `Promise`. */
 let resolved: Promise<void> | undefined;
+/**
+ * The tenant's buckets as this instance reckons them (lines, characters) at `budgetAt`
+ * (epoch ms; 0: no reply has said yet, nothing is bounded). Outlive calls.
+ */
+let budgetLines = 0;
+let budgetChars = 0;
+let budgetAt = 0;
+/**
+ * Lines and characters this instance has sent in all (batches and call ends). A reply
+ * tells the buckets as they were right after its batch: what was sent after that batch
+ * is taken off what it says (a flooding call's end goes out before its first batch's
+ * reply comes).
+ */
+let sentLines = 0;
+let sentChars = 0;
 
 /** Called by the prelude when a call starts running. */
 export function beginCallLog(): void {
@@ -76,15 +100,17 @@ export function beginCallLog(): void {
  * (a call that filled its slots must still report).
  */
 export function endCallLog(): void {
+  const last = withinBudget();
+  if (last < buffered.length) drop('rate', buffered.length - last);
   try {
-    while (head < buffered.length) {
-      const end = MathMin(buffered.length, head + LOG_MESSAGE_MAX_LINES);
+    while (head < last) {
+      const end = MathMin(last, head + LOG_MESSAGE_MAX_LINES);
       notify('log', { lines: arraySlice(buffered, head, end) });
       head = end;
     }
   } catch {
     // Only a mini-app that broke the built-ins its own lines pass through gets here; they are counted.
-    drop('call', buffered.length - head);
+    drop('call', last - head);
   }
   try {
     if (droppedPerCall + droppedRate > 0) notify('log.dropped', { call: droppedPerCall, rate: droppedRate });
@@ -92,6 +118,63 @@ export function endCallLog(): void {
     // The same mini-app: its report is lost, its call still returns.
   }
   beginCallLog();
+}
+
+/** Brings the reckoning of the tenant's buckets up to now: what they refilled since. */
+function refillBudget(): void {
+  const now = DateNow();
+  const s = MathMax(0, now - budgetAt) / 1000;
+  budgetLines = MathMin(LOG_TENANT_LINES_BURST, budgetLines + s * LOG_TENANT_LINES_PER_SEC);
+  budgetChars = MathMin(LOG_TENANT_BYTES_BURST, budgetChars + s * LOG_TENANT_BYTES_PER_SEC);
+  budgetAt = now;
+}
+
+/**
+ * The end of the buffered lines that the tenant's buckets can take by this instance's
+ * reckoning (see the file comment), which it then spends. All of them while no reply has
+ * said what the buckets hold.
+ */
+function withinBudget(): number {
+  const bounded = budgetAt !== 0;
+  if (bounded) refillBudget();
+  let end = head;
+  while (end < buffered.length) {
+    const size = sizes[end]!;
+    if (bounded) {
+      if (budgetLines < 1 || size > budgetChars) break;
+      budgetLines -= 1;
+      budgetChars -= size;
+    }
+    sentLines += 1;
+    sentChars += size;
+    end++;
+  }
+  return end;
+}
+
+/** A batch of `lines` lines and `chars` characters went to the host: the reckoning spends them until its reply says anew. */
+function spendBudget(lines: number, chars: number): void {
+  sentLines += lines;
+  sentChars += chars;
+  if (budgetAt === 0) return;
+  refillBudget();
+  budgetLines = MathMax(0, budgetLines - lines);
+  budgetChars = MathMax(0, budgetChars - chars);
+}
+
+/**
+ * Notes what a reply says the tenant's buckets held right after its batch, less what this
+ * instance sent since (`linesAt`/`charsAt`: its totals once that batch was sent). A reply
+ * without it changes nothing.
+ */
+function noteBudget(budget: unknown, linesAt: number, charsAt: number): void {
+  if (budget === null || typeof budget !== 'object') return;
+  const lines = (budget as { lines?: unknown }).lines;
+  const bytes = (budget as { bytes?: unknown }).bytes;
+  if (typeof lines !== 'number' || typeof bytes !== 'number' || !(lines >= 0) || !(bytes >= 0)) return;
+  budgetLines = MathMax(0, lines - (sentLines - linesAt));
+  budgetChars = MathMax(0, bytes - (sentChars - charsAt));
+  budgetAt = DateNow();
 }
 
 function drop(reason: LogDropReason, lines: number): void {
@@ -144,14 +227,21 @@ function sendBatch(): void {
     return drop('call', lines.length);
   }
   batchInFlight = true;
+  spendBudget(lines.length, chars);
+  const linesAt = sentLines;
+  const charsAt = sentChars;
   const gen = callGen;
   promiseThen(
     sending,
     (reply) => {
       const r = reply.json as LogReply | undefined;
       const dropped = r?.dropped;
-      // The tenant's rate outlives the call: a reply that comes after its call ended still sets the back-off.
-      if (dropped === 'rate') backOff(r!.retry_ms);
+      // The tenant's rate outlives the call: a reply that comes after its call ended still sets the back-off, or the budget.
+      if (dropped === 'rate') {
+        backOff(r!.retry_ms);
+        // The buckets could not take a line: they are as good as empty now.
+        noteBudget({ lines: 0, bytes: 0 }, sentLines, sentChars);
+      } else if (dropped === undefined) noteBudget(r?.budget, linesAt, charsAt);
       if (gen !== callGen) return;
       batchInFlight = false;
       if (dropped === 'call' || dropped === 'rate') refused(dropped);

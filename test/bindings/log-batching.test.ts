@@ -8,8 +8,8 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  LOG_BATCH_MAX_CHARS, LOG_BATCH_MAX_LINES, LOG_CALL_MAX_BYTES, LOG_MESSAGE_MAX_LINES, LOG_TENANT_BYTES_PER_SEC, LOG_TENANT_LINES_BURST,
-  LOG_TENANT_LINES_PER_SEC,
+  LOG_BATCH_MAX_CHARS, LOG_BATCH_MAX_LINES, LOG_CALL_MAX_BYTES, LOG_MESSAGE_MAX_LINES, LOG_TENANT_BYTES_BURST, LOG_TENANT_BYTES_PER_SEC,
+  LOG_TENANT_LINES_BURST, LOG_TENANT_LINES_PER_SEC, type LogReply,
 } from '../../runtime-api/prelude/log-limits.ts';
 import { droppedLogLines, logBinding } from '../../src/bindings/log/index.ts';
 import type { Binding, CallScope } from '../../src/bindings/types.ts';
@@ -135,7 +135,12 @@ describe('the log op, host side', () => {
     ]) {
       await expect(log.handle('log', bad, undefined, scope)).rejects.toMatchObject({ code: 'invalid_request' });
     }
-    expect(await log.handle('log', batch(LOG_MESSAGE_MAX_LINES, 1), undefined, scope)).toEqual({ json: '' });
+    // Written whole: the reply says what the tenant's buckets hold now.
+    const written = JSON.parse((await log.handle('log', batch(LOG_MESSAGE_MAX_LINES, 1), undefined, scope)).json) as LogReply;
+    expect(Object.keys(written)).toEqual(['budget']);
+    expect(Number.isInteger(written.budget!.lines) && Number.isInteger(written.budget!.bytes)).toBe(true);
+    expect(written.budget!.lines).toBeLessThanOrEqual(LOG_TENANT_LINES_BURST - LOG_MESSAGE_MAX_LINES + 50);
+    expect(written.budget!.bytes).toBeLessThanOrEqual(LOG_TENANT_BYTES_BURST - LOG_MESSAGE_MAX_LINES + 50 * 1024);
   });
 
   it("should write a batch's lines up to the per-call cap, then count the rest and say why", async () => {
@@ -169,7 +174,7 @@ describe('the log op, host side', () => {
         });
       }),
     );
-    expect(replies.slice(0, 4)).toEqual(Array(4).fill({ json: '' }));
+    for (const reply of replies.slice(0, 4)) expect(JSON.parse(reply.json)).toEqual({ budget: { lines: expect.any(Number), bytes: expect.any(Number) } });
     for (const reply of replies.slice(4)) expect(JSON.parse(reply.json)).toMatchObject({ dropped: 'rate' });
     // The refused ones did not wait behind the queue: they were answered before the first was written.
     expect(settled.slice(0, 2)).toEqual([4, 5]);
@@ -178,10 +183,10 @@ describe('the log op, host side', () => {
 
   it("should refuse past the tenant's rate with retry_ms until its buckets hold a batch", async () => {
     const log = binding('drained');
-    let reply = { json: '' } as { json: string };
+    let reply = { json: '{}' } as { json: string };
     let sent = 0;
     // Short lines, so the lines bucket empties first (many calls: each stays under its 256 KiB).
-    while (reply.json === '' && sent < 2 * LOG_TENANT_LINES_BURST) {
+    while ((JSON.parse(reply.json) as LogReply).dropped === undefined && sent < 2 * LOG_TENANT_LINES_BURST) {
       const { scope, end } = callScope('drained');
       reply = await log.handle('log', batch(LOG_MESSAGE_MAX_LINES, 10), undefined, scope);
       sent += LOG_MESSAGE_MAX_LINES;

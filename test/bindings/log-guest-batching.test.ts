@@ -10,7 +10,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { installHostPort, settle } from '../../runtime-api/prelude/host.ts';
 import { beginCallLog, endCallLog, log } from '../../runtime-api/prelude/log.ts';
-import { LOG_BATCH_MAX_CHARS, LOG_BATCH_MAX_LINES, LOG_CALL_MAX_BYTES, LOG_MESSAGE_MAX_LINES } from '../../runtime-api/prelude/log-limits.ts';
+import { LOG_BATCH_MAX_CHARS, LOG_BATCH_MAX_LINES, LOG_CALL_MAX_BYTES, LOG_MESSAGE_MAX_LINES, LOG_TENANT_LINES_PER_SEC } from '../../runtime-api/prelude/log-limits.ts';
 
 interface Sent {
   id: number;
@@ -164,6 +164,68 @@ describe('fc.log, guest side', () => {
     expect(report()).toEqual([]);
   });
   // Last: the long back-off it ends with outlives its calls, as it should.
+  it("should send at a call's end no more than the budget the host's last reply gave, and what refilled since, counting the rest as rate", async () => {
+    const answered = new Set<number>();
+    beginCallLog();
+    log.info('first');
+    await settled();
+    const repliedAt = Date.now();
+    replyAll(answered, JSON.stringify({ budget: { lines: 5, bytes: 1_000_000 } }));
+    await settled();
+    endCallLog();
+    sent = [];
+
+    // 300 lines written and the call ends at once: what goes is the budget and its refill since.
+    beginCallLog();
+    for (let i = 0; i < 300; i++) log.info('l' + i);
+    endCallLog();
+    const refill = Math.ceil(((Date.now() - repliedAt) / 1000) * LOG_TENANT_LINES_PER_SEC) + 1;
+    const went = linesOf(logMessages()).length;
+    expect(went).toBeGreaterThanOrEqual(5);
+    expect(went).toBeLessThanOrEqual(5 + refill);
+    expect(logMessages().every((m) => m.id === 0)).toBe(true);
+    expect(report()).toEqual([{ call: 0, rate: 300 - went }]);
+    sent = [];
+
+    // That budget is spent: the next call right after sends only what refilled meanwhile.
+    const spentAt = Date.now();
+    beginCallLog();
+    for (let i = 0; i < 100; i++) log.info('m' + i);
+    endCallLog();
+    expect(linesOf(logMessages()).length).toBeLessThanOrEqual(Math.ceil(((Date.now() - spentAt) / 1000) * LOG_TENANT_LINES_PER_SEC) + 1);
+  });
+
+  it("should take what a call's end sent after a batch off the budget that batch's late reply gives", async () => {
+    // The buckets are full by the last reply (the calls before this test left their own reckoning).
+    beginCallLog();
+    log.info('start');
+    await settled();
+    replyAll(new Set(), JSON.stringify({ budget: { lines: 1000, bytes: 1_000_000 } }));
+    await settled();
+    endCallLog();
+    sent = [];
+    // A synchronous flood: its first batch goes, the call ends (the rest one-way, within that budget), and the reply comes after.
+    beginCallLog();
+    for (let i = 0; i < 100; i++) log.info('f' + i);
+    await settled();
+    const first = logMessages()[0]!;
+    expect(first.payload.lines).toHaveLength(LOG_BATCH_MAX_LINES);
+    endCallLog();
+    expect(linesOf(logMessages())).toHaveLength(100);
+    const repliedAt = Date.now();
+    settle(first.id, true, JSON.stringify({ budget: { lines: 40, bytes: 1_000_000 } }), undefined);
+    await settled();
+    sent = [];
+    // The buckets held 40 lines after the batch; the call's end then sent 36: 4 are left, and the refill since.
+    beginCallLog();
+    for (let i = 0; i < 100; i++) log.info('g' + i);
+    endCallLog();
+    const went = linesOf(logMessages()).length;
+    expect(went).toBeGreaterThanOrEqual(4);
+    expect(went).toBeLessThanOrEqual(4 + Math.ceil(((Date.now() - repliedAt) / 1000) * LOG_TENANT_LINES_PER_SEC) + 1);
+    expect(report()).toEqual([{ call: 0, rate: 100 - went }]);
+  });
+
   it("should back off for a rate refusal's retry_ms across calls, counting the lines as rate", async () => {
     // A short back-off passes and lines cross again.
     beginCallLog();
@@ -197,4 +259,5 @@ describe('fc.log, guest side', () => {
       sent = [];
     }
   });
+
 });

@@ -66,6 +66,12 @@ export class TenantLogBudget {
     return Math.max(1, Math.ceil(Math.max(lines, bytes) * 1000));
   }
 
+  /** Whole lines and bytes the buckets hold now: the `budget` of a reply that wrote every line of its batch. */
+  left(): { lines: number; bytes: number } {
+    this.#refill();
+    return { lines: Math.floor(this.#lines), bytes: Math.floor(this.#bytes) };
+  }
+
   noteDropped(call: CallLog, reason: LogDropReason, lines: number): LogDropReason {
     call.dropped[reason] += lines;
     this.#dropped += lines;

@@ -8,7 +8,9 @@
  * bytes per second are token buckets (budget.ts). Lines come in batches (`{ lines }`, up
  * to LOG_MESSAGE_MAX_LINES) and are admitted one by one, in order; at the first refusal
  * the rest of the batch is dropped and the reply tells the guest why, so it stops sending
- * for the rest of the call (and, for the tenant rate, until `retry_ms` has passed); the
+ * for the rest of the call (and, for the tenant rate, until `retry_ms` has passed); a batch
+ * written whole is answered with what the tenant's buckets hold now, which bounds what the
+ * guest sends one-way at its call's end; the
  * guest reports the lines it dropped itself (`log.dropped`). A call that dropped lines ends with one summary line,
  * and every dropped line counts in `isohost_log_lines_dropped_total{tenant}`.
  */
@@ -158,7 +160,9 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
         ...(fields === undefined ? {} : { fields }),
       });
     }
-    return EMPTY;
+    // What the buckets hold now bounds what the guest sends at its call's end (log-limits.ts, LogReply).
+    const reply: LogReply = { budget: budget.left() };
+    return { json: JSON.stringify(reply) };
   }
 }
 
