@@ -16,7 +16,7 @@ export class TenantGate {
   readonly #limits: TenantLimits;
   #instances = 0;
   #running = 0;
-  readonly #waiting: (() => void)[] = [];
+  readonly #waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   #tokens: number;
   #refilledAt = Date.now();
   #breachTokens = BREACH_BURST;
@@ -87,12 +87,27 @@ export class TenantGate {
     if (this.#waiting.length >= this.#limits.concurrency * QUEUE_FACTOR) {
       return Promise.reject(new IsohostError('resource_exhausted', `the tenant has too many calls in progress (limit ${this.#limits.concurrency})`));
     }
-    return new Promise((resolve) => this.#waiting.push(() => resolve()));
+    return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
   }
 
+  /**
+   * Frees a running slot: the oldest waiting call takes it, unless the tenant spent its
+   * breach budget while that call waited — then it is refused as a new call would be, and
+   * the slot goes to the next. Without that, the calls queued behind a runaway (up to
+   * QUEUE_FACTOR × concurrency) each ran and breached after the budget was spent: seven
+   * breaches where the burst allows three, each an isolate disposed and replaced on the
+   * host's main thread (bench neighbour.p99_ratio.launch-spin).
+   */
   leaveCall(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#running--;
+    for (let next = this.#waiting.shift(); next !== undefined; next = this.#waiting.shift()) {
+      try {
+        this.#checkBreaches();
+      } catch (err) {
+        next.reject(err);
+        continue;
+      }
+      return next.resolve();
+    }
+    this.#running--;
   }
 }

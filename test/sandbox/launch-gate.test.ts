@@ -22,6 +22,8 @@ beforeAll(async () => {
     { id: 'validator', limits: { breaches_per_min: 1, instances: 50 } },
     // two tokens at start, one a second after
     { id: 'rated', limits: { rate_per_sec: 1, instances: 50 } },
+    // one at a time, four may wait: a burst of 3 breaches, then 1 a minute
+    { id: 'queuer', limits: { concurrency: 1, breaches_per_min: 1, instances: 50, cpu_ms: 50 } },
     { id: 'bulky', limits: { instances: 50, breaches_per_min: 100_000, cpu_ms: 2000, wall_ms: 20_000 } },
   ]);
 });
@@ -35,6 +37,15 @@ describe('launches through the tenant gate', () => {
     for (let i = 0; i < 3; i++) expect(codeOf(await p.host.launch(t, appBundle('throws', THROWS), null).catch((e) => e))).toBe('invalid_request');
     const refused = await p.host.launch(t, appBundle('good', GOOD), null).catch((e) => e);
     expect(refused).toMatchObject({ code: 'resource_exhausted', message: expect.stringMatching(/broke its limits/) });
+  });
+
+  it('should refuse the launches that waited behind runaways once the breach budget is spent', async () => {
+    const t = p.tenants.get('queuer');
+    // One runs and four wait (concurrency 1 × 4); each would spin to its cpu_ms. Without
+    // the check when a waiting launch gets its slot, all five ran and breached.
+    const outcomes = await Promise.all(Array.from({ length: 5 }, () => p.host.launch(t, appBundle('spins', SPINS), null).then(() => 'ok', codeOf)));
+    expect(outcomes.filter((o) => o === 'timeout')).toHaveLength(3);
+    expect(outcomes.filter((o) => o === 'resource_exhausted')).toHaveLength(2);
   });
 
   it('should not count an upload refused as invalid, but count one that breaches a limit', async () => {
