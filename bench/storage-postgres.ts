@@ -6,7 +6,8 @@
  *
  * `http.call.storage.postgres` / `.leveldb`: `http.call` of bench/http-call.ts with a one-shot
  * method that reads one key, once per engine in the same run (issue 13: PostgreSQL ≥ 70 % of
- * LevelDB's rps; `extra.rps`).
+ * LevelDB's rps; `extra.rps`). Both servers are up at once and loaded in alternation, each
+ * engine's window cut into segments (`extra.segments`), so both see the same minutes.
  *
  * Each call row carries in `extra.store_p50_us` the p50 of the same operation on the tenant's
  * store alone (no isolate), timed in alternation with the call: call − store is the sandbox's
@@ -44,7 +45,7 @@ import { findPostgres, startPostgres } from '../test/helpers/postgres.ts';
 import { SMALL_BODY } from './baseline-fetch.ts';
 import { httpLoadShape } from './baseline-http.ts';
 import { SMALL_ARG } from './baseline-ivm.ts';
-import { loadResult, runLoad } from './load.ts';
+import { type LoadOptions, type LoadReport, loadResult, runLoad } from './load.ts';
 import { NOOP_BUNDLE, benchConfig, bundle, openBenchPlatform } from './platform.ts';
 import { type BenchContext, type Result, now, sample, since, summarize } from './stats.ts';
 
@@ -53,42 +54,104 @@ export const names = ['baseline.pg.get', 'baseline.pg.set', 'call.storage.get.po
 /** A one-shot call that reads one key (issue 13: PostgreSQL ≥ 70 % of LevelDB's rps, same run). */
 const READER = `export async function read(args) { return await fc.storage.get("k"); }\n`;
 
+/** Segments each engine's measured window is cut into, run in alternation with the other engine's. */
+const HTTP_SEGMENTS = 4;
+
+/** One engine's server for `http.call.storage.*`, loaded in segments; each segment's load and CPU add up. */
+interface HttpStorageTarget {
+  readonly name: string;
+  /** Runs one segment of load; what it measured counts in the result unless `record` is false (a warm-up). */
+  segment(shape: Pick<LoadOptions, 'concurrency' | 'warmupMs' | 'durationMs'>, record?: boolean): Promise<void>;
+  result(): Result;
+  close(): Promise<void>;
+}
+
 /** `http.call` (bench/http-call.ts) with a method that reads one key, on the given storage engine. */
-async function httpStorageCall(ctx: BenchContext, name: string, storage: Record<string, unknown>): Promise<Result> {
+async function httpStorageTarget(name: string, storage: Record<string, unknown>): Promise<HttpStorageTarget> {
   const { config, dir } = await benchConfig(4, [{ id: 'bench', limits: { cpu_ms: 1000, wall_ms: 10_000, instances: 1000, concurrency: 64 } }], { storage });
   const p = await openBenchPlatform(config, dir);
   const identity = createIdentity({ dataDir: p.dataDir, tenants: p.config.tenants });
   const app = await buildServer({ platform: p, identity, logger: pino({ level: 'silent' }) });
+  const tenant = p.tenants.get('bench');
+  await p.apps.deploy(tenant, 'reader', readBundle(Buffer.from(READER), p.config.deployment.max_bundle_bytes), ['read']);
+  await tenant.store.app('reader').set('k', SMALL_BODY);
+  const token = await identity.mint('bench', { sub: 'bench-user', scope: 'apps:call', ttl: '1h' });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  const pgCpu = storage.engine === 'postgres' ? await serverCpu(String(storage.url)) : undefined;
+  const reports: LoadReport[] = [];
+  let wallUs = 0;
+  let hostCpuUs = 0;
+  let pgCpuUs = 0;
+  return {
+    name,
+    async segment(shape, record = true) {
+      const cpu0 = process.cpuUsage();
+      const pg0 = pgCpu?.();
+      const t0 = now();
+      const report = await runLoad({
+        origin: `http://127.0.0.1:${port}`,
+        path: '/v1/tenants/bench/apps/reader/calls/read',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: '{}',
+        ...shape,
+      });
+      if (!record) return;
+      reports.push(report);
+      wallUs += since(t0) / 1000;
+      const { user, system } = process.cpuUsage(cpu0);
+      hostCpuUs += user + system;
+      if (pg0 !== undefined && pgCpu !== undefined) pgCpuUs += pgCpu() - pg0;
+    },
+    result() {
+      const report = mergeReports(reports);
+      const result = loadResult(name, report);
+      // Cores used over the load (warm-ups included), divided by calls per second: CPU per call.
+      const perCall = (cpuUs: number) => Math.round((cpuUs / wallUs / report.rps) * 1e6);
+      const extra: Record<string, number | string> = { ...result.extra, segments: reports.length, host_cpu_us_per_call: perCall(hostCpuUs) };
+      if (pgCpu !== undefined) extra.pg_cpu_us_per_call = perCall(pgCpuUs);
+      return { ...result, extra };
+    },
+    async close() {
+      await app.close();
+      await p.dispose();
+    },
+  };
+}
+
+/** The segments of one engine as one load: latencies together, rps over the measured windows together. */
+function mergeReports(reports: LoadReport[]): LoadReport {
+  const latencies = new Float64Array(reports.reduce((n, r) => n + r.latenciesNs.length, 0));
+  let at = 0;
+  for (const r of reports) {
+    latencies.set(r.latenciesNs, at);
+    at += r.latenciesNs.length;
+  }
+  const elapsedMs = reports.reduce((n, r) => n + r.elapsedMs, 0);
+  const requests = reports.reduce((n, r) => n + r.rps * (r.elapsedMs / 1000), 0);
+  const errors = reports.reduce((n, r) => n + r.errors, 0);
+  const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
+  return { latenciesNs: latencies, errors, ...(firstError === undefined ? {} : { firstError }), elapsedMs, rps: requests / (elapsedMs / 1000), concurrency: reports[0]!.concurrency };
+}
+
+/**
+ * The http rows: each engine's measured window cut into HTTP_SEGMENTS segments, run in
+ * alternation (LevelDB, PostgreSQL, LevelDB, …), so that both see the same minutes of a
+ * shared machine. Run one after the other, the ratio moved 48–87 % between runs.
+ */
+async function httpStorage(ctx: BenchContext, targets: { name: string; storage: Record<string, unknown> }[]): Promise<Result[]> {
+  const opened: HttpStorageTarget[] = [];
   try {
-    const tenant = p.tenants.get('bench');
-    await p.apps.deploy(tenant, 'reader', readBundle(Buffer.from(READER), p.config.deployment.max_bundle_bytes), ['read']);
-    await tenant.store.app('reader').set('k', SMALL_BODY);
-    const token = await identity.mint('bench', { sub: 'bench-user', scope: 'apps:call', ttl: '1h' });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
-    const pgCpu = storage.engine === 'postgres' ? await serverCpu(String(storage.url)) : undefined;
-    const cpu0 = process.cpuUsage();
-    const pg0 = pgCpu?.();
-    const t0 = now();
-    const report = await runLoad({
-      origin: `http://127.0.0.1:${port}`,
-      path: '/v1/tenants/bench/apps/reader/calls/read',
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: '{}',
-      ...httpLoadShape(ctx),
-    });
-    const wallUs = since(t0) / 1000;
-    const { user, system } = process.cpuUsage(cpu0);
-    const result = loadResult(name, report);
-    // Cores used over the load, divided by calls per second: CPU per call.
-    const perCall = (cpuUs: number) => Math.round((cpuUs / wallUs / report.rps) * 1e6);
-    const extra: Record<string, number | string> = { ...result.extra, host_cpu_us_per_call: perCall(user + system) };
-    if (pg0 !== undefined && pgCpu !== undefined) extra.pg_cpu_us_per_call = perCall(pgCpu() - pg0);
-    return { ...result, extra };
+    for (const t of targets) opened.push(await httpStorageTarget(t.name, t.storage));
+    const shape = httpLoadShape(ctx);
+    const segment = { concurrency: shape.concurrency, warmupMs: Math.ceil((shape.warmupMs ?? 1000) / 2), durationMs: Math.ceil((shape.durationMs ?? 5000) / HTTP_SEGMENTS) };
+    // A first, longer warm-up of each: connections, JIT, the pools.
+    for (const t of opened) await t.segment({ ...segment, warmupMs: shape.warmupMs, durationMs: 1 }, false);
+    for (let i = 0; i < HTTP_SEGMENTS; i++) for (const t of opened) await t.segment(segment);
+    return opened.map((t) => t.result());
   } finally {
-    await app.close();
-    await p.dispose();
+    for (const t of opened) await t.close();
   }
 }
 
@@ -140,8 +203,11 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
   const results: Result[] = [];
   try {
     if (CALL_NAMES.some((n) => ctx.wants(n))) results.push(...(await callStorage(ctx, server.url)));
-    if (ctx.wants('http.call.storage.leveldb')) results.push(await httpStorageCall(ctx, 'http.call.storage.leveldb', { engine: 'leveldb' }));
-    if (ctx.wants('http.call.storage.postgres')) results.push(await httpStorageCall(ctx, 'http.call.storage.postgres', { engine: 'postgres', url: server.url, pool_max: POOL_MAX }));
+    const http = [
+      { name: 'http.call.storage.leveldb', storage: { engine: 'leveldb' } },
+      { name: 'http.call.storage.postgres', storage: { engine: 'postgres', url: server.url, pool_max: POOL_MAX } },
+    ].filter((t) => ctx.wants(t.name));
+    if (http.length > 0) results.push(...(await httpStorage(ctx, http)));
   } finally {
     await server.stop();
   }

@@ -81,6 +81,19 @@ describe.each(ENGINES)('storage engine %s', (engine, makeFixture) => {
   });
 
   describe.skipIf(skip).each(ISOLATIONS)('list (%s)', (isolation) => {
+    it('should answer many reads at once, each with its own key (PostgreSQL carries the waiting ones in one statement)', async () => {
+      const app = (await open('reads', isolation)).app('app');
+      for (const key of TRICKY_KEYS) await app.set(key, JSON.stringify({ key }));
+      const keys = [...TRICKY_KEYS, 'missing', ...TRICKY_KEYS, 'also missing', TRICKY_KEYS[0]!];
+      const values = await Promise.all(keys.map((key) => app.get(key)));
+      expect(values).toEqual(keys.map((key) => (key.includes('missing') ? undefined : JSON.stringify({ key }))));
+      // A read asked for after a write was acknowledged sees it, however many reads wait.
+      const racing = Promise.all(TRICKY_KEYS.map((key) => app.get(key)));
+      await app.set('a', '"new"');
+      expect(await app.get('a')).toBe('"new"');
+      await racing;
+    });
+
     it('should list in UTF-8 byte order, page by cursor without gaps, and stop at the prefix', async () => {
       const app = (await open('lister', isolation)).app('app');
       await app.batch(TRICKY_KEYS.map((key) => ({ op: 'set' as const, key, value: '1' })));

@@ -7,6 +7,16 @@
  * (`synchronous_commit = on`, set by the pool), so a resolved write survives a crash.
  *
  * Validation is the LevelDB store's, from key-codec.ts: same limits, same messages.
+ *
+ * Reads that arrive while READS_AT_ONCE reads of this keyspace are in flight wait, and the
+ * next read carries all of them in one SELECT (`key = ANY(…)`). One statement is one write
+ * to a socket and one wake-up of a server process, and on the bench box those were the
+ * dearest part of a read: the pg client's `writev` alone took 10 % of the host's CPU in
+ * `http.call.storage.postgres`, ~90 µs a query. In that bench a statement carried 1.25
+ * reads on average (calls queued on one instance run one after another, so their reads
+ * do too): the server's CPU per call fell from 68 to 56–60 µs, the host's by ~30 µs. A read
+ * waits for at most one read ahead of it, and sees every write acknowledged before it was
+ * asked for, as a read on its own does: the SELECT that carries it is sent after.
  */
 import type pg from 'pg';
 import { IsohostError } from '../../errors.ts';
@@ -41,6 +51,18 @@ export interface PgAppStoreHost {
 }
 
 const GET = 'SELECT value FROM entries WHERE space = $1 AND key = $2';
+const GET_MANY = 'SELECT key, value FROM entries WHERE space = $1 AND key = ANY($2::bytea[])';
+/** Reads of one keyspace in flight at once; more wait and go together (see the file comment). */
+const READS_AT_ONCE = 2;
+/** Keys one read carries at most. */
+const KEYS_PER_READ = 256;
+
+/** A read waiting for its turn. */
+interface PendingGet {
+  readonly key: Buffer;
+  readonly resolve: (value: JsonText | undefined) => void;
+  readonly reject: (err: unknown) => void;
+}
 const SET = 'SELECT isohost_set($1, $2, $3, $4) AS used';
 const DELETE = 'SELECT isohost_delete($1, $2) AS used';
 const APPLY = 'SELECT isohost_apply($1, $2, $3, $4, $5) AS used';
@@ -76,6 +98,8 @@ export class PgAppStore implements AppStore {
   readonly #host: PgAppStoreHost;
   readonly #space: string;
   readonly #limits: KeyspaceLimits;
+  #pending: PendingGet[] = [];
+  #reading = 0;
 
   constructor(host: PgAppStoreHost, space: string, limits: KeyspaceLimits) {
     this.#host = host;
@@ -85,8 +109,39 @@ export class PgAppStore implements AppStore {
 
   async get(key: string): Promise<JsonText | undefined> {
     assertKey(key);
-    const result = await this.#host.query<{ value: Buffer }>({ name: 'isohost_get', text: GET, values: [this.#space, Buffer.from(key, 'utf8')] });
-    return result.rows.length === 0 ? undefined : result.rows[0].value.toString('utf8');
+    return new Promise<JsonText | undefined>((resolve, reject) => {
+      this.#pending.push({ key: Buffer.from(key, 'utf8'), resolve, reject });
+      this.#pumpReads();
+    });
+  }
+
+  /** Sends the waiting reads, as many at once as READS_AT_ONCE lets, each read carrying up to KEYS_PER_READ of them. */
+  #pumpReads(): void {
+    while (this.#reading < READS_AT_ONCE && this.#pending.length > 0) {
+      const gets = this.#pending.length <= KEYS_PER_READ ? this.#pending : this.#pending.splice(0, KEYS_PER_READ);
+      if (gets === this.#pending) this.#pending = [];
+      this.#reading++;
+      void this.#read(gets).finally(() => {
+        this.#reading--;
+        this.#pumpReads();
+      });
+    }
+  }
+
+  async #read(gets: PendingGet[]): Promise<void> {
+    try {
+      if (gets.length === 1) {
+        const result = await this.#host.query<{ value: Buffer }>({ name: 'isohost_get', text: GET, values: [this.#space, gets[0]!.key] });
+        gets[0]!.resolve(result.rows.length === 0 ? undefined : result.rows[0].value.toString('utf8'));
+        return;
+      }
+      const result = await this.#host.query<{ key: Buffer; value: Buffer }>({ name: 'isohost_get_many', text: GET_MANY, values: [this.#space, gets.map((g) => g.key)] });
+      const found = new Map<string, string>();
+      for (const row of result.rows) found.set(row.key.toString('latin1'), row.value.toString('utf8'));
+      for (const g of gets) g.resolve(found.get(g.key.toString('latin1')));
+    } catch (err) {
+      for (const g of gets) g.reject(err);
+    }
   }
 
   async set(key: string, value: JsonText): Promise<void> {
