@@ -15,7 +15,7 @@
  * `http.call.storage.postgres`, ~90 µs a query. In that bench a statement carried 1.25
  * reads on average (calls queued on one instance run one after another, so their reads
  * do too): the server's CPU per call fell from 68 to 56–60 µs, the host's by ~30 µs. A read
- * waits for at most one read ahead of it, and sees every write acknowledged before it was
+ * waits for one read ahead of it to end, and sees every write acknowledged before it was
  * asked for, as a read on its own does: the SELECT that carries it is sent after.
  */
 import type pg from 'pg';
@@ -52,6 +52,9 @@ export interface PgAppStoreHost {
 
 const GET = 'SELECT value FROM entries WHERE space = $1 AND key = $2';
 const GET_MANY = 'SELECT key, value FROM entries WHERE space = $1 AND key = ANY($2::bytea[])';
+const SET = 'SELECT isohost_set($1, $2, $3, $4) AS used';
+const DELETE = 'SELECT isohost_delete($1, $2) AS used';
+const APPLY = 'SELECT isohost_apply($1, $2, $3, $4, $5) AS used';
 /** Reads of one keyspace in flight at once; more wait and go together (see the file comment). */
 const READS_AT_ONCE = 2;
 /** Keys one read carries at most. */
@@ -63,9 +66,7 @@ interface PendingGet {
   readonly resolve: (value: JsonText | undefined) => void;
   readonly reject: (err: unknown) => void;
 }
-const SET = 'SELECT isohost_set($1, $2, $3, $4) AS used';
-const DELETE = 'SELECT isohost_delete($1, $2) AS used';
-const APPLY = 'SELECT isohost_apply($1, $2, $3, $4, $5) AS used';
+
 /**
  * One page: `before` is the size of the rows ahead of each row in this page, so the page
  * stops where LevelDB's loop stops (limit reached, or MAX_PAGE_BYTES already taken). The
