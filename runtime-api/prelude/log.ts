@@ -172,8 +172,13 @@ function noteBudget(budget: unknown, linesAt: number, charsAt: number): void {
   const lines = (budget as { lines?: unknown }).lines;
   const bytes = (budget as { bytes?: unknown }).bytes;
   if (typeof lines !== 'number' || typeof bytes !== 'number' || !(lines >= 0) || !(bytes >= 0)) return;
-  budgetLines = MathMax(0, lines - (sentLines - linesAt));
-  budgetChars = MathMax(0, bytes - (sentChars - charsAt));
+  setBudget(lines - (sentLines - linesAt), bytes - (sentChars - charsAt));
+}
+
+/** The reckoning of the tenant's buckets, as of now. */
+function setBudget(lines: number, chars: number): void {
+  budgetLines = MathMax(0, lines);
+  budgetChars = MathMax(0, chars);
   budgetAt = DateNow();
 }
 
@@ -240,7 +245,7 @@ function sendBatch(): void {
       if (dropped === 'rate') {
         backOff(r!.retry_ms);
         // The buckets could not take a line: they are as good as empty now.
-        noteBudget({ lines: 0, bytes: 0 }, sentLines, sentChars);
+        setBudget(0, 0);
       } else if (dropped === undefined) noteBudget(r?.budget, linesAt, charsAt);
       if (gen !== callGen) return;
       batchInFlight = false;
