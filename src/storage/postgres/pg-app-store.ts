@@ -99,7 +99,7 @@ export class PgAppStore implements AppStore {
   readonly #host: PgAppStoreHost;
   readonly #space: string;
   readonly #limits: KeyspaceLimits;
-  #pending: PendingGet[] = [];
+  readonly #pending: PendingGet[] = [];
   #reading = 0;
 
   constructor(host: PgAppStoreHost, space: string, limits: KeyspaceLimits) {
@@ -119,8 +119,7 @@ export class PgAppStore implements AppStore {
   /** Sends the waiting reads, as many at once as READS_AT_ONCE lets, each read carrying up to KEYS_PER_READ of them. */
   #pumpReads(): void {
     while (this.#reading < READS_AT_ONCE && this.#pending.length > 0) {
-      const gets = this.#pending.length <= KEYS_PER_READ ? this.#pending : this.#pending.splice(0, KEYS_PER_READ);
-      if (gets === this.#pending) this.#pending = [];
+      const gets = this.#pending.splice(0, KEYS_PER_READ);
       this.#reading++;
       void this.#read(gets).finally(() => {
         this.#reading--;
