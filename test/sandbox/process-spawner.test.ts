@@ -6,9 +6,13 @@
  * - the spawner SIGKILLed: the process tenant's in-flight call fails `unavailable`, the
  *   shared tenant goes on, the orphaned sandbox exits, and the next call succeeds;
  * - the host ↔ child channel: frames carry ArrayBuffers intact, and a child's length
- *   prefix over the bound is a violation that closes the channel (the child then exits).
+ *   prefix over the bound is a violation that closes the channel (the child then exits);
+ * - the sandbox code cache the spawner primes: owned by the host's uid, read-only (0755
+ *   directories, 0444 files), handed to the children started after it (NODE_COMPILE_CACHE),
+ *   and a sandbox process started with it serves calls.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameChannel } from '../../src/sandbox/process/frame-channel.ts';
 import { MAX_CHILD_FRAME_BYTES } from '../../src/sandbox/process/protocol.ts';
@@ -81,6 +85,62 @@ describe('the spawner', () => {
     expect(ppidOf(server.tier('acme').pids()[0]!)).toBe(spawnerPid());
     expect((await server.call('unit-a', 'app', 'put', { key: 'after', value: 2 })).status).toBe(200);
   }, 60_000);
+});
+
+/** NODE_COMPILE_CACHE in a child's environment as the spawner hands it out now: a shell child prints its environment. */
+async function codeCacheNow(): Promise<string | undefined> {
+  let onExit!: (e: SpawnedExit) => void;
+  const exit = new Promise<SpawnedExit>((resolve) => (onExit = resolve));
+  const { channel } = await spawnSandbox('/bin/sh', ['-c', 'env >&2'], onExit);
+  channel.destroy();
+  return /^NODE_COMPILE_CACHE=(.*)$/m.exec((await exit).stderr)?.[1];
+}
+
+/** Every file and directory under `dir`, with its mode and owner. */
+function tree(dir: string): { path: string; dir: boolean; mode: number; uid: number }[] {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const st = statSync(path);
+    out.push({ path, dir: st.isDirectory(), mode: st.mode & 0o7777, uid: st.uid });
+    if (st.isDirectory()) out.push(...tree(path));
+  }
+  return out;
+}
+
+describe('the sandbox code cache', () => {
+  it("should be primed by the spawner as the host's uid, read-only to everyone, and handed to the sandbox processes started after it", async () => {
+    let dir: string | undefined;
+    await until(async () => (dir = await codeCacheNow()) !== undefined, 60_000, 'the code cache to be primed');
+    expect(dir).toMatch(/\/isohost-sandbox-code-[^/]+$/);
+    const top = statSync(dir!);
+    expect(top.uid).toBe(process.getuid!());
+    expect(top.mode & 0o7777).toBe(0o755);
+    const entries = tree(dir!);
+    const files = entries.filter((e) => !e.dir);
+    // Every module a sandbox process loads: this file's graph and child-tier.ts's (isolated-vm's, the bridge, the prelude).
+    expect(files.length).toBeGreaterThan(20);
+    for (const e of entries) {
+      expect(e.uid, e.path).toBe(process.getuid!());
+      expect(e.mode, e.path).toBe(e.dir ? 0o755 : 0o444);
+    }
+
+    // A sandbox process started now gets it, and serves calls.
+    const before = server.tier('acme').pids()[0]!;
+    process.kill(before, 'SIGKILL');
+    await until(() => !server.tier('acme').pids().includes(before), 20_000, 'the crash to be noticed');
+    const res = await server.call('acme', 'app', 'put', { key: 'cached', value: 1 });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const pid = server.tier('acme').pids()[0]!;
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(env).toContain(`NODE_COMPILE_CACHE=${dir}`);
+    if (process.getuid!() === 0) {
+      // Its own uid: the cache's 0755/0444 leave it reading, never writing.
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+      expect(uid).not.toBe(0);
+      expect(uid).not.toBe(top.uid);
+    }
+  }, 90_000);
 });
 
 /**

@@ -144,8 +144,8 @@ describe('the sandbox process, read from /proc', () => {
 
   it('should hold no environment of the host', () => {
     const env = readFileSync(`/proc/${pid()}/environ`, 'utf8').split('\0').filter((e) => e !== '');
-    // Only what Node's IPC channel sets up itself.
-    for (const e of env) expect(e).toMatch(/^NODE_CHANNEL_(FD|SERIALIZATION_MODE)=/);
+    // Only what Node's IPC channel sets up itself, and the sandbox code cache once the spawner primed it.
+    for (const e of env) expect(e).toMatch(/^(NODE_CHANNEL_(FD|SERIALIZATION_MODE)=|NODE_COMPILE_CACHE=\/.*\/isohost-sandbox-code-[^/]+$)/);
   });
 
   it('should say in /readyz which protections are active', async () => {

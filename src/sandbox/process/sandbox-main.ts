@@ -18,8 +18,10 @@
  * No guest code runs before the privileges are gone.
  *
  * argv: `--uid N --gid N` (optional; only when the host runs as root),
- * `--memory-mb N` (the tenant's isolate heap limit), `--warm N` (blank isolates kept).
+ * `--memory-mb N` (the tenant's isolate heap limit), `--warm N` (blank isolates kept);
+ * or `--prime` alone (see prime()).
  */
+import { flushCompileCache } from 'node:module';
 import { parseArgs } from 'node:util';
 import { IsohostError } from '../../errors.ts';
 import type { CallTag, SandboxTier, TierInstance } from '../tier.ts';
@@ -31,8 +33,9 @@ export const EXIT_BAD_ARGS = 64;
 export const EXIT_PRIVILEGES = 77;
 
 const { values } = parseArgs({
-  options: { uid: { type: 'string' }, gid: { type: 'string' }, 'memory-mb': { type: 'string' }, warm: { type: 'string' } },
+  options: { uid: { type: 'string' }, gid: { type: 'string' }, 'memory-mb': { type: 'string' }, warm: { type: 'string' }, prime: { type: 'boolean' } },
 });
+if (values.prime === true) await prime();
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
 const uid = num(values.uid);
 const gid = num(values.gid);
@@ -192,6 +195,19 @@ async function warmUp(t: SandboxTier): Promise<void> {
   } catch {
     // a warm-up that fails only leaves the first real launch slower
   }
+}
+
+/**
+ * `--prime`: run by the spawner, as the host's uid, with NODE_COMPILE_CACHE set to the
+ * sandbox code cache it then makes read-only (spawner-main.ts). Loads what a sandbox
+ * process loads — this file's imports and, as a process does after its privilege drop,
+ * child-tier.ts and everything it brings — writes the cache and exits. Nothing else of a
+ * sandbox runs: no channel, no isolate, no privilege change.
+ */
+async function prime(): Promise<never> {
+  await import('./child-tier.ts');
+  flushCompileCache();
+  process.exit(0);
 }
 
 /** Loaded only now, after the privilege drop: isolated-vm and the prelude snapshot come with it. */

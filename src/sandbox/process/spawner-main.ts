@@ -13,12 +13,83 @@
  * Spawner → host: `{t:'spawned', id, pid}` (+ the channel socket), `{t:'spawn_failed', id}`,
  * `{t:'exit', pid, code, signal, stderr}`.
  * The host gone (IPC disconnect) → every child is killed and the spawner exits.
+ *
+ * At its start it also primes the sandbox code cache the children start with (see
+ * primeCodeCache).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Bytes of a child's stderr kept for the host's crash log line. */
 const STDERR_KEEP = 4096;
+/** A prime that has not finished by then is killed, and children start without the cache. */
+const PRIME_TIMEOUT_MS = 60_000;
+const SANDBOX_ENTRY = fileURLToPath(new URL('./sandbox-main.ts', import.meta.url));
+
+/**
+ * The sandbox code cache: Node's module compile cache (the type-stripped source and V8's
+ * code cache of every module a sandbox process loads), primed once by this spawner and
+ * handed to every child started after that (NODE_COMPILE_CACHE). A sandbox process
+ * starts after every crash of its tenant's code, and without the cache each start strips
+ * and compiles its ~40 modules anew: ~500 ms of a core from start to idle after `ready`,
+ * ~230 ms with the cache (/proc/<pid>/stat on the 2-core bench box; THREATS F48,
+ * `neighbour.p99_ratio.crash`).
+ *
+ * Trust: the cache holds code every sandbox process runs before and after its privilege
+ * drop, so no sandbox may write it. It is made by a process of the host's uid from the
+ * product's own files (sandbox-main.ts --prime), in a fresh directory of its own, and
+ * then made read-only: directories 0755, files 0444, owned by the host's uid. Node names
+ * the cache's subdirectory by the uid a process starts as, and a sandbox process starts
+ * as the host's uid (root, when it drops to a uid of its own), so prime and children use
+ * the same one. After its drop a sandbox reads the cache and nothing more; Node's
+ * attempt to add entries at its exit fails quietly. Where the host does not run as
+ * root, sandbox processes share its uid and could change the cache — as they could
+ * change anything of the host's (/readyz reports the missing uid protection). Removed
+ * when the spawner ends; a spawner that is SIGKILLed leaves it in the temp dir.
+ */
+let codeCache: string | undefined;
+
+function primeCodeCache(): void {
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'isohost-sandbox-code-'));
+  } catch {
+    return; // no temp dir: children start without the cache
+  }
+  const drop = () => rmSync(dir, { recursive: true, force: true });
+  process.on('exit', () => {
+    try {
+      drop();
+    } catch {
+      // best effort at exit
+    }
+  });
+  const prime = spawn(process.execPath, [SANDBOX_ENTRY, '--prime'], { cwd: '/', env: { NODE_COMPILE_CACHE: dir }, stdio: 'ignore', timeout: PRIME_TIMEOUT_MS });
+  prime.on('error', drop);
+  prime.on('exit', (code) => {
+    if (code !== 0) return drop();
+    try {
+      readOnly(dir);
+      codeCache = dir;
+    } catch {
+      drop();
+    }
+  });
+}
+
+/** Every directory under `dir` (and itself) 0755, every file 0444. */
+function readOnly(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) readOnly(path);
+    else chmodSync(path, 0o444);
+  }
+  chmodSync(dir, 0o755);
+}
 
 const children = new Map<number, ChildProcess>();
 
@@ -33,8 +104,10 @@ function send(m: object, handle?: Socket): void {
 
 function spawnChild(id: number, file: string, args: string[]): void {
   // A clean environment: nothing of the host's (tokens, proxy settings, NODE_OPTIONS) reaches the child.
-  // Only Node's own: fd 3 is the child's IPC channel, in advanced serialisation (frame-channel.ts).
-  const env = { NODE_CHANNEL_FD: '3', NODE_CHANNEL_SERIALIZATION_MODE: 'advanced' };
+  // Only Node's own: fd 3 is the child's IPC channel, in advanced serialisation (frame-channel.ts),
+  // and NODE_COMPILE_CACHE once the sandbox code cache is primed (see primeCodeCache).
+  const env: Record<string, string> = { NODE_CHANNEL_FD: '3', NODE_CHANNEL_SERIALIZATION_MODE: 'advanced' };
+  if (codeCache !== undefined) env.NODE_COMPILE_CACHE = codeCache;
   const child = spawn(file, args, { cwd: '/', env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
@@ -72,3 +145,5 @@ process.on('disconnect', () => {
   for (const c of children.values()) c.kill('SIGKILL');
   process.exit(0);
 });
+
+primeCodeCache();
