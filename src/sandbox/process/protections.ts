@@ -152,6 +152,23 @@ export interface SandboxPlan {
  */
 export const SANDBOX_NICE = 10;
 
+/**
+ * V8 flags of every sandbox process. `--single-threaded-gc`: each isolate collects its
+ * garbage on its own thread, never on V8's worker pool. A tenant's `concurrency` is the
+ * number of cores its isolates can keep busy; with V8's parallel and concurrent GC an
+ * allocating isolate spread its collections over the pool's threads as well. Measured
+ * on the 2-core bench box, a process tenant allocating for 1 s: its V8Worker threads
+ * used 42 ticks of CPU beside the isolate thread's 84, and 1 beside 98 with the flag
+ * (and the isolate did twice the work). For the neighbours: an allocation flood of a
+ * concurrency-1 process tenant (array growth to its memory limit, each call a memory
+ * breach) took a shared tenant's p99 from 1.3–1.5 to 4.3–5.9 ms; with the flag, 1.0–1.3
+ * (ratio 0.92–0.94). The Map flood that aborts its process (THREATS F48): ratio
+ * 2.25–2.27 → 1.51–1.67. What it costs the tenant itself: its GC pauses are not shared
+ * out over other cores, so they are longer on a machine with idle cores — the price of
+ * not taking them (process-tier.test.ts reads the threads' CPU from /proc).
+ */
+export const SANDBOX_V8_FLAGS: readonly string[] = Object.freeze(['--single-threaded-gc']);
+
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, Math.round(v)));
 
 /**
@@ -202,7 +219,7 @@ export function planFor(index: number, limits: Pick<TenantLimits, 'memory_mb' | 
 
 /**
  * The command that starts one child: `[unshare --net --] [prlimit --as=… --core=0 --]
- * [nice -n 10] node --max-old-space-size=… sandbox-main.ts --uid … --gid … --memory-mb … --warm …`.
+ * [nice -n 10] node --single-threaded-gc --max-old-space-size=… sandbox-main.ts --uid … --gid … --memory-mb … --warm …`.
  */
 export function childCommand(plan: SandboxPlan, entry: string, memoryMb: number, warm: number, caps = hostCapabilities()): { file: string; args: string[] } {
   const chain: string[] = [];
@@ -212,7 +229,7 @@ export function childCommand(plan: SandboxPlan, entry: string, memoryMb: number,
     chain.push(caps.prlimit, ...as, '--core=0', '--');
   }
   if (plan.nice !== 0 && caps.nice !== undefined) chain.push(caps.nice, '-n', String(plan.nice));
-  chain.push(process.execPath, `--max-old-space-size=${plan.heapMb}`, entry, '--memory-mb', String(memoryMb), '--warm', String(warm));
+  chain.push(process.execPath, ...SANDBOX_V8_FLAGS, `--max-old-space-size=${plan.heapMb}`, entry, '--memory-mb', String(memoryMb), '--warm', String(warm));
   if (plan.uid !== undefined && plan.gid !== undefined) chain.push('--uid', String(plan.uid), '--gid', String(plan.gid));
   return { file: chain[0]!, args: chain.slice(1) };
 }
