@@ -59,6 +59,28 @@ const CRASH_APP = bundle(
 export function oom() { const m = new Map(); for (let i = 0; ; i++) m.set(i, 'v' + i); }`,
 );
 
+/**
+ * Garbage that is kept: an array grown until the isolate's memory limit ends the call
+ * (a memory breach, `resource_exhausted`, the isolate disposed; no process dies). What it
+ * costs the neighbours is mostly V8's garbage collection of that isolate, and where it
+ * runs: on V8's worker pool in the host (the shared tier), or on the isolate's own
+ * thread in a sandbox process (`--single-threaded-gc`, protections.ts).
+ */
+const ALLOC_APP = bundle('alloc', 'export function ready() { return true; }\nexport function grow() { const a = []; for (;;) a.push({ x: a.length }); }');
+
+/** A process-tier attacker is ready when one call of it succeeds; else why not (no sandbox process can run here). */
+async function processReady(p: BenchPlatform, caller: OneShotCaller, note: (m: string) => void, name: string, app: AppBundle, method: string): Promise<string | undefined> {
+  const tier = p.sandboxes.get(attackerId(name))!;
+  const missing = Object.keys(tier.status().protections.missing);
+  if (missing.length > 0) note(`neighbour.${name}: sandbox protections not active here: ${missing.join(', ')}`);
+  try {
+    await caller.call(p.tenants.get(attackerId(name)), app, { sub: 'a-user', claims: {} }, method, 'null');
+    return undefined;
+  } catch (err) {
+    return `a process-tier call failed before any attack (${(err as Error).message})`;
+  }
+}
+
 export interface Attack {
   name: string;
   app: AppBundle;
@@ -71,7 +93,9 @@ export interface Attack {
   observe?(p: BenchPlatform): Record<string, number>;
 }
 
-const attackerId = (name: string) => `attacker-${name}`;
+function attackerId(name: string): string {
+  return `attacker-${name}`;
+}
 
 export const ATTACKS: Record<string, Attack> = {
   spin: { name: 'spin', app: APP, method: 'spin' },
@@ -92,17 +116,7 @@ export const ATTACKS: Record<string, Attack> = {
     method: 'oom',
     // cpu_ms high enough for the flood to outgrow the 16 MB heap before A's deadline (as in the F48 test).
     tenant: { compute: { isolation: 'process' }, limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000 } },
-    async ready(p, caller, note) {
-      const tier = p.sandboxes.get(attackerId('crash'))!;
-      const missing = Object.keys(tier.status().protections.missing);
-      if (missing.length > 0) note(`neighbour.crash: sandbox protections not active here: ${missing.join(', ')}`);
-      try {
-        await caller.call(p.tenants.get(attackerId('crash')), CRASH_APP, { sub: 'a-user', claims: {} }, 'alive', 'null');
-        return undefined;
-      } catch (err) {
-        return `a process-tier call failed before any attack (${(err as Error).message})`;
-      }
-    },
+    ready: (p, caller, note) => processReady(p, caller, note, 'crash', CRASH_APP, 'alive'),
     observe(p) {
       const tier = p.sandboxes.get(attackerId('crash'))!;
       const out: Record<string, number> = { a_crashes: 0 };
@@ -112,6 +126,15 @@ export const ATTACKS: Record<string, Attack> = {
       }
       return out;
     },
+  },
+  alloc: { name: 'alloc', app: ALLOC_APP, method: 'grow', tenant: { limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000 } } },
+  'alloc-process': {
+    name: 'alloc-process',
+    app: ALLOC_APP,
+    method: 'grow',
+    tenant: { compute: { isolation: 'process' }, limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000 } },
+    // A call that ends at once: a process-tier launch of the bundle, nothing grown.
+    ready: (p, caller, note) => processReady(p, caller, note, 'alloc-process', ALLOC_APP, 'ready'),
   },
 };
 

@@ -57,7 +57,13 @@
  *   outcomes and crashes by cause during B's stream. One flood takes 1–1.6 s to abort its
  *   process on the 2-core box, so B's stream (a few seconds) sees 2–3 crashes and their
  *   restarts, and the crash loop comes after it. Where no sandbox process can run, the
- *   variant notes why and yields no row.
+ *   variant notes why and yields no row;
+ * - `alloc` and `alloc-process` (not in CONTRACT §6's list; added with the finding they
+ *   measure): every call of A grows an array until A's 16 MB memory limit ends it (a
+ *   memory breach; the isolate is disposed, no process dies), A in the shared tier and
+ *   in a sandbox process. The cost to B is V8's garbage collection of A's isolate and
+ *   where it runs: on V8's worker pool in the host (shared), on the isolate's own thread
+ *   in a sandbox process (`--single-threaded-gc`, protections.ts SANDBOX_V8_FLAGS).
  *
  * A's outcomes in `extra`: a_ok, a_timeouts, a_refused (resource_exhausted),
  * a_unavailable (its sandbox crashed or is marked crash-looping), a_other.
