@@ -5,6 +5,7 @@
  * writes `{ node, results }`. Each measured path is one file in REGISTRY exporting
  * `names` (the result names it produces) and `bench(ctx)`.
  */
+import { missingHostFlags } from '../src/host-flags.ts';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -137,6 +138,8 @@ async function main(): Promise<number> {
   }
 
   note(`node ${process.versions.node}, ${availableParallelism()} cpus, ${process.platform}-${process.arch}${quick ? ', --quick' : ''}`);
+  const missing = missingHostFlags();
+  if (missing.length > 0) note(`not the host's V8 flags: ${missing.join(' ')} missing (npm run bench passes them; src/host-flags.ts)`);
   const ctx: BenchContext = {
     quick,
     wants: (name) => selected.has(name),

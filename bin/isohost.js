@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 // Entry point for `npx --no-install isohost` and `npm start`. Node >= 24 runs the
 // TypeScript sources directly (type stripping); there is no build step.
-import { main } from '../src/cli/main.ts';
+import { fileURLToPath } from 'node:url';
+import { restartWithHostFlags } from '../src/host-flags.ts';
+
+// A command that runs mini-apps needs the host's V8 flags (src/host-flags.ts): without
+// them this process is replaced by one with them, before anything else is loaded.
+restartWithHostFlags(fileURLToPath(import.meta.url), process.argv.slice(2));
+const { main } = await import('../src/cli/main.ts');
 
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import pino, { type Logger } from 'pino';
 import type { PlatformConfig } from './config/schema.ts';
 import type { StorageBackend } from './storage/backend.ts';
+import { missingHostFlags } from './host-flags.ts';
 import { openStorageBackend } from './storage/engine.ts';
 import { TenantRegistry, type TenantChanges } from './tenants/registry.ts';
 import { IsohostError } from './errors.ts';
@@ -60,6 +61,10 @@ export function createLogger(level = process.env.ISOHOST_LOG_LEVEL ?? 'info'): L
 
 export async function openPlatform(config: PlatformConfig, options: PlatformOptions = {}): Promise<Platform> {
   const logger = options.logger ?? createLogger();
+  const missingFlags = missingHostFlags();
+  if (missingFlags.length > 0) {
+    logger.warn({ missing: missingFlags }, `V8 runs without ${missingFlags.join(' ')}: a shared tenant's garbage collection can take more cores than its concurrency (src/host-flags.ts; bin/isohost.js and npm start pass it)`);
+  }
   // data_dir holds the node's own files (admin socket, sandbox processes) on every engine;
   // with PostgreSQL no LevelDB creates it.
   await mkdir(config.deployment.data_dir, { recursive: true, mode: 0o700 });

@@ -1,0 +1,139 @@
+/**
+ * The host's V8 flags (src/host-flags.ts): `--single-threaded-gc`, so a shared tenant's
+ * garbage collection runs on its isolate's thread, never on V8's worker pool, and its
+ * `concurrency` bounds the cores it takes.
+ * - `bin/isohost.js serve` started without the flag replaces itself (same pid) with a
+ *   process that has it, and says nothing; with ISOHOST_HOST_FLAGS=off it runs without
+ *   it and says so in one warn line;
+ * - in a process with the flag (the test runner passes it, as npm start does), a shared
+ *   tenant that allocates for a second leaves V8's worker threads all but idle (read from
+ *   /proc); without the flag they took a third of the CPU (measured, host-flags.ts).
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { HOST_V8_FLAGS, missingHostFlags } from '../../src/host-flags.ts';
+import { openPlatform } from '../../src/platform.ts';
+import { validateConfig } from '../../src/config/load.ts';
+import { OneShotCaller } from '../../src/sandbox/one-shot.ts';
+import { bundleOf } from '../helpers/bundle.ts';
+import { BIN } from '../helpers/http-cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import pino from 'pino';
+
+/** Starts `node bin/isohost.js serve` (no flags) with `env`; resolves once it serves, with its pid and output so far. */
+function serve(env: NodeJS.ProcessEnv, data: string): Promise<{ pid: number; cmdline: string[]; stderr: () => string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--egress-port', '0', '--data', data], { env: { ...process.env, ISOHOST_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start\n${out}\n${err}`));
+    }, 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!/serving on http:/.test(out)) return;
+      clearTimeout(timer);
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+      resolve({
+        pid: child.pid!,
+        cmdline,
+        stderr: () => err,
+        stop: async () => {
+          child.kill('SIGTERM');
+          await exited;
+        },
+      });
+    });
+  });
+}
+
+describe("the host's V8 flags", () => {
+  it('should be what this test process runs with (the runner passes them, as npm start does)', () => {
+    expect(HOST_V8_FLAGS).toEqual(['--single-threaded-gc']);
+    expect(missingHostFlags()).toEqual([]);
+  });
+
+  it('should be taken on by `isohost serve` started without them: the same pid, now with the flags, and no warning', async () => {
+    const data = await tempDir();
+    const s = await serve({}, data.path);
+    try {
+      expect(s.cmdline).toContain('--single-threaded-gc');
+      expect(s.cmdline.some((a) => a.endsWith('bin/isohost.js'))).toBe(true);
+      expect(s.stderr()).not.toContain('V8 runs without');
+    } finally {
+      await s.stop();
+      await data.dispose();
+    }
+  }, 90_000);
+
+  it('should be left out with ISOHOST_HOST_FLAGS=off, and the platform say so in one warn line', async () => {
+    const data = await tempDir();
+    const s = await serve({ ISOHOST_HOST_FLAGS: 'off' }, data.path);
+    try {
+      expect(s.cmdline).not.toContain('--single-threaded-gc');
+      const warns = s.stderr().split('\n').filter((l) => l.includes('V8 runs without --single-threaded-gc'));
+      expect(warns).toHaveLength(1);
+      expect(JSON.parse(warns[0]!).level).toBe(40);
+    } finally {
+      await s.stop();
+      await data.dispose();
+    }
+  }, 90_000);
+
+  it("should keep a shared tenant's garbage collection on its isolate's thread: V8's worker threads stay all but idle", async () => {
+    const tmp = await tempDir();
+    const dir = tmp.path;
+    const config = validateConfig(
+      {
+        deployment: { data_dir: dir, warm_pool: 1 },
+        tenants: [{ id: 'unit-a', storage: { namespace: 'unit-a', isolation: 'schema' }, identity: { provider: 'iam-internal', realm: 'unit-a' }, limits: { cpu_ms: 5000, wall_ms: 30_000, memory_mb: 64 } }],
+      },
+      dir,
+    );
+    const platform = await openPlatform(config, { logger: pino({ level: 'silent' }) });
+    try {
+      const app = bundleOf({
+        churn(ms: number) {
+          const end = Date.now() + ms;
+          let keep: unknown[] = [];
+          let n = 0;
+          while (Date.now() < end) {
+            keep.push({ a: [n++, 2, 3] });
+            if (keep.length > 20_000) keep = [];
+          }
+          return n;
+        },
+      });
+      const caller = new OneShotCaller(platform.host);
+      const tenant = platform.tenants.get('unit-a');
+      const bundle = { id: 'churn', version: 'v1', source: app, sha256: 'c'.repeat(64) };
+      await caller.call(tenant, bundle, { sub: 'u', claims: {} }, 'churn', '10');
+      // proc(5) stat: utime and stime (fields 14, 15) in clock ticks, per thread of this process.
+      const cpu = () => {
+        let workers = 0;
+        let all = 0;
+        for (const t of readdirSync('/proc/self/task')) {
+          const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+          const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          const ticks = Number(f[11]) + Number(f[12]);
+          all += ticks;
+          if (stat.includes('(V8Worker)')) workers += ticks;
+        }
+        return { workers, all };
+      };
+      const before = cpu();
+      await caller.call(tenant, bundle, { sub: 'u', claims: {} }, 'churn', '1000');
+      const after = cpu();
+      const all = after.all - before.all;
+      expect(all).toBeGreaterThan(20);
+      expect(after.workers - before.workers, `${after.workers - before.workers} of ${all} ticks`).toBeLessThan(all * 0.1);
+    } finally {
+      await platform.close();
+      await tmp.dispose();
+    }
+  }, 60_000);
+});
