@@ -19,6 +19,8 @@
  * when it was started without it, unless ISOHOST_HOST_FLAGS=off. A platform opened
  * without it says so in one `warn` line.
  */
+import { accessSync, constants } from 'node:fs';
+
 export const HOST_V8_FLAGS: readonly string[] = Object.freeze(['--single-threaded-gc']);
 
 /** The commands of bin/isohost.js that run mini-app code in this process. */
@@ -33,13 +35,22 @@ export function missingHostFlags(): string[] {
  * For a command that runs mini-apps, started without HOST_V8_FLAGS: replaces this
  * process with `node <flags> <execArgv> script args` (same pid, same environment plus
  * ISOHOST_HOST_FLAGS=applied, which stops a second restart). Returns when there is
- * nothing to do, when ISOHOST_HOST_FLAGS is `off` or `applied`, or where `process.execve`
- * does not exist (not on Linux/macOS); the platform then warns.
+ * nothing to do, when ISOHOST_HOST_FLAGS is `off` or `applied`, where `process.execve`
+ * does not exist (not on Linux/macOS), or where this uid may not execute the Node binary;
+ * the platform then warns.
  */
 export function restartWithHostFlags(script: string, args: readonly string[]): void {
   if (!COMMANDS_WITH_ISOLATES.has(args[0] ?? '')) return;
   const missing = missingHostFlags();
   const mode = process.env.ISOHOST_HOST_FLAGS;
   if (missing.length === 0 || mode === 'off' || mode === 'applied' || typeof process.execve !== 'function') return;
+  // A failed execve ends the process with a fatal error, not an exception: only a binary
+  // this uid may execute is tried. Seen: a Node under /root (0700) started for another uid
+  // by `setpriv`, whose exec still had root's capabilities; this process has none.
+  try {
+    accessSync(process.execPath, constants.X_OK);
+  } catch {
+    return;
+  }
   process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, script, ...args], { ...process.env, ISOHOST_HOST_FLAGS: 'applied' });
 }
