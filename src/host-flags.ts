@@ -8,7 +8,8 @@
  * keep busy; with V8's parallel and concurrent GC an allocating isolate spread its
  * collections over the pool's threads as well. Measured on the 2-core bench box
  * (`neighbour.p99_ratio.alloc`: a shared tenant growing an array to its memory limit,
- * each call a memory breach): B's p99 ratio 5.3–6.0 without the flag, 0.78–1.13 with it;
+ * each call a memory breach): B's p99 ratio 4.2–5.0 without the flag, 1.1–2.8 with it
+ * (0.78–1.13 in a probe with one attacking caller instead of six);
  * `call.noop`, `http.call` and `call.noop.process` did not move beyond the noise of
  * three alternated runs. What it costs: the host's own collections are not shared out
  * over idle cores (its heap is small; the isolates hold the memory). The sandbox
