@@ -9,9 +9,12 @@
  *   prefix over the bound is a violation that closes the channel (the child then exits);
  * - the sandbox code cache the spawner primes: owned by the host's uid, read-only (0755
  *   directories, 0444 files), handed to the children started after it (NODE_COMPILE_CACHE),
- *   and a sandbox process started with it serves calls.
+ *   and a sandbox process started with it serves calls; one a SIGKILLed spawner left behind
+ *   is removed by the next spawner.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameChannel } from '../../src/sandbox/process/frame-channel.ts';
@@ -141,6 +144,34 @@ describe('the sandbox code cache', () => {
       expect(uid).not.toBe(top.uid);
     }
   }, 90_000);
+
+  it('should be removed when its spawner is SIGKILLed, by the next spawner at its start; a live spawner\'s is kept', async () => {
+    // A pid that ran and is gone: a short child of ours, reaped.
+    const gone = spawn(process.execPath, ['-e', '0']);
+    const gonePid = gone.pid!;
+    await new Promise((r) => gone.on('exit', r));
+    const left = mkdtempSync(join(tmpdir(), `isohost-sandbox-code-${gonePid}-`));
+    writeFileSync(join(left, 'entry'), 'x');
+    // One named after a process that runs (this one): not the sweep's to remove.
+    const live = mkdtempSync(join(tmpdir(), `isohost-sandbox-code-${process.pid}-`));
+    try {
+      expect((await server.call('acme', 'app', 'put', { key: 'before-sweep', value: 1 })).status).toBe(200);
+      const before = spawnerPid()!;
+      process.kill(before, 'SIGKILL');
+      let dir: string | undefined;
+      await until(async () => (dir = await codeCacheNow().catch(() => undefined)) !== undefined && spawnerPid() !== before, 60_000, 'a new spawner with its cache');
+      expect(existsSync(left)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      // The new spawner's own cache is named after it, and the SIGKILLed one's is gone too.
+      expect(dir).toMatch(new RegExp(`/isohost-sandbox-code-${spawnerPid()}-[^/]+$`));
+      expect(readdirSync(tmpdir()).filter((n) => n.startsWith(`isohost-sandbox-code-${before}-`))).toEqual([]);
+      const res = await server.call('acme', 'app', 'put', { key: 'after-sweep', value: 1 });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    } finally {
+      rmSync(left, { recursive: true, force: true });
+      rmSync(live, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 /**

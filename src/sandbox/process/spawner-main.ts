@@ -18,7 +18,7 @@
  * primeCodeCache).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,14 +51,19 @@ const PRIME_NICE = 10;
  * attempt to add entries at its exit fails quietly. Where the host does not run as
  * root, sandbox processes share its uid and could change the cache — as they could
  * change anything of the host's (/readyz reports the missing uid protection). Removed
- * when the spawner ends; a spawner that is SIGKILLed leaves it in the temp dir.
+ * when the spawner ends; one a SIGKILLed spawner left behind is removed by the next
+ * spawner's start (sweepLeftCaches).
  */
 let codeCache: string | undefined;
 
+/** `isohost-sandbox-code-<spawner pid>-<random>`: the pid tells a live spawner's cache from one left behind. */
+const CACHE_PREFIX = 'isohost-sandbox-code-';
+
 function primeCodeCache(): void {
+  sweepLeftCaches();
   let dir: string;
   try {
-    dir = mkdtempSync(join(tmpdir(), 'isohost-sandbox-code-'));
+    dir = mkdtempSync(join(tmpdir(), `${CACHE_PREFIX}${process.pid}-`));
   } catch {
     return; // no temp dir: children start without the cache
   }
@@ -90,6 +95,39 @@ function primeCodeCache(): void {
       drop();
     }
   });
+}
+
+/**
+ * Removes the code caches of spawners that are gone without removing theirs (SIGKILLed):
+ * ours (owned by this uid) whose spawner pid no longer runs. A pid that runs again, for
+ * anything, keeps its directory until a later sweep finds it gone.
+ */
+function sweepLeftCaches(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = name.startsWith(CACHE_PREFIX) ? Number(/^(\d+)-/.exec(name.slice(CACHE_PREFIX.length))?.[1]) : Number.NaN;
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    const path = join(tmpdir(), name);
+    try {
+      if (lstatSync(path).isDirectory() && lstatSync(path).uid === process.getuid!()) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Every directory under `dir` (and itself) 0755, every file 0444. */
