@@ -10,13 +10,14 @@
  *   /proc); without the flag they took a third of the CPU (measured, host-flags.ts).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { HOST_V8_FLAGS, missingHostFlags } from '../../src/host-flags.ts';
 import { openPlatform } from '../../src/platform.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import { OneShotCaller } from '../../src/sandbox/one-shot.ts';
 import { bundleOf } from '../helpers/bundle.ts';
+import { churn, threadTicks } from '../helpers/gc-threads.ts';
 import { BIN } from '../helpers/http-cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import pino from 'pino';
@@ -96,37 +97,14 @@ describe("the host's V8 flags", () => {
     );
     const platform = await openPlatform(config, { logger: pino({ level: 'silent' }) });
     try {
-      const app = bundleOf({
-        churn(count: number) {
-          let keep: unknown[] = [];
-          let n = 0;
-          while (n < count) {
-            keep.push({ a: [n++, 2, 3] });
-            if (keep.length > 20_000) keep = [];
-          }
-          return n;
-        },
-      });
+      const app = bundleOf({ churn });
       const caller = new OneShotCaller(platform.host);
       const tenant = platform.tenants.get('unit-a');
       const bundle = { id: 'churn', version: 'v1', source: app, sha256: 'c'.repeat(64) };
       await caller.call(tenant, bundle, { sub: 'u', claims: {} }, 'churn', '1000');
-      // proc(5) stat: utime and stime (fields 14, 15) in clock ticks, per thread of this process.
-      const cpu = () => {
-        let workers = 0;
-        let all = 0;
-        for (const t of readdirSync('/proc/self/task')) {
-          const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
-          const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          const ticks = Number(f[11]) + Number(f[12]);
-          all += ticks;
-          if (stat.includes('(V8Worker)')) workers += ticks;
-        }
-        return { workers, all };
-      };
-      const before = cpu();
+      const before = threadTicks('self');
       await caller.call(tenant, bundle, { sub: 'u', claims: {} }, 'churn', '3000000');
-      const after = cpu();
+      const after = threadTicks('self');
       const all = after.all - before.all;
       expect(all).toBeGreaterThan(15);
       expect(after.workers - before.workers, `${after.workers - before.workers} of ${all} ticks`).toBeLessThan(all * 0.1);

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_UID_BASE } from '../../src/sandbox/process/protections.ts';
 import { bundleOf } from '../helpers/bundle.ts';
+import { churn, threadTicks } from '../helpers/gc-threads.ts';
 import { startUpstream, type Upstream } from '../helpers/egress-fixtures.ts';
 import { startProcessServer, type ProcessServer } from '../helpers/process-server.ts';
 
@@ -30,17 +31,7 @@ const PARTNER = bundleOf({
   noop(a: unknown) {
     return a;
   },
-  // `count` objects of short-lived garbage: young-generation collections all along. A count, not a
-  // time: a busy machine gives a nice-10 sandbox little CPU in a second of wall time.
-  churn(count: number) {
-    let keep: unknown[] = [];
-    let n = 0;
-    while (n < count) {
-      keep.push({ a: [n++, 2, 3] });
-      if (keep.length > 20_000) keep = [];
-    }
-    return n;
-  },
+  churn,
 });
 
 beforeAll(async () => {
@@ -156,24 +147,11 @@ describe('the sandbox process, read from /proc', () => {
 
   it("should collect its isolates' garbage on their own threads, not on V8's worker pool (--single-threaded-gc)", async () => {
     const p = pid();
-    // proc(5) stat: utime and stime (fields 14, 15) in clock ticks, per thread, by thread name.
-    const cpu = (): { workers: number; all: number } => {
-      let workers = 0;
-      let all = 0;
-      for (const t of readdirSync(`/proc/${p}/task`)) {
-        const stat = readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const ticks = Number(f[11]) + Number(f[12]);
-        all += ticks;
-        if (stat.includes('(V8Worker)')) workers += ticks;
-      }
-      return { workers, all };
-    };
     expect((await server.call('acme', 'partner', 'churn', 1000)).status).toBe(200);
-    const before = cpu();
+    const before = threadTicks(p);
     const res = await server.call('acme', 'partner', 'churn', 3_000_000);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    const after = cpu();
+    const after = threadTicks(p);
     const all = after.all - before.all;
     expect(all).toBeGreaterThan(15);
     // With V8's parallel GC the worker pool took a third of the process's CPU here (42 of 126 ticks); with the flag ~1%.

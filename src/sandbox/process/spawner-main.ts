@@ -23,14 +23,13 @@ import type { Socket } from 'node:net';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SANDBOX_NICE } from './protections.ts';
 
 /** Bytes of a child's stderr kept for the host's crash log line. */
 const STDERR_KEEP = 4096;
 /** A prime that has not finished by then is killed, and children start without the cache. */
 const PRIME_TIMEOUT_MS = 60_000;
 const SANDBOX_ENTRY = fileURLToPath(new URL('./sandbox-main.ts', import.meta.url));
-/** The prime's nice value: the sandbox processes' (protections.ts SANDBOX_NICE). */
-const PRIME_NICE = 10;
 
 /**
  * The sandbox code cache: Node's module compile cache (the type-stripped source and V8's
@@ -80,7 +79,7 @@ function primeCodeCache(): void {
   // starts its threads (they inherit it) as a rule; best effort.
   if (prime.pid !== undefined) {
     try {
-      setPriority(prime.pid, PRIME_NICE);
+      setPriority(prime.pid, SANDBOX_NICE);
     } catch {
       // it runs at ours
     }
@@ -114,7 +113,8 @@ function sweepLeftCaches(): void {
     if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
     const path = join(tmpdir(), name);
     try {
-      if (lstatSync(path).isDirectory() && lstatSync(path).uid === process.getuid!()) rmSync(path, { recursive: true, force: true });
+      const st = lstatSync(path);
+      if (st.isDirectory() && st.uid === process.getuid!()) rmSync(path, { recursive: true, force: true });
     } catch {
       // gone meanwhile, or not ours to remove
     }
