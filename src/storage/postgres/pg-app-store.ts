@@ -8,15 +8,17 @@
  *
  * Validation is the LevelDB store's, from key-codec.ts: same limits, same messages.
  *
- * Reads that arrive while READS_AT_ONCE reads of this keyspace are in flight wait, and the
- * next read carries all of them in one SELECT (`key = ANY(…)`). One statement is one write
- * to a socket and one wake-up of a server process, and on the bench box those were the
- * dearest part of a read: the pg client's `writev` alone took 10 % of the host's CPU in
- * `http.call.storage.postgres`, ~90 µs a query. In that bench a statement carried 1.25
- * reads on average (calls queued on one instance run one after another, so their reads
- * do too): the server's CPU per call fell from 68 to 56–60 µs, the host's by ~30 µs. A read
- * waits for one read ahead of it to end, and sees every write acknowledged before it was
- * asked for, as a read on its own does: the SELECT that carries it is sent after.
+ * A read is sent at once when no read of this keyspace is in flight; reads that arrive
+ * while one is wait, and the next statement carries all of them (`key = ANY(…)`). One
+ * statement is one write to a socket and one wake-up of a server process, and on the bench
+ * box those were the dearest part of a read: the pg client's `writev` alone took 10 % of
+ * the host's CPU in `http.call.storage.postgres`, ~90 µs a query. Calls queued on one
+ * instance run one after another, so their reads do too, and what waits is one read per
+ * busy instance. In that bench (up to four instances) a statement carried 1.26 reads when
+ * two could be in flight, 1.81 with one; the server's CPU per call fell from 56–66 to
+ * 38–40 µs, and the rps against LevelDB's went from 56–62 % to 61–69 % (alternated runs).
+ * A read waits for the read ahead of it to end, and sees every write acknowledged before
+ * it was asked for, as a read on its own does: the SELECT that carries it is sent after.
  */
 import type pg from 'pg';
 import { IsohostError } from '../../errors.ts';
@@ -56,7 +58,7 @@ const SET = 'SELECT isohost_set($1, $2, $3, $4) AS used';
 const DELETE = 'SELECT isohost_delete($1, $2) AS used';
 const APPLY = 'SELECT isohost_apply($1, $2, $3, $4, $5) AS used';
 /** Reads of one keyspace in flight at once; more wait and go together (see the file comment). */
-const READS_AT_ONCE = 2;
+const READS_AT_ONCE = 1;
 /** Keys one read carries at most. */
 const KEYS_PER_READ = 256;
 
