@@ -16,7 +16,7 @@
  * instance run one after another, so their reads do too, and what waits is one read per
  * busy instance. In that bench (up to four instances) a statement carried 1.26 reads when
  * two could be in flight, 1.81 with one; the server's CPU per call fell from 56–66 to
- * 38–40 µs, and the rps against LevelDB's went from 56–62 % to 61–69 % (alternated runs).
+ * 38–41 µs, and the rps against LevelDB's went from 56–62 % to 62–66 % (three alternated pairs).
  * A read waits for the read ahead of it to end, and sees every write acknowledged before
  * it was asked for, as a read on its own does: the SELECT that carries it is sent after.
  */
