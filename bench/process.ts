@@ -7,7 +7,12 @@
  *   two more sleeps and wake-ups than one into an isolate of this process), so the
  *   samples are taken in blocks alternating with blocks of the `baseline.ivm.call` loop
  *   itself: `extra.ivm_call_us` is that baseline's p50 from the same minutes and
- *   `extra.vs_ivm_call` the ratio of the two.
+ *   `extra.vs_ivm_call` the ratio of the two. A third loop in the same alternation is
+ *   the floor of any process tier built on Node and isolated-vm, with no isohost code:
+ *   a Node IPC round trip (advanced serialisation, as the sandbox's) to a child process
+ *   that answers each message with the same async isolated-vm call as the baseline's,
+ *   in an isolate of its own. `extra.floor_us` is its p50, `extra.floor_vs_ivm_call`
+ *   the floor over the baseline: where that is above 3, the target is below the floor.
  * - `launch.warm.process`: InstanceHost.launch for that tenant with the sandbox's pool
  *   warm (the child's blank isolates refill between samples, untimed); target ≤ 1 ms.
  *   Every launch repeats the one before it, so each takes the sandbox's spare instance
@@ -98,17 +103,22 @@ async function viaPlatform(ctx: BenchContext): Promise<Result[]> {
     if (ctx.wants('call.noop.process')) {
       const args = JSON.stringify(SMALL_ARG);
       const echo = await ivmEcho();
+      const floor = await ivmChildEcho();
       try {
-        const [samples, ivmSamples] = await alternate(ctx.n(500, 100), ctx.n(5000, 300), BLOCK, async () => {
+        const callOnce = async () => {
           const t0 = now();
           await p.host.call(tenant, null, first.info.id, 'noop', args);
           return since(t0);
-        }, echo.once);
+        };
+        const [samples, ivmSamples, floorSamples] = await alternate(ctx.n(500, 100), ctx.n(5000, 300), BLOCK, callOnce, echo.once, floor.once);
         const row = summarize('call.noop.process', 'us', samples);
         const ivmUs = summarize('x', 'us', ivmSamples).p50;
-        results.push({ ...row, extra: { ivm_call_us: ivmUs, vs_ivm_call: Number((row.p50 / ivmUs).toFixed(2)) } });
+        const floorUs = summarize('x', 'us', floorSamples).p50;
+        const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
+        results.push({ ...row, extra: { ivm_call_us: ivmUs, vs_ivm_call: ratio(row.p50, ivmUs), floor_us: floorUs, floor_vs_ivm_call: ratio(floorUs, ivmUs) } });
       } finally {
         echo.close();
+        floor.close();
       }
     }
   } finally {
@@ -118,20 +128,17 @@ async function viaPlatform(ctx: BenchContext): Promise<Result[]> {
 }
 
 /**
- * Runs `a` and `b` in alternating blocks of `block` samples, `n` samples each (after
- * `warmup` of each), so that both see the same load on a shared machine.
+ * Runs the loops in alternating blocks of `block` samples, `n` samples each (after
+ * `warmup` of each), so that all see the same load on a shared machine.
  */
-async function alternate(warmup: number, n: number, block: number, a: () => Promise<number>, b: () => Promise<number>): Promise<[number[], number[]]> {
-  const as: number[] = [];
-  const bs: number[] = [];
-  await sample(warmup, 0, a);
-  await sample(warmup, 0, b);
-  while (as.length < n) {
-    const k = Math.min(block, n - as.length);
-    as.push(...(await sample(0, k, a)));
-    bs.push(...(await sample(0, k, b)));
+async function alternate<L extends (() => Promise<number>)[]>(warmup: number, n: number, block: number, ...loops: L): Promise<{ [K in keyof L]: number[] }> {
+  const out = loops.map((): number[] => []);
+  for (const loop of loops) await sample(warmup, 0, loop);
+  while (out[0]!.length < n) {
+    const k = Math.min(block, n - out[0]!.length);
+    for (const [i, loop] of loops.entries()) out[i]!.push(...(await sample(0, k, loop)));
   }
-  return [as, bs];
+  return out as { [K in keyof L]: number[] };
 }
 
 /**
@@ -148,6 +155,35 @@ async function ipcEcho(): Promise<{ once: () => Promise<number>; close: () => vo
       child.send({ t: 'ping', id: 1 });
     });
   for (let i = 0; i < 50; i++) await roundTrip();
+  return { once: roundTrip, close: () => child.kill() };
+}
+
+/**
+ * The floor of a process-tier call: a child process (plain `node`, none of the sandbox's
+ * flags, nice or privilege drop, so if anything faster than a sandbox) that answers each
+ * Node IPC message with an async isolated-vm call of `(a) => a` in an isolate of its own,
+ * argument and result copied, as `baseline.ivm.call` makes in this process.
+ */
+async function ivmChildEcho(): Promise<{ once: () => Promise<number>; close: () => void }> {
+  const code = `const ivm = require('isolated-vm');
+const isolate = new ivm.Isolate({ memoryLimit: 64 });
+const fn = isolate.createContextSync().evalSync('(a) => a', { reference: true });
+const options = { arguments: { copy: true }, result: { copy: true } };
+process.on('message', (m) => fn.apply(undefined, [m.args], options).then((r) => process.send({ t: 'result', id: m.id, json: r })));
+process.send({ t: 'ready' });`;
+  const child = spawn(process.execPath, ['-e', code], { cwd: import.meta.dirname, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the floor's child exited (${code}) before it was ready`)));
+  });
+  const args = JSON.stringify(SMALL_ARG);
+  let id = 0;
+  const roundTrip = () =>
+    new Promise<number>((resolve) => {
+      const t0 = now();
+      child.once('message', () => resolve(since(t0)));
+      child.send({ t: 'call', id: ++id, args });
+    });
   return { once: roundTrip, close: () => child.kill() };
 }
 
