@@ -66,14 +66,15 @@ function primeCodeCache(): void {
   } catch {
     return; // no temp dir: children start without the cache
   }
-  const drop = () => rmSync(dir, { recursive: true, force: true });
-  process.on('exit', () => {
+  // Best effort, wherever it runs: a failure must not end the spawner (from an event) or its exit.
+  const drop = () => {
     try {
-      drop();
+      rmSync(dir, { recursive: true, force: true });
     } catch {
-      // best effort at exit
+      // left for the next spawner's sweep
     }
-  });
+  };
+  process.on('exit', drop);
   const prime = spawn(process.execPath, [SANDBOX_ENTRY, '--prime'], { cwd: '/', env: { NODE_COMPILE_CACHE: dir }, stdio: 'ignore', timeout: PRIME_TIMEOUT_MS });
   // Work done for the sandboxes, at their CPU priority. Set right after exec, before Node
   // starts its threads (they inherit it) as a rule; best effort.
