@@ -22,9 +22,13 @@ import { BIN } from '../helpers/http-cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import pino from 'pino';
 
-/** Starts `node bin/isohost.js serve` (no flags) with `env`; resolves once it serves, with its pid and output so far. */
-function serve(env: NodeJS.ProcessEnv, data: string): Promise<{ pid: number; cmdline: string[]; stderr: () => string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--egress-port', '0', '--data', data], { env: { ...process.env, ISOHOST_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `node bin/isohost.js serve` (no flags) with `env` on a data dir of its own;
+ * resolves once it serves, with its pid and output so far. `stop` ends it and removes the dir.
+ */
+async function serve(env: NodeJS.ProcessEnv): Promise<{ pid: number; cmdline: string[]; stderr: () => string; stop: () => Promise<void> }> {
+  const data = await tempDir();
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--egress-port', '0', '--data', data.path], { env: { ...process.env, ISOHOST_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -32,6 +36,7 @@ function serve(env: NodeJS.ProcessEnv, data: string): Promise<{ pid: number; cmd
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
+      void exited.then(() => data.dispose());
       reject(new Error(`serve did not start\n${out}\n${err}`));
     }, 60_000);
     child.stdout!.on('data', (d: Buffer) => {
@@ -46,6 +51,7 @@ function serve(env: NodeJS.ProcessEnv, data: string): Promise<{ pid: number; cmd
         stop: async () => {
           child.kill('SIGTERM');
           await exited;
+          await data.dispose();
         },
       });
     });
@@ -59,21 +65,18 @@ describe("the host's V8 flags", () => {
   });
 
   it('should be taken on by `isohost serve` started without them: the same pid, now with the flags, and no warning', async () => {
-    const data = await tempDir();
-    const s = await serve({}, data.path);
+    const s = await serve({});
     try {
       expect(s.cmdline).toContain('--single-threaded-gc');
       expect(s.cmdline.some((a) => a.endsWith('bin/isohost.js'))).toBe(true);
       expect(s.stderr()).not.toContain('V8 runs without');
     } finally {
       await s.stop();
-      await data.dispose();
     }
   }, 90_000);
 
   it('should be left out with ISOHOST_HOST_FLAGS=off, and the platform say so in one warn line', async () => {
-    const data = await tempDir();
-    const s = await serve({ ISOHOST_HOST_FLAGS: 'off' }, data.path);
+    const s = await serve({ ISOHOST_HOST_FLAGS: 'off' });
     try {
       expect(s.cmdline).not.toContain('--single-threaded-gc');
       const warns = s.stderr().split('\n').filter((l) => l.includes('V8 runs without --single-threaded-gc'));
@@ -81,7 +84,6 @@ describe("the host's V8 flags", () => {
       expect(JSON.parse(warns[0]!).level).toBe(40);
     } finally {
       await s.stop();
-      await data.dispose();
     }
   }, 90_000);
 
