@@ -142,20 +142,29 @@ async function alternate<L extends (() => Promise<number>)[]>(warmup: number, n:
 }
 
 /**
- * The `baseline.ivm.call` loop's one call (bench/baseline-ivm.ts): async apply of
- * `(a) => a` with the argument and result copied, in an isolate of this process.
+ * A child process running `code` that answers each Node IPC message (advanced
+ * serialisation, as the sandbox's) with one message, and says `ready` once first.
+ * `once` times one round trip of `message`, after 50 untimed ones.
  */
-/** A child process that echoes each Node IPC message (advanced serialisation, as the sandbox's). */
-async function ipcEcho(): Promise<{ once: () => Promise<number>; close: () => void }> {
-  const child = spawn(process.execPath, ['-e', 'process.on("message", (m) => process.send(m))'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+async function ipcChild(code: string, message: object): Promise<{ once: () => Promise<number>; close: () => void }> {
+  const child = spawn(process.execPath, ['-e', `${code}\nprocess.send({ t: 'ready' });`], { cwd: import.meta.dirname, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`a bench child exited (${code}) before it was ready`)));
+  });
   const roundTrip = () =>
     new Promise<number>((resolve) => {
       const t0 = now();
       child.once('message', () => resolve(since(t0)));
-      child.send({ t: 'ping', id: 1 });
+      child.send(message);
     });
   for (let i = 0; i < 50; i++) await roundTrip();
   return { once: roundTrip, close: () => child.kill() };
+}
+
+/** A child process that echoes each message: the bare Node IPC round trip. */
+function ipcEcho(): Promise<{ once: () => Promise<number>; close: () => void }> {
+  return ipcChild('process.on("message", (m) => process.send(m));', { t: 'ping', id: 1 });
 }
 
 /**
@@ -164,29 +173,19 @@ async function ipcEcho(): Promise<{ once: () => Promise<number>; close: () => vo
  * Node IPC message with an async isolated-vm call of `(a) => a` in an isolate of its own,
  * argument and result copied, as `baseline.ivm.call` makes in this process.
  */
-async function ivmChildEcho(): Promise<{ once: () => Promise<number>; close: () => void }> {
+function ivmChildEcho(): Promise<{ once: () => Promise<number>; close: () => void }> {
   const code = `const ivm = require('isolated-vm');
 const isolate = new ivm.Isolate({ memoryLimit: 64 });
 const fn = isolate.createContextSync().evalSync('(a) => a', { reference: true });
 const options = { arguments: { copy: true }, result: { copy: true } };
-process.on('message', (m) => fn.apply(undefined, [m.args], options).then((r) => process.send({ t: 'result', id: m.id, json: r })));
-process.send({ t: 'ready' });`;
-  const child = spawn(process.execPath, ['-e', code], { cwd: import.meta.dirname, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`the floor's child exited (${code}) before it was ready`)));
-  });
-  const args = JSON.stringify(SMALL_ARG);
-  let id = 0;
-  const roundTrip = () =>
-    new Promise<number>((resolve) => {
-      const t0 = now();
-      child.once('message', () => resolve(since(t0)));
-      child.send({ t: 'call', id: ++id, args });
-    });
-  return { once: roundTrip, close: () => child.kill() };
+process.on('message', (m) => fn.apply(undefined, [m.args], options).then((r) => process.send({ t: 'result', json: r })));`;
+  return ipcChild(code, { t: 'call', args: JSON.stringify(SMALL_ARG) });
 }
 
+/**
+ * The `baseline.ivm.call` loop's one call (bench/baseline-ivm.ts): async apply of
+ * `(a) => a` with the argument and result copied, in an isolate of this process.
+ */
 async function ivmEcho(): Promise<{ once: () => Promise<number>; close: () => void }> {
   const isolate = new ivm.Isolate({ memoryLimit: 64 });
   const context = isolate.createContextSync();

@@ -5,10 +5,10 @@
  * writes `{ node, results }`. Each measured path is one file in REGISTRY exporting
  * `names` (the result names it produces) and `bench(ctx)`.
  */
-import { missingHostFlags } from '../src/host-flags.ts';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { missingHostFlags } from '../src/host-flags.ts';
 import { type BenchContext, type BenchFn, type Result, busyElsewhere, cpuSnapshot } from './stats.ts';
 import { formatTable } from './table.ts';
 
