@@ -2,12 +2,14 @@
  * Mini-app log output is bounded per call and per tenant (THREATS F46; issue 10,
  * deliverable 4): a line's message and fields are capped, a call writes at most 256 KiB,
  * a tenant's lines per second are a token bucket, and every dropped line is counted in
- * `isohost_log_lines_dropped_total{tenant}` with one summary line per call. Driven
+ * `isohost_log_lines_dropped_total{tenant}` with one summary line per call, or past the
+ * tenant's budget of summary lines folded into its next one. Driven
  * through the HTTP API with the platform's real logger writing into this test.
  */
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOG_TENANT_LINES_BURST, LOG_TENANT_LINES_PER_SEC } from '../../runtime-api/prelude/log-limits.ts';
+import { SUMMARY_BURST } from '../../src/bindings/log/budget.ts';
 import { bundleOf } from '../helpers/bundle.ts';
 import { resultOf, startTestServer, type TestServer } from '../helpers/http-server.ts';
 import { jsonLines } from '../helpers/log-sink.ts';
@@ -21,6 +23,7 @@ interface LogLine {
   msg: string;
   fields?: unknown;
   dropped?: { per_call: number; tenant_rate: number };
+  calls?: number;
 }
 
 const { lines, sink } = jsonLines<LogLine>();
@@ -45,10 +48,10 @@ const APP = bundleOf({
 let s: TestServer;
 beforeAll(async () => {
   s = await startTestServer({
-    tenants: [{ id: 'wordy' }, { id: 'spiky' }, { id: 'flood' }, { id: 'quiet', isolation: 'database' }, { id: 'shaped' }],
+    tenants: [{ id: 'wordy' }, { id: 'spiky' }, { id: 'flood' }, { id: 'quiet', isolation: 'database' }, { id: 'shaped' }, { id: 'noisy' }],
     logger: pino({ level: 'debug' }, sink),
   });
-  for (const t of ['wordy', 'spiky', 'flood', 'quiet', 'shaped']) await s.deploy(t, 'app', APP);
+  for (const t of ['wordy', 'spiky', 'flood', 'quiet', 'shaped', 'noisy']) await s.deploy(t, 'app', APP);
 });
 afterAll(() => s?.dispose());
 
@@ -126,5 +129,25 @@ describe('mini-app log limits', () => {
     expect(appLines(calm)).toHaveLength(4 * 20);
     expect(summaries(calm)).toHaveLength(0);
     expect(await droppedMetric('quiet')).toBe(0);
+  });
+
+  it("should bound the host's own summary lines: past the tenant's budget a call's drops fold into the next summary, none lost", async () => {
+    const id = await s.launch('noisy', 'app');
+    const CALLS = SUMMARY_BURST + 15;
+    // Every call logs more than its 256 KiB, so every call drops lines (per call, then also by the tenant's byte rate).
+    for (let i = 0; i < CALLS; i++) expect(resultOf(await s.call('noisy', id, 'wide', { n: 40, size: 8000 }))).toBe(40);
+    const total = await droppedMetric('noisy');
+    const reported = () => summaries(id).reduce((n, l) => n + l.dropped!.per_call + l.dropped!.tenant_rate, 0);
+    // The folded rest is written when the summary bucket refills (within 1 / SUMMARY_PER_SEC s).
+    await expect.poll(reported, { timeout: 3000, interval: 50 }).toBe(total);
+    const written = summaries(id);
+    expect(written.length).toBeLessThan(CALLS);
+    expect(written.length).toBeGreaterThanOrEqual(SUMMARY_BURST);
+    // Each line says how many calls it covers; together they cover every call once.
+    expect(written.reduce((n, l) => n + (l.calls ?? 1), 0)).toBe(CALLS);
+    const folded = written.filter((l) => (l.calls ?? 1) > 1);
+    expect(folded.length).toBeGreaterThan(0);
+    expect(folded[0]!.msg).toMatch(/^\d+ lines dropped in \d+ calls: per-call log limit(, tenant log rate)?$/);
+    expect(folded[0]!.tenant).toBe('noisy');
   });
 });

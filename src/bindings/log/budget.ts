@@ -4,6 +4,7 @@
  * lines behind `isohost_log_lines_dropped_total`. The numbers live in
  * runtime-api/prelude/log-limits.ts, shared with the guest half.
  */
+import type { Logger } from 'pino';
 import type { CallScope } from '../types.ts';
 import type { TenantContext } from '../../tenants/context.ts';
 import {
@@ -19,6 +20,31 @@ export interface CallLog {
   watched: boolean;
 }
 
+/**
+ * The host's own lines about a tenant's dropped lines (`N lines dropped: …`): a bucket of
+ * SUMMARY_BURST lines refilled at SUMMARY_PER_SEC. Each call that drops lines is owed one,
+ * but those lines are written on the host's event loop too, and a tenant whose every call
+ * drops a line (a one-line log in each of thousands of calls a second, once its rate is
+ * spent) turned that one line per call into the host's busiest work: half of the event
+ * loop's busy time during neighbour.p99_ratio.log-flood was writing them (CPU profile,
+ * `writeSync` under `summary`). Past the bucket, a call's counts wait and go out folded
+ * into the tenant's next summary line, which says how many calls it covers; a timer
+ * writes it when the bucket refills, so every dropped line is reported within
+ * 1 / SUMMARY_PER_SEC seconds of its call's end. The counter counts them at once either way.
+ */
+export const SUMMARY_BURST = 50;
+export const SUMMARY_PER_SEC = 5;
+
+/** Dropped lines not reported yet: the calls they came from, by reason, and the logger of the last of those calls. */
+interface PendingSummary {
+  calls: number;
+  call: number;
+  rate: number;
+  logger: Logger;
+}
+
+const REASON_TEXT: Record<LogDropReason, string> = { call: 'per-call log limit', rate: 'tenant log rate' };
+
 /** One tenant's log budget. Shared by all of the tenant's instances. */
 export class TenantLogBudget {
   #lines = LOG_TENANT_LINES_BURST;
@@ -26,6 +52,10 @@ export class TenantLogBudget {
   #at = Date.now();
   #dropped = 0;
   readonly #calls = new WeakMap<CallScope, CallLog>();
+  #summaries = SUMMARY_BURST;
+  #summariesAt = Date.now();
+  #pending: PendingSummary | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
 
   /** Lines of this tenant dropped since start (per-call limit and tenant rate together). */
   get dropped(): number {
@@ -76,6 +106,44 @@ export class TenantLogBudget {
     call.dropped[reason] += lines;
     this.#dropped += lines;
     return reason;
+  }
+
+  /**
+   * Reports the lines a call dropped, when it ends: one summary line, written with the
+   * call's `logger` (tenant, app, instance), now if the summary bucket holds one, else
+   * folded into the tenant's next. Never drops a count.
+   */
+  reportDropped(dropped: Record<LogDropReason, number>, logger: Logger): void {
+    if (dropped.call + dropped.rate === 0) return;
+    const p = (this.#pending ??= { calls: 0, call: 0, rate: 0, logger });
+    p.calls++;
+    p.call += dropped.call;
+    p.rate += dropped.rate;
+    p.logger = logger;
+    if (this.#flushTimer === undefined) this.#flush();
+  }
+
+  /** Writes the pending summary if the bucket holds a line, else arms one timer for when it will. */
+  #flush(): void {
+    const p = this.#pending;
+    if (p === undefined) return;
+    const now = Date.now();
+    this.#summaries = Math.min(SUMMARY_BURST, this.#summaries + ((now - this.#summariesAt) / 1000) * SUMMARY_PER_SEC);
+    this.#summariesAt = now;
+    if (this.#summaries < 1) {
+      const waitMs = Math.ceil(((1 - this.#summaries) * 1000) / SUMMARY_PER_SEC);
+      this.#flushTimer = setTimeout(() => {
+        this.#flushTimer = undefined;
+        this.#flush();
+      }, waitMs);
+      return;
+    }
+    this.#summaries -= 1;
+    this.#pending = undefined;
+    const total = p.call + p.rate;
+    const reasons = (['call', 'rate'] as const).filter((r) => p[r] > 0).map((r) => REASON_TEXT[r]);
+    const fields = { source: 'isohost', dropped: { per_call: p.call, tenant_rate: p.rate }, ...(p.calls > 1 ? { calls: p.calls } : {}) };
+    p.logger.warn(fields, `${total} lines dropped${p.calls > 1 ? ` in ${p.calls} calls` : ''}: ${reasons.join(', ')}`);
   }
 
   #refill(): void {

@@ -10,9 +10,10 @@
  * the rest of the batch is dropped and the reply tells the guest why, so it stops sending
  * for the rest of the call (and, for the tenant rate, until `retry_ms` has passed); a batch
  * written whole is answered with what the tenant's buckets hold now, which bounds what the
- * guest sends one-way at its call's end; the
- * guest reports the lines it dropped itself (`log.dropped`). A call that dropped lines ends with one summary line,
- * and every dropped line counts in `isohost_log_lines_dropped_total{tenant}`.
+ * guest sends one-way at its call's end; the guest reports the lines it dropped itself
+ * (`log.dropped`). Every dropped line counts in `isohost_log_lines_dropped_total{tenant}`
+ * at once, and a call that dropped lines ends with one summary line, or, past the
+ * tenant's budget of summary lines, is folded into its next one (budget.ts).
  */
 import { z } from 'zod';
 import type { Logger } from 'pino';
@@ -37,7 +38,6 @@ const droppedReport = z.strictObject({
 });
 const EMPTY: Reply = { json: '' };
 const DROPPED_CALL: Reply = { json: '{"dropped":"call"}' };
-const REASON_TEXT: Record<LogDropReason, string> = { call: 'per-call log limit', rate: 'tenant log rate' };
 
 /**
  * Bytes of lines written per turn of the event loop. A batch can hold up to 256 KiB (the
@@ -95,7 +95,7 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
         if (!r.success) throw new IsohostError('invalid_request', 'bad log.dropped report');
         if (r.data.call > 0) budget.noteDropped(call, 'call', r.data.call);
         if (r.data.rate > 0) budget.noteDropped(call, 'rate', r.data.rate);
-        watchCallEnd(call, scope, logger);
+        watchCallEnd(budget, call, scope, logger);
         return EMPTY;
       }
       const p = logBatch.safeParse(payload);
@@ -122,7 +122,7 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
   };
 
   function refusal(reason: LogDropReason, call: CallLog, scope: CallScope): Reply {
-    watchCallEnd(call, scope, logger);
+    watchCallEnd(budget, call, scope, logger);
     if (reason === 'call') return DROPPED_CALL;
     const reply: LogReply = { dropped: 'rate', retry_ms: budget.retryMs() };
     return { json: JSON.stringify(reply) };
@@ -166,18 +166,13 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
   }
 }
 
-/** Writes the call's one summary line when it ends, if it dropped lines. */
-function watchCallEnd(call: CallLog, scope: CallScope, logger: Logger): void {
+/** Reports the call's dropped lines when it ends (budget.ts reportDropped: one summary line, or folded into the tenant's next). */
+function watchCallEnd(budget: TenantLogBudget, call: CallLog, scope: CallScope, logger: Logger): void {
   if (call.watched) return;
   call.watched = true;
-  const summary = () => {
-    const total = call.dropped.call + call.dropped.rate;
-    if (total === 0) return;
-    const reasons = (['call', 'rate'] as const).filter((r) => call.dropped[r] > 0).map((r) => REASON_TEXT[r]);
-    logger.warn({ source: 'isohost', dropped: { per_call: call.dropped.call, tenant_rate: call.dropped.rate } }, `${total} lines dropped: ${reasons.join(', ')}`);
-  };
-  if (scope.signal.aborted) summary();
-  else scope.signal.addEventListener('abort', summary, { once: true });
+  const report = () => budget.reportDropped(call.dropped, logger);
+  if (scope.signal.aborted) report();
+  else scope.signal.addEventListener('abort', report, { once: true });
 }
 
 /** Lines of `tenant` dropped so far, for `isohost_log_lines_dropped_total`. */
