@@ -48,6 +48,15 @@ const LOG_FLOOD_APP = bundle(
 );
 
 /**
+ * One line per call, in as many calls as A's gate lets through: once the tenant's rate is
+ * spent, every call drops its line, and each such call was owed a summary line on the
+ * host (bindings/log/budget.ts, reportDropped). Found the host writing a line per call for
+ * the tenant: half its busy event-loop time during this attack, before summary lines got
+ * a budget of their own.
+ */
+const LOG_DRIP_APP = bundle('log-drip', 'export function drip() { console.log("x"); return 1; }');
+
+/**
  * A fatal V8 OOM of the sandbox process (THREATS F48, the recipe of
  * test/security/f48-sandbox-crash.test.ts): a Map flood whose backing-store growth
  * escapes the isolate's 16 MB limit and aborts the whole process. Chosen over a signal
@@ -110,6 +119,7 @@ export const ATTACKS: Record<string, Attack> = {
       log_file_kib: Math.round(statSync(hostLogFile(p.dataDir)).size / 1024),
     }),
   },
+  'log-drip': { name: 'log-drip', app: LOG_DRIP_APP, method: 'drip', observe: (p) => ({ a_log_lines_dropped: droppedLogLines(p.tenants.get(attackerId('log-drip'))) }) },
   crash: {
     name: 'crash',
     app: CRASH_APP,

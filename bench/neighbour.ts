@@ -49,6 +49,9 @@
  *   attack: the production logger's settings, written synchronously to a file in the
  *   platform's temp dir (neighbour-attacks.ts hostLogger), never `level: 'silent'`, which
  *   would make this attack free. `extra`: lines dropped, KiB the log file grew;
+ * - `log-drip` (added, like `alloc` below): every call of A logs one line, thousands of
+ *   calls a second; past A's rate each call drops its line, and the host's summary lines
+ *   about those drops are what this measures (bounded per tenant, bindings/log/budget.ts);
  * - `crash`: A is a `compute: process` tenant whose every call is a Map flood that aborts
  *   its sandbox process with a fatal V8 OOM (THREATS F48; the crash A causes with its own
  *   input, rather than a signal the bench sends). The default restart policy applies:
