@@ -133,7 +133,7 @@ describe('the sandbox process, read from /proc', () => {
     }
   });
 
-  it('should run every thread of the sandbox process at the lower CPU priority of its plan', () => {
+  it('should run every thread of the sandbox process, and of the spawner that starts it, at the lower CPU priority of its plan', () => {
     const plan = server.tier('acme').plan;
     if (plan.nice === 0) return console.warn('process-tier.test: `nice` is not available here; no CPU priority to check');
     expect(plan.nice).toBe(10);
@@ -143,6 +143,14 @@ describe('the sandbox process, read from /proc', () => {
     const threads = readdirSync(`/proc/${p}/task`);
     expect(threads.length).toBeGreaterThan(1);
     for (const t of threads) expect(niceOf(readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8'))).toBe(plan.nice);
+    // Its parent is the spawner (every step of the chain before Node execs in place), which
+    // runs at the same priority, every thread of it: the child inherits it from there.
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]); // field 4, ppid
+    expect(readFileSync(`/proc/${parent}/cmdline`, 'utf8')).toContain('spawner-main.ts');
+    const spawnerThreads = readdirSync(`/proc/${parent}/task`);
+    expect(spawnerThreads.length).toBeGreaterThan(1);
+    for (const t of spawnerThreads) expect(niceOf(readFileSync(`/proc/${parent}/task/${t}/stat`, 'utf8'))).toBe(plan.nice);
   });
 
   it("should collect its isolates' garbage on their own threads, not on V8's worker pool (--single-threaded-gc)", async () => {

@@ -148,7 +148,8 @@ export interface SandboxPlan {
  * tenants' isolates: at nice 10 the kernel gives it about a tenth of the weight of a
  * nice-0 thread when cores are contended, and all the CPU nobody else wants when they are
  * not. Its Node start after a crash (~0.3 s of a core) and its own floods then come out of
- * its own share (THREATS F48; neighbour.p99_ratio.crash).
+ * its own share (THREATS F48; neighbour.p99_ratio.crash). The spawner that forks it runs at
+ * this priority too, and the child inherits it from there (spawner.ts).
  */
 export const SANDBOX_NICE = 10;
 
@@ -219,7 +220,9 @@ export function planFor(index: number, limits: Pick<TenantLimits, 'memory_mb' | 
 
 /**
  * The command that starts one child: `[unshare --net --] [prlimit --as=… --core=0 --]
- * [nice -n 10] node --single-threaded-gc --max-old-space-size=… sandbox-main.ts --uid … --gid … --memory-mb … --warm …`.
+ * node --single-threaded-gc --max-old-space-size=… sandbox-main.ts --uid … --gid … --memory-mb … --warm …`.
+ * No `nice` step: the spawner that runs it is already at `plan.nice` (spawner.ts), and the
+ * child inherits that priority with the rest of the chain before it.
  */
 export function childCommand(plan: SandboxPlan, entry: string, memoryMb: number, warm: number, caps = hostCapabilities()): { file: string; args: string[] } {
   const chain: string[] = [];
@@ -228,7 +231,6 @@ export function childCommand(plan: SandboxPlan, entry: string, memoryMb: number,
     const as = plan.memoryLimit === 'rlimit_as' ? [`--as=${plan.memoryLimitMb * 1048576}`] : [];
     chain.push(caps.prlimit, ...as, '--core=0', '--');
   }
-  if (plan.nice !== 0 && caps.nice !== undefined) chain.push(caps.nice, '-n', String(plan.nice));
   chain.push(process.execPath, ...SANDBOX_V8_FLAGS, `--max-old-space-size=${plan.heapMb}`, entry, '--memory-mb', String(memoryMb), '--warm', String(warm));
   if (plan.uid !== undefined && plan.gid !== undefined) chain.push('--uid', String(plan.uid), '--gid', String(plan.gid));
   return { file: chain[0]!, args: chain.slice(1) };
