@@ -76,7 +76,15 @@ export async function openPlatform(config: PlatformConfig, options: PlatformOpti
   const shared = new InProcessTier({ warmPool: options.warmPool ?? config.deployment.warm_pool, memoryLimits: new Set(config.tenants.map((t) => t.limits.memory_mb)) });
   const pool = shared.pool;
   // `compute: process` tenants run only in sandbox processes of their own (issue 10), started now so their pools are warm.
-  const sandboxes = new ProcessTierRegistry(config, { logger, warm: Math.max(1, options.warmPool ?? config.deployment.warm_pool), dataDir: config.deployment.data_dir });
+  const sandboxes = new ProcessTierRegistry(config, {
+    logger,
+    warm: Math.max(1, options.warmPool ?? config.deployment.warm_pool),
+    dataDir: config.deployment.data_dir,
+    // A crash the tenant's code caused counts against its breach budget (process-tier.ts).
+    onTenantCrash: (tenantId) => {
+      if (tenants.has(tenantId)) host.noteBreach(tenants.get(tenantId));
+    },
+  });
   // Several nodes share a PostgreSQL platform: instance ids name their node so any node can forward to it.
   const storage = config.deployment.storage;
   const nodesDb = storage.engine === 'postgres' ? new PlatformDb(storage.url) : null;

@@ -102,6 +102,11 @@ export class InstanceHost {
     return g;
   }
 
+  /** Counts one limit breach against `tenant`'s budget that no call of this host saw end: a crash of its sandbox process its own code caused (process-tier.ts isTenantCaused). */
+  noteBreach(tenant: TenantContext): void {
+    this.#gate(tenant).noteBreach();
+  }
+
   /** Launches `app` for `tenant` and `user`; the isolate is bound to them for its whole life. */
   async launch(tenant: TenantContext, app: AppBundle, user: SessionUser | null): Promise<{ info: InstanceInfo; warm: boolean }> {
     const id = newInstanceId(this.#nodeId);

@@ -19,6 +19,10 @@
  *   and the cause, counts it (`isohost_sandbox_crashes_total`); the standby takes the
  *   next launch, and a new standby is started at once after a first crash, then after
  *   250 ms, 500 ms, 1 s.
+ * - A crash the tenant's code can cause (isTenantCaused: a fatal OOM, a memory fault, a
+ *   hung or rogue child) also counts as one limit breach of the tenant (`onTenantCrash`,
+ *   wired to its TenantGate), so its breach budget throttles a tenant that keeps crashing
+ *   its process as it throttles one that keeps breaching its isolates.
  * - A crash loop — CRASH_LOOP_COUNT crashes within CRASH_WINDOW_MS — marks the tenant
  *   unavailable: launches fail with `unavailable` ("keeps crashing; retry after N s")
  *   until the oldest of those crashes leaves the window, then one process is started again.
@@ -30,6 +34,21 @@ import { IsohostError } from '../errors.ts';
 import type { MessageHandler, SandboxTier, TierInstance, TierLaunchSpec } from './tier.ts';
 import { hostCapabilities, INSTANCES_PER_PROCESS, planFor, privateDir, type SandboxPlan } from './process/protections.ts';
 import { SandboxProcess, type ExitCause } from './process/supervised-process.ts';
+
+/**
+ * Exit causes the tenant's own code can bring about: V8's fatal OOM and isolated-vm's
+ * "failed to terminate" abort (`sigabrt`), a memory fault its input drove the engine into,
+ * a child that stops answering while it runs the tenant's code (`unresponsive`) or that
+ * breaks the protocol (`protocol`, a child the tenant took over), and a non-zero exit. Each
+ * such crash counts as one limit breach against the tenant's breach budget, as a memory
+ * or CPU breach of a shared tenant does (`onTenantCrash`): a crash costs the machine a
+ * process and a Node start, and a tenant must not churn them for free. Not charged:
+ * `sigkill`, `sigterm`, `sigint` and `sighup` (an operator, or the kernel's OOM killer,
+ * which the host cannot tell apart from them here), and the host's own reasons
+ * (`start_timeout`, `spawner_died`, `privileges`, `spawn_failed`).
+ */
+const TENANT_CAUSED = new Set(['sigabrt', 'sigsegv', 'sigbus', 'sigill', 'sigfpe', 'sigtrap', 'sigsys', 'unresponsive', 'protocol']);
+export const isTenantCaused = (cause: ExitCause): boolean => TENANT_CAUSED.has(cause) || /^exit_[1-9]\d*$/.test(cause);
 
 export const CRASH_LOOP_COUNT = 5;
 export const CRASH_WINDOW_MS = 60_000;
@@ -55,6 +74,8 @@ export interface ProcessTierOptions {
   dataDir: string;
   logger: Logger;
   restart?: RestartPolicy;
+  /** Called once per crash whose cause the tenant's code can bring about (isTenantCaused). */
+  onTenantCrash?(cause: ExitCause): void;
 }
 
 /** What /readyz shows for one process tenant. */
@@ -260,6 +281,7 @@ export class ProcessTier implements SandboxTier {
     this.#crashTimes = this.#crashTimes.filter((t) => t > now - windowMs);
     this.#crashTimes.push(now);
     this.#crashCounts.set(cause, (this.#crashCounts.get(cause) ?? 0) + 1);
+    if (isTenantCaused(cause)) this.#o.onTenantCrash?.(cause);
     const n = this.#crashTimes.length;
     const line = { tenant: this.#o.tenantId, apps, cause, sandbox_pid: proc.pid, crashes_last_minute: n, child_said: childSaid.slice(0, 1000) || undefined };
     if (n >= loopCount) {

@@ -9,7 +9,9 @@
  * - no acknowledged write of either tenant is lost;
  * - a sandbox that stops answering (SIGSTOP) is killed as `unresponsive`;
  * - a crash loop marks the tenant unavailable ("keeps crashing"), counted in
- *   isohost_sandbox_crashes_total.
+ *   isohost_sandbox_crashes_total;
+ * - a crash the tenant's own code caused (a fatal OOM) counts against its breach budget,
+ *   a SIGKILL from outside does not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CRASH_LOOP_COUNT } from '../../src/sandbox/process-tier.ts';
@@ -60,11 +62,16 @@ beforeAll(async () => {
     // CPU and wall limits above the default's: breaches are not the subject, and the machine may be shared.
     { id: 'looper', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 30_000 } },
     { id: 'frozen', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 60_000 } },
+    // A breach budget that does not refill within the test: what the crashes cost it shows.
+    { id: 'churner', compute: 'process', limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000, breaches_per_min: 1 } },
+    { id: 'killed', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 30_000, breaches_per_min: 1 } },
   ]);
   await server.deploy('unit-a', 'store', STORE);
   await server.deploy('acme', 'attacker', ATTACKER);
   await server.deploy('looper', 'attacker', ATTACKER);
   await server.deploy('frozen', 'attacker', ATTACKER);
+  await server.deploy('churner', 'attacker', ATTACKER);
+  await server.deploy('killed', 'attacker', ATTACKER);
 }, 60_000);
 
 afterAll(() => server?.close());
@@ -164,6 +171,34 @@ describe('a crash of a process tenant\'s sandbox (F48)', () => {
     expect((await server.call('frozen', 'attacker', 'put', { key: 'after', value: 1 })).status).toBe(200);
     const { failures } = await neighbour.stop();
     expect(failures).toEqual([]);
+  }, 60_000);
+
+  it("should count a crash the tenant's own code caused as a limit breach, so its breach budget throttles it; a SIGKILL from outside is not counted", async () => {
+    // Three fatal OOMs spend the budget's burst (tenant-gate.ts BREACH_BURST); at one a minute it does not refill meanwhile.
+    for (let i = 0; i < 3; i++) {
+      const res = await server.call('churner', 'attacker', 'mapFlood', { tag: `churn${i}` });
+      expect(res.status, JSON.stringify(res.body)).toBe(503);
+      expect(res.body.error.code).toBe('unavailable');
+    }
+    const refused = await server.call('churner', 'attacker', 'put', { key: 'k', value: 1 });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(429);
+    expect(refused.body.error.code).toBe('resource_exhausted');
+    expect(refused.body.error.message).toMatch(/broke its limits more than 1 times a minute/);
+    const causes = server.logs.filter((l) => l.tenant === 'churner' && l.level === 50).map((l) => l.cause);
+    expect(causes).toEqual(['sigabrt', 'sigabrt', 'sigabrt']);
+    // Not a crash loop: that takes CRASH_LOOP_COUNT crashes, and the budget stopped the tenant first.
+    expect(server.tier('churner').status().state).not.toBe('unavailable');
+
+    // The same number of SIGKILLs, which the host cannot tell from an operator's: the tenant's next call runs.
+    for (let i = 0; i < 3; i++) {
+      expect((await server.call('killed', 'attacker', 'put', { key: `k${i}`, value: i })).status).toBe(200);
+      const pid = server.tier('killed').pids()[0]!;
+      process.kill(pid, 'SIGKILL');
+      await until(() => !server.tier('killed').pids().includes(pid), 10_000, 'the sandbox process to be gone');
+    }
+    const after = await server.call('killed', 'attacker', 'read', { key: 'k2' });
+    expect(after.status, JSON.stringify(after.body)).toBe(200);
+    expect(after.body.result).toBe(2);
   }, 60_000);
 
   it('should mark a tenant whose sandbox keeps crashing unavailable, log it and count it', async () => {

@@ -17,6 +17,8 @@ export interface ProcessTierRegistryOptions {
   /** Blank isolates each sandbox process keeps warm (deployment.warm_pool, at least 1). */
   warm: number;
   dataDir: string;
+  /** A process tenant's sandbox crashed for a cause its own code can bring about (ProcessTier onTenantCrash). */
+  onTenantCrash?(tenantId: string, cause: string): void;
 }
 
 export class ProcessTierRegistry {
@@ -96,7 +98,15 @@ export class ProcessTierRegistry {
     }
     for (const [id, t] of wanted) {
       if (this.#tiers.has(id)) continue;
-      const tier = new ProcessTier({ tenantId: id, index: this.#slots.get(id)!, limits: t.limits, warm: this.#o.warm, dataDir: this.#o.dataDir, logger: this.#o.logger.child({ component: 'sandbox' }) });
+      const tier = new ProcessTier({
+        tenantId: id,
+        index: this.#slots.get(id)!,
+        limits: t.limits,
+        warm: this.#o.warm,
+        dataDir: this.#o.dataDir,
+        logger: this.#o.logger.child({ component: 'sandbox' }),
+        onTenantCrash: (cause) => this.#o.onTenantCrash?.(id, cause),
+      });
       this.#tiers.set(id, tier);
       tier.start();
     }
