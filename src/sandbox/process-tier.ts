@@ -74,7 +74,7 @@ export interface ProcessTierOptions {
   dataDir: string;
   logger: Logger;
   restart?: RestartPolicy;
-  /** Called once per crash whose cause the tenant's code can bring about (isTenantCaused). */
+  /** Called once per crash of a process that had said `ready`, whose cause the tenant's code can bring about (isTenantCaused). */
   onTenantCrash?(cause: ExitCause): void;
 }
 
@@ -281,7 +281,8 @@ export class ProcessTier implements SandboxTier {
     this.#crashTimes = this.#crashTimes.filter((t) => t > now - windowMs);
     this.#crashTimes.push(now);
     this.#crashCounts.set(cause, (this.#crashCounts.get(cause) ?? 0) + 1);
-    if (isTenantCaused(cause)) this.#o.onTenantCrash?.(cause);
+    // Before `ready` the process has run only the host's code: its end is not the tenant's doing.
+    if (proc.wasReady && isTenantCaused(cause)) this.#o.onTenantCrash?.(cause);
     const n = this.#crashTimes.length;
     const line = { tenant: this.#o.tenantId, apps, cause, sandbox_pid: proc.pid, crashes_last_minute: n, child_said: childSaid.slice(0, 1000) || undefined };
     if (n >= loopCount) {

@@ -9,7 +9,7 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOG_TENANT_LINES_BURST, LOG_TENANT_LINES_PER_SEC } from '../../runtime-api/prelude/log-limits.ts';
-import { SUMMARY_BURST } from '../../src/bindings/log/budget.ts';
+import { SUMMARY_BURST, SUMMARY_PER_SEC } from '../../src/bindings/log/budget.ts';
 import { bundleOf } from '../helpers/bundle.ts';
 import { resultOf, startTestServer, type TestServer } from '../helpers/http-server.ts';
 import { jsonLines } from '../helpers/log-sink.ts';
@@ -133,9 +133,12 @@ describe('mini-app log limits', () => {
 
   it("should bound the host's own summary lines: past the tenant's budget a call's drops fold into the next summary, none lost", async () => {
     const id = await s.launch('noisy', 'app');
-    const CALLS = SUMMARY_BURST + 15;
-    // Every call logs more than its 256 KiB, so every call drops lines (per call, then also by the tenant's byte rate).
-    for (let i = 0; i < CALLS; i++) expect(resultOf(await s.call('noisy', id, 'wide', { n: 40, size: 8000 }))).toBe(40);
+    // More calls than the bucket's burst plus 8 s of its refill: folding shows even on a slow machine.
+    const CALLS = SUMMARY_BURST + 40;
+    const started = Date.now();
+    // Every call logs more than its 256 KiB (33 × 8 KiB), so every call drops lines (per call, then also by the tenant's byte rate).
+    for (let i = 0; i < CALLS; i++) expect(resultOf(await s.call('noisy', id, 'wide', { n: 33, size: 8192 }))).toBe(33);
+    const elapsedS = (Date.now() - started) / 1000;
     const total = await droppedMetric('noisy');
     const reported = () => summaries(id).reduce((n, l) => n + l.dropped!.per_call + l.dropped!.tenant_rate, 0);
     // The folded rest is written when the summary bucket refills (within 1 / SUMMARY_PER_SEC s).
@@ -143,6 +146,8 @@ describe('mini-app log limits', () => {
     const written = summaries(id);
     expect(written.length).toBeLessThan(CALLS);
     expect(written.length).toBeGreaterThanOrEqual(SUMMARY_BURST);
+    // No more lines than the bucket's burst, what it refilled while the calls ran, and the folded rest.
+    expect(written.length).toBeLessThanOrEqual(SUMMARY_BURST + Math.ceil(elapsedS * SUMMARY_PER_SEC) + 1);
     // Each line says how many calls it covers; together they cover every call once.
     expect(written.reduce((n, l) => n + (l.calls ?? 1), 0)).toBe(CALLS);
     const folded = written.filter((l) => (l.calls ?? 1) > 1);

@@ -143,7 +143,11 @@ export class TenantLogBudget {
     const total = p.call + p.rate;
     const reasons = (['call', 'rate'] as const).filter((r) => p[r] > 0).map((r) => REASON_TEXT[r]);
     const fields = { source: 'isohost', dropped: { per_call: p.call, tenant_rate: p.rate }, ...(p.calls > 1 ? { calls: p.calls } : {}) };
-    p.logger.warn(fields, `${total} lines dropped${p.calls > 1 ? ` in ${p.calls} calls` : ''}: ${reasons.join(', ')}`);
+    try {
+      p.logger.warn(fields, `${total} lines dropped${p.calls > 1 ? ` in ${p.calls} calls` : ''}: ${reasons.join(', ')}`);
+    } catch {
+      // From the timer, after the platform closed its log destination: the counter has them.
+    }
   }
 
   #refill(): void {

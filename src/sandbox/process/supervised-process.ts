@@ -161,6 +161,11 @@ export class SandboxProcess {
     return this.#isReady && this.#alive;
   }
 
+  /** It said `ready` once (alive or not): from then on it ran tenant code; before, only the host's. */
+  get wasReady(): boolean {
+    return this.#isReady;
+  }
+
   /** Launches that carried their bundle's source to the child (the others found it there). */
   get sourcesSent(): number {
     return this.#sourcesSent;
