@@ -6,6 +6,7 @@
  */
 import { IsohostError } from '../errors.ts';
 import type { TenantLimits } from '../config/schema.ts';
+import { TokenBucket } from '../token-bucket.ts';
 
 /** Calls that may wait for a running slot, per unit of concurrency. */
 const QUEUE_FACTOR = 4;
@@ -17,32 +18,24 @@ export class TenantGate {
   #instances = 0;
   #running = 0;
   readonly #waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
-  #tokens: number;
-  #refilledAt = Date.now();
-  #breachTokens = BREACH_BURST;
-  #breachesAt = Date.now();
+  /** Calls per second, burst 2×; undefined when `rate_per_sec` is 0 (off). */
+  readonly #rate: TokenBucket | undefined;
+  readonly #breaches: TokenBucket;
 
   constructor(limits: TenantLimits) {
     this.#limits = limits;
-    this.#tokens = limits.rate_per_sec * 2;
+    this.#rate = limits.rate_per_sec > 0 ? new TokenBucket(limits.rate_per_sec * 2, limits.rate_per_sec, 1000) : undefined;
+    this.#breaches = new TokenBucket(BREACH_BURST, limits.breaches_per_min, 60_000);
   }
 
   /** Records a limit breach (an isolate disposed for CPU, wall time or memory). */
   noteBreach(): void {
-    this.#refillBreaches();
-    this.#breachTokens -= 1;
-  }
-
-  #refillBreaches(): void {
-    const now = Date.now();
-    this.#breachTokens = Math.min(BREACH_BURST, this.#breachTokens + ((now - this.#breachesAt) / 60_000) * this.#limits.breaches_per_min);
-    this.#breachesAt = now;
+    this.#breaches.take();
   }
 
   #checkBreaches(): void {
-    this.#refillBreaches();
-    if (this.#breachTokens < 1) {
-      const waitMs = Math.ceil(((1 - this.#breachTokens) * 60_000) / this.#limits.breaches_per_min);
+    if (this.#breaches.tokens < 1) {
+      const waitMs = Math.ceil(this.#breaches.msUntil());
       throw new IsohostError('resource_exhausted', `the tenant broke its limits more than ${this.#limits.breaches_per_min} times a minute; calls are refused for about ${waitMs} ms`, {
         details: { retryAfterMs: waitMs },
       });
@@ -68,17 +61,13 @@ export class TenantGate {
     } catch (err) {
       return Promise.reject(err);
     }
-    const rate = this.#limits.rate_per_sec;
-    if (rate > 0) {
-      const now = Date.now();
-      this.#tokens = Math.min(rate * 2, this.#tokens + ((now - this.#refilledAt) / 1000) * rate);
-      this.#refilledAt = now;
-      if (this.#tokens < 1) {
+    if (this.#rate !== undefined) {
+      if (this.#rate.tokens < 1) {
         // Time until the bucket holds one token again: what the HTTP layer sends as Retry-After.
-        const retryAfterMs = Math.ceil(((1 - this.#tokens) * 1000) / rate);
-        return Promise.reject(new IsohostError('resource_exhausted', `the tenant is over its rate limit of ${rate} calls/s`, { details: { retryAfterMs } }));
+        const retryAfterMs = Math.ceil(this.#rate.msUntil());
+        return Promise.reject(new IsohostError('resource_exhausted', `the tenant is over its rate limit of ${this.#limits.rate_per_sec} calls/s`, { details: { retryAfterMs } }));
       }
-      this.#tokens -= 1;
+      this.#rate.take();
     }
     if (this.#running < this.#limits.concurrency) {
       this.#running++;

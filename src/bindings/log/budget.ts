@@ -5,6 +5,7 @@
  * runtime-api/prelude/log-limits.ts, shared with the guest half.
  */
 import type { Logger } from 'pino';
+import { TokenBucket } from '../../token-bucket.ts';
 import type { CallScope } from '../types.ts';
 import type { TenantContext } from '../../tenants/context.ts';
 import {
@@ -47,13 +48,11 @@ const REASON_TEXT: Record<LogDropReason, string> = { call: 'per-call log limit',
 
 /** One tenant's log budget. Shared by all of the tenant's instances. */
 export class TenantLogBudget {
-  #lines = LOG_TENANT_LINES_BURST;
-  #bytes = LOG_TENANT_BYTES_BURST;
-  #at = Date.now();
+  readonly #lines = new TokenBucket(LOG_TENANT_LINES_BURST, LOG_TENANT_LINES_PER_SEC, 1000);
+  readonly #bytes = new TokenBucket(LOG_TENANT_BYTES_BURST, LOG_TENANT_BYTES_PER_SEC, 1000);
   #dropped = 0;
   readonly #calls = new WeakMap<CallScope, CallLog>();
-  #summaries = SUMMARY_BURST;
-  #summariesAt = Date.now();
+  readonly #summaries = new TokenBucket(SUMMARY_BURST, SUMMARY_PER_SEC, 1000);
   #pending: PendingSummary | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
 
@@ -74,10 +73,9 @@ export class TenantLogBudget {
       call.bytes = LOG_CALL_MAX_BYTES; // nothing more fits this call, not even a short line
       return this.noteDropped(call, 'call', 1);
     }
-    this.#refill();
-    if (this.#lines < 1 || this.#bytes < bytes) return this.noteDropped(call, 'rate', 1);
-    this.#lines -= 1;
-    this.#bytes -= bytes;
+    if (this.#lines.tokens < 1 || this.#bytes.tokens < bytes) return this.noteDropped(call, 'rate', 1);
+    this.#lines.take();
+    this.#bytes.take(bytes);
     call.bytes += bytes;
     return undefined;
   }
@@ -90,16 +88,12 @@ export class TenantLogBudget {
    * the buckets keep filling meanwhile, so the lines it may write per second are the same.
    */
   retryMs(): number {
-    this.#refill();
-    const lines = (LOG_BATCH_MAX_LINES - this.#lines) / LOG_TENANT_LINES_PER_SEC;
-    const bytes = (LOG_BATCH_MAX_CHARS - this.#bytes) / LOG_TENANT_BYTES_PER_SEC;
-    return Math.max(1, Math.ceil(Math.max(lines, bytes) * 1000));
+    return Math.max(1, Math.ceil(Math.max(this.#lines.msUntil(LOG_BATCH_MAX_LINES), this.#bytes.msUntil(LOG_BATCH_MAX_CHARS))));
   }
 
   /** Whole lines and bytes the buckets hold now: the `budget` of a reply that wrote every line of its batch. */
   left(): { lines: number; bytes: number } {
-    this.#refill();
-    return { lines: Math.floor(this.#lines), bytes: Math.floor(this.#bytes) };
+    return { lines: Math.floor(this.#lines.tokens), bytes: Math.floor(this.#bytes.tokens) };
   }
 
   noteDropped(call: CallLog, reason: LogDropReason, lines: number): LogDropReason {
@@ -127,18 +121,15 @@ export class TenantLogBudget {
   #flush(): void {
     const p = this.#pending;
     if (p === undefined) return;
-    const now = Date.now();
-    this.#summaries = Math.min(SUMMARY_BURST, this.#summaries + ((now - this.#summariesAt) / 1000) * SUMMARY_PER_SEC);
-    this.#summariesAt = now;
-    if (this.#summaries < 1) {
-      const waitMs = Math.ceil(((1 - this.#summaries) * 1000) / SUMMARY_PER_SEC);
+    if (this.#summaries.tokens < 1) {
+      const waitMs = Math.ceil(this.#summaries.msUntil());
       this.#flushTimer = setTimeout(() => {
         this.#flushTimer = undefined;
         this.#flush();
       }, waitMs);
       return;
     }
-    this.#summaries -= 1;
+    this.#summaries.take();
     this.#pending = undefined;
     const total = p.call + p.rate;
     const reasons = (['call', 'rate'] as const).filter((r) => p[r] > 0).map((r) => REASON_TEXT[r]);
@@ -148,15 +139,6 @@ export class TenantLogBudget {
     } catch {
       // From the timer, after the platform closed its log destination: the counter has them.
     }
-  }
-
-  #refill(): void {
-    const now = Date.now();
-    const s = (now - this.#at) / 1000;
-    if (s <= 0) return;
-    this.#at = now;
-    this.#lines = Math.min(LOG_TENANT_LINES_BURST, this.#lines + s * LOG_TENANT_LINES_PER_SEC);
-    this.#bytes = Math.min(LOG_TENANT_BYTES_BURST, this.#bytes + s * LOG_TENANT_BYTES_PER_SEC);
   }
 }
 
