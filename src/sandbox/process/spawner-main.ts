@@ -20,10 +20,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { setPriority, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SANDBOX_NICE } from './protections.ts';
 
 /** Bytes of a child's stderr kept for the host's crash log line. */
 const STDERR_KEEP = 4096;
@@ -75,16 +74,8 @@ function primeCodeCache(): void {
     }
   };
   process.on('exit', drop);
+  // Work done for the sandboxes, at their CPU priority: this spawner's, which it inherits as they do (spawner.ts).
   const prime = spawn(process.execPath, [SANDBOX_ENTRY, '--prime'], { cwd: '/', env: { NODE_COMPILE_CACHE: dir }, stdio: 'ignore', timeout: PRIME_TIMEOUT_MS });
-  // Work done for the sandboxes, at their CPU priority. Set right after exec, before Node
-  // starts its threads (they inherit it) as a rule; best effort.
-  if (prime.pid !== undefined) {
-    try {
-      setPriority(prime.pid, SANDBOX_NICE);
-    } catch {
-      // it runs at ours
-    }
-  }
   prime.on('error', drop);
   prime.on('exit', (code) => {
     if (code !== 0) return drop();
