@@ -206,7 +206,7 @@ async function recover(ctx: BenchContext): Promise<Result> {
   const tier = new ProcessTier({
     tenantId: 'bench-crash',
     index: 0,
-    limits: { memory_mb: 64, instances: 100 },
+    limits: { memory_mb: 64, instances: 100, concurrency: 1 },
     warm: 1,
     dataDir: '/nonexistent',
     logger: pino({ level: 'silent' }),

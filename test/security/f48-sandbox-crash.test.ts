@@ -11,7 +11,10 @@
  * - a crash loop marks the tenant unavailable ("keeps crashing"), counted in
  *   isohost_sandbox_crashes_total;
  * - a crash the tenant's own code caused (a fatal OOM) counts against its breach budget,
- *   a SIGKILL from outside does not.
+ *   a SIGKILL from outside does not;
+ * - the standby that replaces a crashed process is not started while the tenant's calls
+ *   fill its concurrency (a process start is one more core of that tenant's work), and is
+ *   started once they leave room.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CRASH_LOOP_COUNT } from '../../src/sandbox/process-tier.ts';
@@ -43,6 +46,11 @@ const ATTACKER = bundleOf({
     await new Promise((r) => setTimeout(r, 20_000));
     return 'woke';
   },
+  async wait(a: { tag: string; ms: number }) {
+    fc.log.info('waiting', { tag: a.tag });
+    await new Promise((r) => setTimeout(r, a.ms));
+    return 'waited';
+  },
   async mapFlood(a: { tag: string }) {
     fc.log.info('lingering', { tag: a.tag });
     // The log line is a platform op: wait for its reply so the host has seen it first.
@@ -65,6 +73,9 @@ beforeAll(async () => {
     // A breach budget that does not refill within the test: what the crashes cost it shows.
     { id: 'churner', compute: 'process', limits: { memory_mb: 16, cpu_ms: 20_000, wall_ms: 30_000, breaches_per_min: 1 } },
     { id: 'killed', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 30_000, breaches_per_min: 1 } },
+    // One call fills `solo`'s concurrency; `duo` has room for a second.
+    { id: 'solo', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 60_000, concurrency: 1 } },
+    { id: 'duo', compute: 'process', limits: { cpu_ms: 2000, wall_ms: 60_000, concurrency: 2 } },
   ]);
   await server.deploy('unit-a', 'store', STORE);
   await server.deploy('acme', 'attacker', ATTACKER);
@@ -72,6 +83,8 @@ beforeAll(async () => {
   await server.deploy('frozen', 'attacker', ATTACKER);
   await server.deploy('churner', 'attacker', ATTACKER);
   await server.deploy('killed', 'attacker', ATTACKER);
+  await server.deploy('solo', 'attacker', ATTACKER);
+  await server.deploy('duo', 'attacker', ATTACKER);
 }, 60_000);
 
 afterAll(() => server?.close());
@@ -200,6 +213,37 @@ describe('a crash of a process tenant\'s sandbox (F48)', () => {
     expect(after.status, JSON.stringify(after.body)).toBe(200);
     expect(after.body.result).toBe(2);
   }, 60_000);
+
+  it("should not start a standby beside calls that fill the tenant's concurrency, and start it once they leave room", async () => {
+    const tenants = ['solo', 'duo'] as const;
+    for (const id of tenants) {
+      expect((await server.call(id, 'attacker', 'put', { key: 'k', value: 1 })).status).toBe(200);
+      await until(() => server.tier(id).status().processes.length === 2 && server.tier(id).status().standby, 30_000, `${id}'s standby`);
+    }
+    // One call each, running (a guest timer) in the process that holds the instance.
+    const waits = tenants.map((id) => server.call(id, 'attacker', 'wait', { tag: `wait-${id}`, ms: 10_000 }));
+    const tagged = (tag: string) => server.logs.some((l) => (l.fields as { tag?: string } | undefined)?.tag === tag);
+    await until(() => tenants.every((id) => tagged(`wait-${id}`)), 20_000, 'both calls to run');
+    // Each standby dies (pids(): the process holding instances first, the standby last).
+    for (const id of tenants) {
+      const standby = server.tier(id).pids().at(-1)!;
+      process.kill(standby, 'SIGKILL');
+      await until(() => !server.tier(id).pids().includes(standby), 10_000, `${id}'s standby to be gone`);
+    }
+    // duo has a free slot: its new standby comes up while its call runs.
+    await until(() => server.tier('duo').status().standby, 9_000, "duo's new standby while its call runs");
+    // solo's one slot is taken: no process is started beside its call, which is still running.
+    const solo = server.tier('solo').status();
+    expect(solo.processes).toHaveLength(1);
+    expect(solo.standby).toBe(false);
+    expect(solo.state).toBe('ready');
+    for (const res of await Promise.all(waits)) {
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body.result).toBe('waited');
+    }
+    // The call has ended: now solo's standby is started.
+    await until(() => server.tier('solo').status().standby && server.tier('solo').status().processes.length === 2, 30_000, "solo's new standby after its call");
+  }, 90_000);
 
   it('should mark a tenant whose sandbox keeps crashing unavailable, log it and count it', async () => {
     for (let i = 0; i < CRASH_LOOP_COUNT; i++) {

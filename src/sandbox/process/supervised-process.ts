@@ -47,6 +47,8 @@ export interface SandboxProcessOptions {
   logger: Logger;
   /** Called once, when the child has ended and everything it held has been failed. */
   onExit(proc: SandboxProcess, cause: ExitCause, apps: string[], childSaid: string): void;
+  /** Called when the child has answered a launch or a call: `busy` went down by one. */
+  onSettled?(): void;
 }
 
 interface PendingLaunch {
@@ -172,6 +174,15 @@ export class SandboxProcess {
   }
 
   /** Instances live or launching here (the tier's measure of room). */
+  /**
+   * Launches and calls the child is working on: sent and not yet answered by it. A call the
+   * host has already failed (its wall time ran out) counts until the child answers, since
+   * the child may still be running it.
+   */
+  get busy(): number {
+    return this.#launches.size + this.#calls.size;
+  }
+
   get load(): number {
     return this.#instances.size + this.#launches.size;
   }
@@ -295,6 +306,7 @@ export class SandboxProcess {
         const pending = this.#launches.get(m.id);
         if (pending === undefined) return this.#violation('reply to an unknown launch');
         this.#launches.delete(m.id);
+        this.#o.onSettled?.();
         if (m.t === 'launch_failed') return pending.reject(coded(m.error));
         const inst = new ProcessInstance(this, m.id, m.methods, m.warm, pending.onMessage, pending.spec.label);
         this.#instances.set(m.id, inst);
@@ -305,6 +317,7 @@ export class SandboxProcess {
         const pending = this.#calls.get(m.id);
         if (pending === undefined) return this.#violation('reply to an unknown call');
         this.#calls.delete(m.id);
+        this.#o.onSettled?.();
         pending.instance._pending.delete(pending);
         if (m.t === 'call_failed' && m.ended) pending.instance._end(coded(m.error));
         if (pending.settled) return;
