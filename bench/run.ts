@@ -30,10 +30,15 @@ const REGISTRY: readonly string[] = [
   './http-call.ts',
   './storage-postgres.ts',
   './process.ts',
-  // Last: density launches and disposes 500 isolates and neighbour breaches on purpose;
+  // Last: neighbour breaches on purpose and density launches and disposes 500 isolates;
   // run earlier, their heap churn and GC showed up in the latency of the paths after them.
-  './density.ts',
+  // Density goes after neighbour for the same reason: right after its 1,500 disposals B's
+  // p99 alone was 5.8–7.5 ms (1.6–4.1 without density before it) and the host loop's delay
+  // p99 10–11 ms (6.4–7.3), and the attack measured first in that aftermath (launch-spin)
+  // went over 2 in half the full runs and in none of eighteen runs of neighbour alone.
+  // Density itself starts from a full GC (forceGc), so neighbour's garbage is not counted.
   './neighbour.ts',
+  './density.ts',
 ];
 
 /** Each isohost result → the baseline it is measured against (CONTRACT §6 table). */
