@@ -235,8 +235,9 @@ export class ProcessTier implements SandboxTier {
    *
    * Measured, `neighbour.p99_ratio.crash` (a concurrency-1 tenant whose every call aborts its
    * process, THREATS F48): each crash used to put the next standby's start beside the flood
-   * the standby had just taken, both cores the attacker's; now the restart runs after the
-   * next crash, when nothing else of the tenant runs. The neighbour's p99 under the attack,
+   * the standby had just taken, both cores the attacker's. Now that start waits for room,
+   * which for this tenant comes when the process that took over crashes too: the start then
+   * runs while nothing else of the tenant does. The neighbour's p99 under the attack,
    * six alternated pairs on the 2-core box: 2.37–3.01 ms (mean 2.73) against 2.44–3.91
    * (mean 3.15) before. What the tenant pays: after a
    * crash its next launch waits for a process start (~0.25 s) whenever it kept its

@@ -173,7 +173,6 @@ export class SandboxProcess {
     return this.#sourcesSent;
   }
 
-  /** Instances live or launching here (the tier's measure of room). */
   /**
    * Launches and calls the child is working on: sent and not yet answered by it. A call the
    * host has already failed (its wall time ran out) counts until the child answers, since
@@ -183,6 +182,7 @@ export class SandboxProcess {
     return this.#launches.size + this.#calls.size;
   }
 
+  /** Instances live or launching here (the tier's measure of room). */
   get load(): number {
     return this.#instances.size + this.#launches.size;
   }
