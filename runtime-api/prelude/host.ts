@@ -20,6 +20,27 @@ type PostFn = (id: number, op: string, payload: string, bytes: ArrayBuffer | und
 
 let syncFn: SyncFn | undefined;
 let postFn: PostFn | undefined;
+/** Messages posted to the host so far (every kind); a call's result carries the count (see stampResult). */
+let posted = 0;
+
+/** Posts one message, counted. */
+function postCounted(id: number, op: string, payload: string, bytes: ArrayBuffer | undefined): void {
+  posted++;
+  postFn!(id, op, payload, bytes);
+}
+
+/**
+ * Prefixes the result envelope of the call (or batch) an apply returns with the number
+ * of messages posted before it: `<count>;<envelope>`. isolated-vm does not keep a posted
+ * message ahead of that result. The apply's promise can be resolved on the host before
+ * the messages the guest posted after the apply's first part returned (when the host ran
+ * that part late, the isolate's promise had settled by then), so the host holds the
+ * result until it has received that many messages (bridge.ts): the call's last log
+ * lines, posted right before it ends, are handled as the call's, before its answer.
+ */
+export function stampResult(envelope: string): string {
+  return posted + ';' + envelope;
+}
 let nextId = 1;
 let inflight = 0;
 /** Pending async ops; bounded so a million un-awaited calls cannot grow it (THREATS B14). */
@@ -85,7 +106,7 @@ export function request(op: string, payload: unknown, bytes?: ArrayBuffer): Prom
   return new PromiseCtor<HostReply>((resolve, reject) => {
     mapSet(pending, id, { resolve, reject });
     inflight++;
-    postFn!(id, op, text, bytes);
+    postCounted(id, op, text, bytes);
   });
 }
 
@@ -95,7 +116,7 @@ export function request(op: string, payload: unknown, bytes?: ArrayBuffer): Prom
  * reports that must go out even when the in-flight slots are full (log.ts).
  */
 export function notify(op: string, payload: unknown): void {
-  postFn!(0, op, JSONStringify(payload), undefined);
+  postCounted(0, op, JSONStringify(payload), undefined);
 }
 
 /**
@@ -104,7 +125,7 @@ export function notify(op: string, payload: unknown): void {
  * bridge's op names start with a letter.
  */
 export function postDone(index: number, envelope: string): void {
-  postFn!(index, '$done', envelope, undefined);
+  postCounted(index, '$done', envelope, undefined);
 }
 
 /** Called by the host (through a Reference the bridge holds) to settle one op. */

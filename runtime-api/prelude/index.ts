@@ -7,7 +7,7 @@
  * `load(main, metaJson)` (define `fc` for one tenant's app and user, then run the bundle and read its
  * exports), `call(method, argsJson)`, `batch([method, argsJson, …])` and `settle(...)`.
  */
-import { codedError, hostSync, installHostPort, postDone, request, settle } from './host.ts';
+import { codedError, hostSync, installHostPort, postDone, request, settle, stampResult } from './host.ts';
 import {
   ArrayIsArray, JSONParse, JSONStringify, MapCtor, mapDelete, mapGet, mapSet, NumberCtor, NumberIsFinite,
   ObjectDefineProperty, ObjectFreeze, ObjectHasOwn, PromiseCtor, promiseThen, ReflectApply, regExpExec, StringCtor, stringSlice,
@@ -204,6 +204,11 @@ async function call(method: string, argsJson: string): Promise<string> {
   }
 }
 
+/** One call as the host applies it alone: its envelope, stamped with the messages posted before it (host.ts stampResult). */
+function callStamped(method: string, argsJson: string): Promise<string> {
+  return promiseThen(call(method, argsJson), stampResult) as Promise<string>;
+}
+
 async function runMethod(method: string, argsJson: string): Promise<string> {
   const ns = exportsNs;
   if (ns === undefined || !ObjectHasOwn(ns, method) || typeof ns[method] !== 'function') {
@@ -243,7 +248,7 @@ function batch(flat: string[]): Promise<string> {
       promiseThen(call(flat[2 * i]!, flat[2 * i + 1]!), next, () => next(BATCH_FAILED));
     };
     const next = (envelope: string): void => {
-      if (i === n - 1) return resolve(envelope);
+      if (i === n - 1) return resolve(stampResult(envelope));
       postDone(i, envelope);
       i++;
       step();
@@ -291,7 +296,7 @@ ObjectDefineProperty(globalThis, '__isohost', {
       installHostPort(sync, post);
       // Per context: V8 installs WebAssembly again in every context made from the snapshot.
       withholdGlobals(globalThis);
-      return ObjectFreeze({ load, call, batch, settle });
+      return ObjectFreeze({ load, call: callStamped, batch, settle });
     },
   }),
   writable: false,

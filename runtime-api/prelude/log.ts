@@ -96,7 +96,8 @@ export function beginCallLog(): void {
  * Called by the prelude when a call's method has settled, before its result goes out.
  * What is still buffered goes out now, then the drop report. Not `request`: ops are
  * served only while the call runs, and a reply would come after it; one-way messages
- * sent before the result are handled before it, in order, and take no in-flight slot
+ * sent before the result are handled before it, in order (the host holds the result until
+ * every message posted before it has come: host.ts stampResult), and take no in-flight slot
  * (a call that filled its slots must still report).
  */
 export function endCallLog(): void {

@@ -94,6 +94,8 @@ interface BlankState {
   hostNs: bigint;
   /** Whose isolate this is, for the one log line written if V8 loses control of it. */
   owner: { label: string };
+  /** Messages the guest has posted so far (the post callback counts each). */
+  posted: number;
   /** Set once at launch; the post callback routes through it. */
   onMessage: ((id: number, op: string, payload: string, bytes: unknown) => void) | undefined;
   used: boolean;
@@ -124,9 +126,11 @@ function newIsolate(memoryMb: number): { isolate: ivm.Isolate; owner: { label: s
 }
 
 function attachBlank(isolate: ivm.Isolate, context: ivm.Context, memoryMb: number, owner: { label: string }, syncHandler: SyncHandler): BlankIsolate {
-  const state = { isolate, context, memoryMb, owner, onMessage: undefined, used: false, hostNs: 0n } as unknown as BlankState;
+  const state = { isolate, context, memoryMb, owner, onMessage: undefined, used: false, hostNs: 0n, posted: 0 } as unknown as BlankState;
   const post = new ivm.Callback(
     (id: unknown, op: unknown, payload: unknown, bytes: unknown) => {
+      // Every message counts, as the prelude counts every post (host.ts stampResult).
+      state.posted++;
       if (typeof id !== 'number' || typeof op !== 'string' || typeof payload !== 'string') return;
       state.onMessage?.(id, op, payload, bytes);
     },
@@ -335,6 +339,8 @@ interface Batch {
   timer: NodeJS.Timeout | undefined;
   /** When the armed timer fires (epoch ms). */
   timerAt: number;
+  /** The batch's return value, come before messages the guest posted ahead of it; released by #release. */
+  held: { after: number; envelope: string } | undefined;
 }
 
 /**
@@ -417,7 +423,7 @@ export class SandboxInstance implements TierInstance {
   #dispatch(): void {
     const calls = this.#queue.length <= MAX_BATCH ? this.#queue : this.#queue.splice(0, MAX_BATCH);
     if (calls === this.#queue) this.#queue = [];
-    const batch: Batch = { calls, cur: 0, early: [], cpuBudgetEnd: 0n, processCpuAt: processCpuBefore(), wallEnd: 0, timer: undefined, timerAt: Infinity };
+    const batch: Batch = { calls, cur: 0, early: [], cpuBudgetEnd: 0n, processCpuAt: processCpuBefore(), wallEnd: 0, timer: undefined, timerAt: Infinity, held: undefined };
     this.#batch = batch;
     this.#begin(batch);
     // No isolated-vm `timeout` here: the host timer (#check) enforces each call's budget
@@ -439,12 +445,31 @@ export class SandboxInstance implements TierInstance {
     }
     this.#inFlight = run;
     run.then(
-      (envelope) => {
-        if (typeof envelope === 'string') this.#result(batch, calls.length - 1, envelope);
-        else if (this.#batch === batch) this.#breach(new IsohostError('internal', 'malformed reply from the isolate'));
+      (stamped) => {
+        const held = unstamp(stamped);
+        if (held === undefined) {
+          if (this.#batch === batch) this.#breach(new IsohostError('internal', 'malformed reply from the isolate'));
+          return;
+        }
+        batch.held = held;
+        this.#release(batch);
       },
       () => this.#failed(batch),
     );
+  }
+
+  /**
+   * Takes the batch's return value once every message the guest posted before it has come
+   * (host.ts stampResult): isolated-vm can resolve an apply ahead of messages posted
+   * during it, and a message that comes after its call has ended is dropped (`_message`),
+   * which lost a call's last log lines under load. Until then the batch stays current, its
+   * budget timer running: a count that never comes ends the call by its wall limit.
+   */
+  #release(batch: Batch): void {
+    const held = batch.held;
+    if (held === undefined || this.#batch !== batch || this.#s.posted < held.after) return;
+    batch.held = undefined;
+    this.#result(batch, batch.calls.length - 1, held.envelope);
   }
 
   /**
@@ -487,7 +512,8 @@ export class SandboxInstance implements TierInstance {
   #result(batch: Batch, index: number, envelope: unknown): void {
     if (this.#batch !== batch || typeof envelope !== 'string') return;
     if (index !== batch.cur) {
-      // Only the apply's result (the last call) may overtake the posted ones.
+      // The apply's result is held until every posted message is in (#release), so it no
+      // longer overtakes the posted envelopes; kept in case it comes early anyway.
       if (index === batch.calls.length - 1 && index > batch.cur) batch.early[index] = envelope;
       return;
     }
@@ -546,6 +572,13 @@ export class SandboxInstance implements TierInstance {
    * ended is dropped, so no guest code runs outside its own call (THREATS B16).
    */
   _message(id: number, op: string, payload: string, bytes: unknown): void {
+    this.#handleMessage(id, op, payload, bytes);
+    // A return value held for this message (#release) goes out after it was handled as its call's.
+    const batch = this.#batch;
+    if (batch?.held !== undefined) this.#release(batch);
+  }
+
+  #handleMessage(id: number, op: string, payload: string, bytes: unknown): void {
     const batch = this.#batch;
     if (op === DONE_OP) {
       if (batch !== undefined && Number.isSafeInteger(id) && id < batch.calls.length - 1) this.#result(batch, id, payload);
@@ -613,6 +646,15 @@ function isolateFailure(s: BlankState): IsohostError {
   // A disposed isolate can no longer report its limit: the configured one is kept in the state.
   if (s.isolate.isDisposed) return new IsohostError('resource_exhausted', `the instance exceeded its memory limit of ${s.memoryMb} MB`);
   return new IsohostError('internal', 'the isolate failed');
+}
+
+/** `<count>;<envelope>` (host.ts stampResult) → its parts; undefined when it is not that. */
+function unstamp(stamped: unknown): { after: number; envelope: string } | undefined {
+  if (typeof stamped !== 'string') return undefined;
+  const i = stamped.indexOf(';');
+  if (i < 1 || i > 16) return undefined;
+  const after = Number(stamped.slice(0, i));
+  return Number.isSafeInteger(after) && after >= 0 ? { after, envelope: stamped.slice(i + 1) } : undefined;
 }
 
 function decodeEnvelope(envelope: unknown, form: ScriptForm): string {
