@@ -23,10 +23,10 @@ let postFn: PostFn | undefined;
 /** Messages posted to the host so far (every kind); a call's result carries the count (see stampResult). */
 let posted = 0;
 
-/** Posts one message, counted. */
+/** Posts one message, counted once it is on its way (a post that throws never reaches the host, so it must not be waited for). */
 function postCounted(id: number, op: string, payload: string, bytes: ArrayBuffer | undefined): void {
-  posted++;
   postFn!(id, op, payload, bytes);
+  posted++;
 }
 
 /**
