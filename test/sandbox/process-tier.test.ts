@@ -32,6 +32,13 @@ const PARTNER = bundleOf({
     return a;
   },
   churn,
+  // Every in-flight slot of the call taken (256 pending timers), then a line: the line is
+  // refused in the isolate for want of a slot, and the call's drop report goes one way.
+  fullSlots(a: { tag: string }) {
+    for (let i = 0; i < 256; i++) setTimeout(() => {}, 2000);
+    console.log('last words', { tag: a.tag });
+    return 'returned';
+  },
 });
 
 beforeAll(async () => {
@@ -81,6 +88,24 @@ describe('a call into a process tenant', () => {
     expect(a.body.error.message).toContain('[egress_denied]');
     const acme = await server.call('acme', 'partner', 'roundTrip', { text: 'hello again', url: `${upstream.origin}/y` });
     expect(acme.body.result.stored).toBe('hello again');
+  });
+});
+
+describe("a process tenant's call that ends with every in-flight slot taken", () => {
+  it('should still send its one-way log report and keep its sandbox process', async () => {
+    const tier = server.tier('acme');
+    const before = tier.pids();
+    const crashes = [...tier.crashes().values()].reduce((n, c) => n + c, 0);
+    const res = await server.call('acme', 'partner', 'fullSlots', { tag: 'slots' });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.result).toBe('returned');
+    // The drop report came through as the call's: one summary line for the refused line.
+    await expect.poll(() => server.logs.some((l) => l.tenant === 'acme' && l.msg === '1 lines dropped: per-call log limit'), { timeout: 5000 }).toBe(true);
+    // Not a protocol breach: no crash, the same processes, and the next call runs.
+    expect(server.logs.filter((l) => l.tenant === 'acme' && l.violation !== undefined)).toEqual([]);
+    expect([...tier.crashes().values()].reduce((n, c) => n + c, 0)).toBe(crashes);
+    expect(tier.pids()).toEqual(before);
+    expect((await server.call('acme', 'partner', 'noop', 7)).body.result).toBe(7);
   });
 });
 

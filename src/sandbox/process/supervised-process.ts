@@ -33,6 +33,17 @@ const START_TIMEOUT_MS = 60_000;
  * MAX_INFLIGHT; not imported: that module is guest code, run only in isolates).
  */
 const MAX_INFLIGHT = 256;
+/**
+ * Log ops of one call out at once. They are counted apart from MAX_INFLIGHT: the prelude
+ * sends a call's last lines and its drop report one way, in no in-flight slot
+ * (runtime-api/prelude/log.ts endCallLog), so a call that ends with its 256 slots full
+ * (256 pending timers, say) still reports. Counted with the rest, that report killed the
+ * sandbox as a protocol breach (and charged the tenant a crash). The log binding bounds
+ * what they queue (MAX_QUEUED_BYTES); this bound only tells a child that is not running
+ * the prelude.
+ */
+const MAX_LOG_OPS_INFLIGHT = 4096;
+const LOG_OPS = new Set(['log', 'log.dropped']);
 /** Time the spawner has to report a child's exit after its channel closed; then it is ended as `channel_closed`. */
 const EXIT_REPORT_MS = 2000;
 
@@ -65,8 +76,9 @@ interface PendingCall {
   tag: CallTag | undefined;
   wallMs: number;
   wallEnd: number;
-  /** Platform ops of this call being served now. */
+  /** Platform ops of this call being served now (log ops apart, in logOps). */
   ops: number;
+  logOps: number;
   /** Settled on the host (result, failure, or its instance ended); the child's reply is still awaited. */
   settled: boolean;
   resolve(json: string): void;
@@ -210,7 +222,7 @@ export class SandboxProcess {
     if (!this.#alive) return Promise.reject(gone());
     const id = this.#nextId++;
     return new Promise<string>((resolve, reject) => {
-      const pending: PendingCall = { instance, tag, wallMs: limits.wallMs, wallEnd: 0, ops: 0, settled: false, resolve, reject };
+      const pending: PendingCall = { instance, tag, wallMs: limits.wallMs, wallEnd: 0, ops: 0, logOps: 0, settled: false, resolve, reject };
       this.#calls.set(id, pending);
       instance._pending.add(pending);
       this.#send({ t: 'call', id, instance: instance.id, method, args: argsJson, cpuMs: limits.cpuMs, wallMs: limits.wallMs });
@@ -342,19 +354,24 @@ export class SandboxProcess {
       call.wallEnd = wallEnd;
       call.tag?.started(wallEnd);
     }
-    // The prelude never has more than MAX_INFLIGHT ops of a call out; a child that does is not running it.
-    if (call.ops >= MAX_INFLIGHT) return this.#violation('more platform ops in flight than the prelude allows');
+    // The prelude never has more than MAX_INFLIGHT ops of a call out, besides its log ops; a child that does is not running it.
+    const isLog = LOG_OPS.has(m.op);
+    if (isLog ? call.logOps >= MAX_LOG_OPS_INFLIGHT : call.ops >= MAX_INFLIGHT) return this.#violation('more platform ops in flight than the prelude allows');
     let payload: unknown;
     try {
       payload = JSON.parse(m.payload);
     } catch {
       return reply({ code: 'invalid_request', message: 'platform call payload is not JSON' });
     }
-    call.ops++;
+    if (isLog) call.logOps++;
+    else call.ops++;
     call.instance
       ._onMessage(m.op, payload, m.bytes, call.tag)
       .then(reply, (e: unknown) => reply(e instanceof IsohostError ? { code: e.code, message: e.message } : { code: 'internal', message: 'internal error' }))
-      .finally(() => call.ops--);
+      .finally(() => {
+        if (isLog) call.logOps--;
+        else call.ops--;
+      });
   }
 
   #ended(code: number | null, signal: NodeJS.Signals | null, stderr: string, fallback = 'spawn_failed'): void {
