@@ -330,8 +330,6 @@ interface QueuedCall {
 interface Batch {
   calls: QueuedCall[];
   cur: number;
-  /** Envelopes that arrived ahead of `cur` (only the batch's return value can). */
-  early: (string | undefined)[];
   cpuBudgetEnd: bigint;
   /** The process's CPU time no later than the batch went in, so no later than any of its calls' start. */
   processCpuAt: bigint;
@@ -423,7 +421,7 @@ export class SandboxInstance implements TierInstance {
   #dispatch(): void {
     const calls = this.#queue.length <= MAX_BATCH ? this.#queue : this.#queue.splice(0, MAX_BATCH);
     if (calls === this.#queue) this.#queue = [];
-    const batch: Batch = { calls, cur: 0, early: [], cpuBudgetEnd: 0n, processCpuAt: processCpuBefore(), wallEnd: 0, timer: undefined, timerAt: Infinity, held: undefined };
+    const batch: Batch = { calls, cur: 0, cpuBudgetEnd: 0n, processCpuAt: processCpuBefore(), wallEnd: 0, timer: undefined, timerAt: Infinity, held: undefined };
     this.#batch = batch;
     this.#begin(batch);
     // No isolated-vm `timeout` here: the host timer (#check) enforces each call's budget
@@ -507,29 +505,21 @@ export class SandboxInstance implements TierInstance {
   /**
    * The envelope of call `index`: posted by the guest (`$done`) for every call of a batch
    * but the last, which is the apply's result. Results are taken in order only; anything
-   * else from the guest is ignored (the batch then ends by its wall budget).
+   * else from the guest is ignored (the batch then ends by its wall budget). The apply's
+   * result cannot come ahead of the posted ones: it is held until every message posted
+   * before it is in (#release), and the posts arrive in order.
    */
   #result(batch: Batch, index: number, envelope: unknown): void {
-    if (this.#batch !== batch || typeof envelope !== 'string') return;
-    if (index !== batch.cur) {
-      // The apply's result is held until every posted message is in (#release), so it no
-      // longer overtakes the posted envelopes; kept in case it comes early anyway.
-      if (index === batch.calls.length - 1 && index > batch.cur) batch.early[index] = envelope;
-      return;
+    if (this.#batch !== batch || typeof envelope !== 'string' || index !== batch.cur) return;
+    const c = batch.calls[batch.cur]!;
+    try {
+      c.resolve(decodeEnvelope(envelope, this.#form!));
+    } catch (err) {
+      c.reject(err);
     }
-    let next: string | undefined = envelope;
-    while (next !== undefined) {
-      const c = batch.calls[batch.cur]!;
-      try {
-        c.resolve(decodeEnvelope(next, this.#form!));
-      } catch (err) {
-        c.reject(err);
-      }
-      batch.cur++;
-      if (batch.cur === batch.calls.length) return this.#finish(batch);
-      this.#begin(batch);
-      next = batch.early[batch.cur];
-    }
+    batch.cur++;
+    if (batch.cur === batch.calls.length) return this.#finish(batch);
+    this.#begin(batch);
   }
 
   #finish(batch: Batch): void {
