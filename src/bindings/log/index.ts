@@ -77,6 +77,9 @@ function measured(line: z.infer<typeof logLine>): Line {
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** The log binding's ops: the ones the prelude also sends one way, at a call's end (prelude log.ts endCallLog). */
+export const LOG_OPS: readonly string[] = Object.freeze(['log', 'log.dropped']);
+
 /** The log binding of one instance of `tenant`; `logger` already names tenant, app and instance. */
 export function logBinding(tenant: TenantContext, logger: Logger): Binding {
   const budget = tenantLogBudget(tenant);
@@ -87,7 +90,7 @@ export function logBinding(tenant: TenantContext, logger: Logger): Binding {
   /** Batches in the queue (a batch of empty lines counts here, not in queuedBytes). */
   let queued = 0;
   return {
-    ops: ['log', 'log.dropped'],
+    ops: LOG_OPS,
     async handle(op, payload, _bytes, scope) {
       const call = budget.callLog(scope);
       if (op === 'log.dropped') {

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { IsohostError } from '../../errors.ts';
+import { LOG_OPS } from '../../bindings/log/index.ts';
 import type { CallLimits, CallTag, MessageHandler, TierInstance, TierLaunchSpec } from '../tier.ts';
 import { childCommand, enterCgroup, hostCapabilities, removeCgroup, type SandboxPlan } from './protections.ts';
 import { FrameChannel } from './frame-channel.ts';
@@ -43,7 +44,7 @@ const MAX_INFLIGHT = 256;
  * the prelude.
  */
 const MAX_LOG_OPS_INFLIGHT = 4096;
-const LOG_OPS = new Set(['log', 'log.dropped']);
+const LOG_OP_NAMES: ReadonlySet<string> = new Set(LOG_OPS);
 /** Time the spawner has to report a child's exit after its channel closed; then it is ended as `channel_closed`. */
 const EXIT_REPORT_MS = 2000;
 
@@ -355,7 +356,7 @@ export class SandboxProcess {
       call.tag?.started(wallEnd);
     }
     // The prelude never has more than MAX_INFLIGHT ops of a call out, besides its log ops; a child that does is not running it.
-    const isLog = LOG_OPS.has(m.op);
+    const isLog = LOG_OP_NAMES.has(m.op);
     if (isLog ? call.logOps >= MAX_LOG_OPS_INFLIGHT : call.ops >= MAX_INFLIGHT) return this.#violation('more platform ops in flight than the prelude allows');
     let payload: unknown;
     try {
