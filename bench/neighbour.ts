@@ -84,6 +84,22 @@ export const names = ['neighbour.b.idle', 'neighbour.p99_ratio', ...Object.keys(
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Pause after an attack stops, before B's next idle window: A's sandbox restarts, its isolates' disposal and the GC of its garbage settle. */
 const SETTLE_MS = 1000;
+/** How long to wait for a process tenant's sandboxes to come up before B is measured anyway. */
+const SANDBOX_START_MAX_MS = 15_000;
+
+/**
+ * Waits until no sandbox process is starting: every process tenant's tier is ready with
+ * its standby up, then SETTLE_MS for their isolate pools to fill. A start (Node, isolated-vm,
+ * the prelude snapshot, the pool) is ~0.25 s of a core; run during one of B's idle windows
+ * (the tiers' first processes at platform open, the standby a process attacker's `ready`
+ * call makes the tier start), it made that window slower and every ratio look better.
+ */
+async function sandboxesSettled(p: BenchPlatform): Promise<void> {
+  const until = Date.now() + SANDBOX_START_MAX_MS;
+  const starting = () => Object.values(p.sandboxes.status()).some((s) => s.state !== 'unavailable' && s.state !== 'closed' && !(s.state === 'ready' && s.standby));
+  while (starting() && Date.now() < until) await sleep(20);
+  await sleep(SETTLE_MS);
+}
 
 /**
  * B's steady stream: `n` sequential calls, `gapMs` apart; returns each call's latency in
@@ -167,6 +183,7 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
     const n = ctx.n(1000, 150);
     const gap = 1;
     await steady(caller, p, ctx.n(100, 20), gap); // warm-up: launch, JIT, storage
+    await sandboxesSettled(p);
     const idleSamples: number[] = [];
     const idleLoop: number[] = [];
     /** B alone for one window: its samples join the idle row; returns the window's own p99. */
@@ -184,6 +201,7 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
         ctx.note(`neighbour.${name} skipped: ${unable}`);
         continue;
       }
+      if (how.ready !== undefined) await sandboxesSettled(p);
       const adjacentP99 = await idleWindow();
       let stop!: () => void;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -195,7 +213,7 @@ export async function bench(ctx: BenchContext): Promise<Result[]> {
       stop();
       await flood.done;
       measured.push({ name, attacked, adjacentP99, stats: flood.stats, seen });
-      await sleep(SETTLE_MS);
+      await sandboxesSettled(p);
     }
     if (idleSamples.length === 0) await idleWindow(); // no attack ran: the idle row alone
     const idleRow = { ...summarize('neighbour.b.idle', 'ms', idleSamples), extra: { loop_delay_p99_ms: Math.max(...idleLoop), windows: idleLoop.length } };
