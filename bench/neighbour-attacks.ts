@@ -77,6 +77,14 @@ export function oom() { const m = new Map(); for (let i = 0; ; i++) m.set(i, 'v'
  */
 const ALLOC_APP = bundle('alloc', 'export function ready() { return true; }\nexport function grow() { const a = []; for (;;) a.push({ x: a.length }); }');
 
+/**
+ * No attack (`fast-calls`, the reference row): a tenant that calls as fast as its
+ * concurrency lets it, each call returning at once. What any busy tenant at the attacker's
+ * concurrency costs B on this machine; an attack row near it costs B what a well-behaved
+ * tenant does (bench/neighbour.ts).
+ */
+const FAST_CALLS_APP = bundle('fast-calls', 'export function quick() { return 1; }');
+
 /** A process-tier attacker is ready when one call of it succeeds; else why not (no sandbox process can run here). */
 async function processReady(p: BenchPlatform, caller: OneShotCaller, note: (m: string) => void, name: string, app: AppBundle, method: string): Promise<string | undefined> {
   const tier = p.sandboxes.get(attackerId(name))!;
@@ -146,6 +154,7 @@ export const ATTACKS: Record<string, Attack> = {
     // A call that ends at once: a process-tier launch of the bundle, nothing grown.
     ready: (p, caller, note) => processReady(p, caller, note, 'alloc-process', ALLOC_APP, 'ready'),
   },
+  'fast-calls': { name: 'fast-calls', app: FAST_CALLS_APP, method: 'quick' },
 };
 
 export { attackerId };
