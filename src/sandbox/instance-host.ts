@@ -109,12 +109,21 @@ export class InstanceHost {
 
   /** Launches `app` for `tenant` and `user`; the isolate is bound to them for its whole life. */
   async launch(tenant: TenantContext, app: AppBundle, user: SessionUser | null): Promise<{ info: InstanceInfo; warm: boolean }> {
-    const id = newInstanceId(this.#nodeId);
-    const { bindings, drained } = this.#bindingsFor(tenant, app, id);
-    const spec = this.#spec(tenant, app, JSON.stringify({ app: { id: app.id, version: app.version }, user }), `${tenant.id}/${app.id}@${app.version}/${id}`);
     // Every failed launch counts as a breach: top-level spin or a bundle that throws costs
     // the host an isolate each time, and a tenant must not churn them for free (THREATS F45).
-    const sandbox = await this.#start(tenant, spec, (op, payload, bytes, tag) => this.#dispatch(bindings, op, payload, bytes, tag as Scope | undefined), () => true);
+    // The instance's id, logger and bindings are made only once the gate has let it in.
+    const { sandbox, prepared } = await this.#start(
+      tenant,
+      () => {
+        const id = newInstanceId(this.#nodeId);
+        const { bindings, drained } = this.#bindingsFor(tenant, app, id);
+        const spec = this.#spec(tenant, app, JSON.stringify({ app: { id: app.id, version: app.version }, user }), `${tenant.id}/${app.id}@${app.version}/${id}`);
+        const onMessage: MessageHandler = (op, payload, bytes, tag) => this.#dispatch(bindings, op, payload, bytes, tag as Scope | undefined);
+        return { spec, onMessage, id, drained };
+      },
+      () => true,
+    );
+    const { id, drained } = prepared;
     const info: InstanceInfo = { id, tenantId: tenant.id, app: app.id, version: app.version, sub: user?.sub ?? null, methods: sandbox.methods, lastUsed: Date.now() };
     const live: Live = { info, tenant, sandbox, calls: 0, drained };
     this.#live.set(id, live);
@@ -138,7 +147,7 @@ export class InstanceHost {
   async validate(tenant: TenantContext, bundle: BundleToValidate): Promise<string[]> {
     const meta = JSON.stringify({ app: { id: 'validation', version: 'validation' }, user: null });
     const spec = this.#spec(tenant, { id: 'validation', version: bundle.sha256.slice(0, 16), ...bundle }, meta, `${tenant.id}/validation@${bundle.sha256.slice(0, 16)}`);
-    const sandbox = await this.#start(tenant, spec, refuseMessages, isLimitBreach);
+    const { sandbox } = await this.#start(tenant, () => ({ spec, onMessage: refuseMessages }), isLimitBreach);
     const methods = [...sandbox.methods];
     sandbox.dispose();
     this.#gate(tenant).releaseInstance();
@@ -151,11 +160,16 @@ export class InstanceHost {
   }
 
   /**
-   * Admits one launch through the tenant's gate and starts it in the tenant's tier. On
-   * success the instance holds one of the tenant's instance slots (released by #forget
-   * or by the caller); a failure gives it back and counts as a breach if `isBreach` says so.
+   * Admits one launch through the tenant's gate, then makes what it needs (`prepare`: its
+   * spec and message handler, an instance's id, logger and bindings) and starts it in the
+   * tenant's tier. A refused launch (rate, concurrency, instances, breach budget) costs the
+   * host the refusal alone: made before the gate, a tenant whose launches were refused
+   * thousands of times a second doubled the host's allocation rate and its garbage
+   * collections on the main thread (neighbour.p99_ratio.launch-spin). On success the
+   * instance holds one of the tenant's instance slots (released by #forget or by the
+   * caller); a failure gives it back and counts as a breach if `isBreach` says so.
    */
-  async #start(tenant: TenantContext, spec: TierLaunchSpec, onMessage: MessageHandler, isBreach: (err: unknown) => boolean): Promise<TierInstance> {
+  async #start<P extends { spec: TierLaunchSpec; onMessage: MessageHandler }>(tenant: TenantContext, prepare: () => P, isBreach: (err: unknown) => boolean): Promise<{ sandbox: TierInstance; prepared: P }> {
     const gate = this.#gate(tenant);
     gate.reserveInstance();
     try {
@@ -164,8 +178,17 @@ export class InstanceHost {
       gate.releaseInstance();
       throw err;
     }
+    let prepared: P;
     try {
-      return await this.#tierFor(tenant).launch(spec, onMessage);
+      prepared = prepare();
+    } catch (err) {
+      // The host's own failure (its store, say), not the tenant's: no breach.
+      gate.leaveCall();
+      gate.releaseInstance();
+      throw err;
+    }
+    try {
+      return { sandbox: await this.#tierFor(tenant).launch(prepared.spec, prepared.onMessage), prepared };
     } catch (err) {
       gate.releaseInstance();
       // `unavailable` is the tier's own failure (its sandbox process is down), not the tenant's.

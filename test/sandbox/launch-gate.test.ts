@@ -5,7 +5,7 @@
  * refused as invalid is the answer the upload asked for). The compile cache is bounded in
  * bytes, not entries.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { IsohostError } from '../../src/errors.ts';
 import { COMPILED_MAX_BYTES, compiledCacheBytes } from '../../src/sandbox/bridge.ts';
 import { appBundle, startTestPlatform } from '../helpers/platform.ts';
@@ -25,6 +25,7 @@ beforeAll(async () => {
     // one at a time, four may wait: a burst of 3 breaches, then 1 a minute
     { id: 'queuer', limits: { concurrency: 1, breaches_per_min: 1, instances: 50, cpu_ms: 50 } },
     { id: 'bulky', limits: { instances: 50, breaches_per_min: 100_000, cpu_ms: 2000, wall_ms: 20_000 } },
+    { id: 'refused', limits: { breaches_per_min: 1, instances: 50 } },
   ]);
 });
 afterAll(() => p.dispose());
@@ -46,6 +47,24 @@ describe('launches through the tenant gate', () => {
     const outcomes = await Promise.all(Array.from({ length: 5 }, () => p.host.launch(t, appBundle('spins', SPINS), null).then(() => 'ok', codeOf)));
     expect(outcomes.filter((o) => o === 'timeout')).toHaveLength(3);
     expect(outcomes.filter((o) => o === 'resource_exhausted')).toHaveLength(2);
+  });
+
+  it('should make no instance logger or bindings for a launch the gate refuses', async () => {
+    // A tenant refused thousands of times a second made an instance's child logger and
+    // bindings for each, which doubled the host's allocation rate and its GC pauses on the
+    // main thread (bench neighbour.p99_ratio.launch-spin).
+    const t = p.tenants.get('refused');
+    const child = vi.spyOn(t.logger, 'child');
+    try {
+      expect(await p.host.launch(t, appBundle('good', GOOD), null)).toMatchObject({ info: { app: 'good' } });
+      expect(child).toHaveBeenCalledTimes(1); // the spy sees what an admitted launch makes
+      for (let i = 0; i < 3; i++) expect(codeOf(await p.host.launch(t, appBundle('throws', THROWS), null).catch((e) => e))).toBe('invalid_request');
+      child.mockClear();
+      for (let i = 0; i < 50; i++) expect(codeOf(await p.host.launch(t, appBundle('good', GOOD), null).catch((e) => e))).toBe('resource_exhausted');
+      expect(child).not.toHaveBeenCalled();
+    } finally {
+      child.mockRestore();
+    }
   });
 
   it('should not count an upload refused as invalid, but count one that breaches a limit', async () => {
