@@ -72,8 +72,8 @@
  *   the host loop's share of its calls (12–19 thousand a second here) and their thread
  *   wake-ups, nothing hostile. On the project's 2-vCPU VM, nine runs: 0.79–2.33 (a 1 ms
  *   CPU loop per call instead, three runs: 1.45–1.77; log-flood in the same runs 1.96–2.67).
- *   Much of the spread is the machine's: a 1 ms timer in an otherwise idle Node process there fires
- *   2.5–5 ms late about twice a second, and more often while other threads run.
+ *   Much of the spread is the machine's: a 1 ms timer in an otherwise idle Node process
+ *   there fires 2.5–5 ms late about twice a second, and more often while other threads run.
  *
  * A's outcomes in `extra`: a_ok, a_timeouts, a_refused (resource_exhausted),
  * a_unavailable (its sandbox crashed or is marked crash-looping), a_other.
