@@ -35,8 +35,9 @@ const REGISTRY: readonly string[] = [
   // Density goes after neighbour for the same reason: right after its 1,500 disposals B's
   // p99 alone was 5.8–7.5 ms (1.6–4.1 without density before it) and the host loop's delay
   // p99 10–11 ms (6.4–7.3), and the attack measured first in that aftermath (launch-spin)
-  // went over 2 in half the full runs and in none of eighteen runs of neighbour alone (it
-  // still did in the two full runs after this change: something else weighs there too).
+  // went over 2 in half the full runs and in none of eighteen runs of neighbour alone. It
+  // still did after this change: the rest was each refused launch making an instance's
+  // logger and bindings before the gate said no (fixed in InstanceHost#start, stop 23).
   // Density itself starts from a full GC (forceGc), so neighbour's garbage is not counted.
   './neighbour.ts',
   './density.ts',

@@ -164,10 +164,10 @@ export class InstanceHost {
    * spec and message handler, an instance's id, logger and bindings) and starts it in the
    * tenant's tier. A refused launch (rate, concurrency, instances, breach budget) costs the
    * host the refusal alone: made before the gate, a tenant whose launches were refused
-   * thousands of times a second nearly doubled the host's allocation rate, and its garbage
-   * collections on the main thread grew with it (neighbour.p99_ratio.launch-spin). On success the
-   * instance holds one of the tenant's instance slots (released by #forget or by the
-   * caller); a failure gives it back and counts as a breach if `isBreach` says so.
+   * thousands of times a second nearly doubled the host's allocation rate, and its
+   * garbage collections on the main thread grew with it (neighbour.p99_ratio.launch-spin).
+   * On success the instance holds one of the tenant's instance slots (released by #forget
+   * or by the caller); a failure gives it back and counts as a breach if `isBreach` says so.
    */
   async #start<P extends { spec: TierLaunchSpec; onMessage: MessageHandler }>(tenant: TenantContext, prepare: () => P, isBreach: (err: unknown) => boolean): Promise<{ sandbox: TierInstance; prepared: P }> {
     const gate = this.#gate(tenant);

@@ -51,8 +51,8 @@ describe('launches through the tenant gate', () => {
 
   it('should make no instance logger or bindings for a launch the gate refuses', async () => {
     // A tenant refused thousands of times a second made an instance's child logger and
-    // bindings for each, which nearly doubled the host's allocation rate and its GC pauses on the
-    // main thread (bench neighbour.p99_ratio.launch-spin).
+    // bindings for each, which nearly doubled the host's allocation rate and its GC pauses
+    // on the main thread (bench neighbour.p99_ratio.launch-spin).
     const t = p.tenants.get('refused');
     const child = vi.spyOn(t.logger, 'child');
     try {
