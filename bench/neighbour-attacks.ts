@@ -85,6 +85,25 @@ const ALLOC_APP = bundle('alloc', 'export function ready() { return true; }\nexp
  */
 const FAST_CALLS_APP = bundle('fast-calls', 'export function quick() { return 1; }');
 
+/**
+ * No logging (`string-work`, the second reference row): every call of A builds the strings
+ * log-flood's calls log — the 256 lines of ~1 KiB, the 64 wide lines with their fields as
+ * JSON, the 4,096 short ones — and logs none of them: log-flood's work in the isolate
+ * without its log path (bench/neighbour.ts).
+ */
+const STRING_WORK_APP = bundle(
+  'string-work',
+  `export function strings() {
+  let n = 0;
+  const kib = 'x'.repeat(1000);
+  for (let i = 0; i < 256; i++) n += (String(i) + ' ' + kib).length;
+  const wide = 'y'.repeat(8192);
+  for (let i = 0; i < 64; i++) n += JSON.stringify({ msg: wide, blob: 'z'.repeat(16000) }).length;
+  for (let i = 0; i < 4096; i++) n += ('again ' + i).length;
+  return n;
+}`,
+);
+
 /** A process-tier attacker is ready when one call of it succeeds; else why not (no sandbox process can run here). */
 async function processReady(p: BenchPlatform, caller: OneShotCaller, note: (m: string) => void, name: string, app: AppBundle, method: string): Promise<string | undefined> {
   const tier = p.sandboxes.get(attackerId(name))!;
@@ -155,6 +174,7 @@ export const ATTACKS: Record<string, Attack> = {
     ready: (p, caller, note) => processReady(p, caller, note, 'alloc-process', ALLOC_APP, 'ready'),
   },
   'fast-calls': { name: 'fast-calls', app: FAST_CALLS_APP, method: 'quick' },
+  'string-work': { name: 'string-work', app: STRING_WORK_APP, method: 'strings' },
 };
 
 export { attackerId };
