@@ -35,7 +35,7 @@
  */
 import ivm from 'isolated-vm';
 import { IsohostError, isErrorCode, type ErrorCode } from '../errors.ts';
-import { toScriptForm, type ScriptForm } from './script-form.ts';
+import { formOf, toScriptForm, type ScriptForm } from './script-form.ts';
 import type { CallLimits, CallTag, MessageHandler, TierInstance, TierLaunchSpec } from './tier.ts';
 
 export type SyncHandler = (op: string, payloadJson: string) => string | ArrayBuffer;
@@ -682,9 +682,9 @@ function compileCached(isolate: ivm.Isolate, cached: Compiled): ivm.Script | Pro
 
 /**
  * First sight of a bundle in this process: V8's module parser decides syntax and
- * imports, esbuild makes the script form, and V8 compiles it once to produce the code
- * cache — all off the main thread (async isolated-vm compiles run on the isolate's
- * thread, esbuild in its own service).
+ * imports, esbuild makes the script form (or the host made it: `spec.converted`), and V8
+ * compiles it once to produce the code cache — all off the main thread (async
+ * isolated-vm compiles run on the isolate's thread, esbuild in its own service).
  */
 async function compileFirst(isolate: ivm.Isolate, spec: TierLaunchSpec): Promise<{ form: ScriptForm; script: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> } }> {
   let module: ivm.Module;
@@ -697,7 +697,8 @@ async function compileFirst(isolate: ivm.Isolate, spec: TierLaunchSpec): Promise
   const deps = module.dependencySpecifiers;
   module.release();
   if (deps.length > 0) throw new IsohostError('invalid_request', `bundle must be self-contained; it imports "${deps[0]}"`);
-  const form = await toScriptForm(spec.source);
+  // The host's conversion when it sent one (a sandbox process: no esbuild there), else esbuild's, made here.
+  const form = spec.converted === undefined ? await toScriptForm(spec.source) : formOf(spec.source, spec.converted);
   // `cachedData` is set on the result when produceCachedData is given (isolated-vm README).
   const script: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> } = await isolate.compileScript(form.script, { filename: 'app.js', produceCachedData: true });
   if (script.cachedData !== undefined) {

@@ -15,10 +15,9 @@
  * run it synchronously; the prelude's `load` then calls it on the isolate's own thread
  * under the launch deadline (THREATS F41/F42).
  */
-import { transform } from 'esbuild';
-import { IsohostError } from '../errors.ts';
+import { IsohostError, type ErrorCode } from '../errors.ts';
 import { LineMap, mappingsOf } from './line-map.ts';
-import { splitInlineSourceMap, type AuthoredPosition } from './source-map.ts';
+import { splitInlineSourceMap, type AuthoredPosition, type InlineSourceMap } from './source-map.ts';
 
 export interface ScriptForm {
   /** A script whose completion value is a function that runs the bundle and returns its exports object. */
@@ -36,12 +35,52 @@ const WRAP_TAIL = '\nreturn module.exports; })';
 /** Lines the wrapper puts before the converted code. */
 const HEAD_LINES = 1;
 
-/** Converts a bundle (off the main thread: esbuild's service does the work). */
+/**
+ * What esbuild makes of a bundle: its CommonJS code and the source map's `mappings` from
+ * that code to the bundle. Plain strings, so the host can make it once and send it to a
+ * sandbox process with the bundle (process/supervised-process.ts): a sandbox then builds
+ * the form with formOf() and never starts esbuild's service (a Go process of ~12 MB and
+ * ~30 ms of CPU per sandbox process, measured).
+ */
+export interface Converted {
+  readonly code: string;
+  readonly mappings: string;
+}
+
+/**
+ * A bundle esbuild would not convert, as the host found it: the error its conversion
+ * gave, reported where the conversion would have been made (after V8's own checks of
+ * the bundle, as on first sight in the host), so a sandbox needs no esbuild for it either.
+ */
+export interface Refused {
+  readonly refused: { readonly code: ErrorCode; readonly message: string };
+}
+
+/** What the host found converting a bundle. */
+export type Conversion = Converted | Refused;
+
+/** Converts a bundle (off the main thread: esbuild's service does the work; loaded on first use). */
+export async function convert(source: string): Promise<Converted> {
+  return convertSplit(source, splitInlineSourceMap(source));
+}
+
+/** The script form of `source` from the host's conversion of it: no esbuild here. Throws the conversion's error if it was refused. */
+export function formOf(source: string, conversion: Conversion): ScriptForm {
+  if ('refused' in conversion) throw new IsohostError(conversion.refused.code, conversion.refused.message);
+  return formFrom(conversion, splitInlineSourceMap(source));
+}
+
+/** Converts a bundle and builds its form. */
 export async function toScriptForm(source: string): Promise<ScriptForm> {
+  const inline = splitInlineSourceMap(source);
+  return formFrom(await convertSplit(source, inline), inline);
+}
+
+async function convertSplit(source: string, inline: InlineSourceMap | undefined): Promise<Converted> {
   // esbuild would fold the bundle's own inline map into its output map, which would then
   // give source lines as bundle lines and lose every line that map leaves out: the map
   // comment is taken off here and read on its own (source-map.ts).
-  const inline = splitInlineSourceMap(source);
+  const { transform } = await import('esbuild');
   let out;
   try {
     out = await transform(inline?.code ?? source, { format: 'cjs', loader: 'js', target: 'es2024', sourcemap: 'external', sourcesContent: false, sourcefile: 'app.js', logLevel: 'silent', charset: 'utf8' });
@@ -52,11 +91,16 @@ export async function toScriptForm(source: string): Promise<ScriptForm> {
     }
     throw new IsohostError('invalid_request', `bundle does not compile: ${text?.text ?? 'syntax error'}${text?.location ? ` [app.js:${text.location.line}]` : ''}`);
   }
+  return { code: out.code, mappings: mappingsOf(out.map) };
+}
+
+function formFrom(converted: Converted, inline: InlineSourceMap | undefined): ScriptForm {
   // Decoded in slices, off the launch path's event-loop turn (line-map.ts, THREATS F43).
-  const map = LineMap.decode(mappingsOf(out.map));
+  const map = LineMap.decode(converted.mappings);
+  const { code } = converted;
   return Object.freeze({
-    script: WRAP_HEAD + out.code + WRAP_TAIL,
-    bytes: 2 * (WRAP_HEAD.length + out.code.length + WRAP_TAIL.length) + map.bytes + (inline?.bytes ?? 0),
+    script: WRAP_HEAD + code + WRAP_TAIL,
+    bytes: 2 * (WRAP_HEAD.length + code.length + WRAP_TAIL.length) + map.bytes + (inline?.bytes ?? 0),
     originalLine(line: number, column: number) {
       const origin = map.lookup(line - 1 - HEAD_LINES, Math.max(0, column - 1));
       return origin === undefined ? undefined : origin.line + 1;

@@ -17,11 +17,19 @@
  */
 import type { Reply } from '../bindings/types.ts';
 import type { IsohostError } from '../errors.ts';
+import type { Conversion } from './script-form.ts';
 
 /** What a tier needs to start one instance. Plain data only. */
 export interface TierLaunchSpec {
   /** The bundle's ES module source (UTF-8 text, already size-checked). */
   readonly source: string;
+  /**
+   * The bundle's conversion to a script (script-form.ts), or esbuild's refusal of it, when
+   * the host made it already: the process tier sends it with the source, so a sandbox
+   * process never starts esbuild. Absent, the tier converts the source itself on first
+   * sight.
+   */
+  readonly converted?: Conversion;
   readonly sha256: string;
   /** JSON text `{ app: { id, version }, user }` handed to the prelude's `bind`. */
   readonly metaJson: string;

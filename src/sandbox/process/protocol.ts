@@ -15,6 +15,7 @@
  * platform ops. An instance is known by the id of the launch that created it.
  */
 import { isErrorCode, type ErrorCode } from '../../errors.ts';
+import type { Conversion } from '../script-form.ts';
 import type { TierLaunchSpec } from '../tier.ts';
 
 /** Longest JSON text accepted from the child in one field (args/results are bounded far lower upstream). */
@@ -44,10 +45,10 @@ export interface WireError {
 // ---- host → child -----------------------------------------------------------------
 
 /**
- * A launch spec as it crosses: `source` is left out when the child already holds the
- * bundle's source by its sha256 (source-cache.ts).
+ * A launch spec as it crosses: `source` and `converted` are left out when the child
+ * already holds the bundle by its sha256 (source-cache.ts).
  */
-export type WireLaunchSpec = Omit<TierLaunchSpec, 'source'> & { readonly source?: string };
+export type WireLaunchSpec = Omit<TierLaunchSpec, 'source' | 'converted'> & { readonly source?: string; readonly converted?: Conversion };
 
 export type HostMessage =
   | { t: 'launch'; id: number; spec: WireLaunchSpec }

@@ -24,9 +24,11 @@
 import { flushCompileCache } from 'node:module';
 import { parseArgs } from 'node:util';
 import { IsohostError } from '../../errors.ts';
+import type { Conversion } from '../script-form.ts';
 import type { CallTag, SandboxTier, TierInstance } from '../tier.ts';
 import { parseHostMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
-import { SourceCache } from './source-cache.ts';
+import { heldBytes, SourceCache } from './source-cache.ts';
+import { WARM_UP_CONVERTED, WARM_UP_SOURCE } from './warm-up.ts';
 
 /** Exit codes the host reads as "could not start" rather than a crash of guest code. */
 export const EXIT_BAD_ARGS = 64;
@@ -71,8 +73,10 @@ const send = (m: ChildMessage): void => {
 const tier = await openTier(memoryMb, warm);
 await warmUp(tier);
 const instances = new Map<number, TierInstance>();
-/** Sources of the bundles launched here, so the host need not send them again (source-cache.ts). */
-const sources = new SourceCache<string>();
+/** A bundle as the host sent it: its source, and its conversion to a script when the host made it. */
+type Held = { source: string; converted?: Conversion };
+/** Bundles launched here, so the host need not send them again (source-cache.ts). */
+const sources = new SourceCache<Held>();
 const opReplies = new Map<number, { resolve: (r: { json: string; bytes?: ArrayBuffer }) => void; reject: (e: unknown) => void }>();
 let nextOp = 1;
 
@@ -109,11 +113,12 @@ function onMessage(raw: unknown): void {
   if (m === undefined) return;
   switch (m.t) {
     case 'launch': {
-      let source = m.spec.source;
-      if (source === undefined) source = sources.get(m.spec.sha256);
-      else sources.put(m.spec.sha256, source, Buffer.byteLength(source, 'utf8'));
-      if (source === undefined) return send({ t: 'need_source', id: m.id });
-      tier.launch({ ...m.spec, source }, forward).then(
+      const { source, converted, ...rest } = m.spec;
+      let held: Held | undefined;
+      if (source === undefined) held = sources.get(rest.sha256);
+      else sources.put(rest.sha256, (held = converted === undefined ? { source } : { source, converted }), heldBytes(source, converted));
+      if (held === undefined) return send({ t: 'need_source', id: m.id });
+      tier.launch({ ...rest, ...held }, forward).then(
         (inst) => {
           instances.set(m.id, inst);
           inst.onEnded(() => instances.delete(m.id));
@@ -181,15 +186,15 @@ function dropPrivileges(): void {
 
 /**
  * One launch and call of our own two-line bundle before `ready`, so a tenant's first
- * launch here does not pay for what a process does once: esbuild's service start (the
- * script form), the first compile, the launch path's first run (~350 ms of a first launch
- * on a busy 2-core box, ~30 ms after). This is what makes the standby take over fast.
+ * launch here does not pay for what a process does once: the first compile, the launch
+ * path's first run (measured when it also started esbuild's service, before stop 24:
+ * ~350 ms of a first launch on a busy 2-core box, ~30 ms after). This is what makes the
+ * standby take over fast.
  */
 async function warmUp(t: SandboxTier): Promise<void> {
-  const source = 'export function warm(a) { return a; }\n';
   const refuse = () => Promise.reject(new IsohostError('invalid_request', 'no platform calls while warming up'));
   try {
-    const inst = await t.launch({ source, sha256: 'warm-up'.padEnd(64, '0'), metaJson: '{"app":{"id":"warm-up","version":"0"},"user":null}', label: 'sandbox warm-up', memoryMb, cpuMs: 5000, wallMs: 30_000 }, refuse);
+    const inst = await t.launch({ source: WARM_UP_SOURCE, converted: WARM_UP_CONVERTED, sha256: 'warm-up'.padEnd(64, '0'), metaJson: '{"app":{"id":"warm-up","version":"0"},"user":null}', label: 'sandbox warm-up', memoryMb, cpuMs: 5000, wallMs: 30_000 }, refuse);
     await inst.call('warm', '1', { cpuMs: 5000, wallMs: 30_000 });
     inst.dispose();
   } catch {

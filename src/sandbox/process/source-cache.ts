@@ -1,19 +1,29 @@
 /**
  * Bundle sources a sandbox process holds, by sha256, so the host sends a bundle's
- * source to a process once rather than with every launch (the process tier, issue 10).
+ * source (with its conversion to a script, script-form.ts) to a process once rather than
+ * with every launch (the process tier, issue 10).
  *
  * Both sides run this same class over the same sequence of launches: the child keeps
  * the sources, the host a mirror of which sha256s the child has (values `true`). The
  * channel is ordered, so the two agree; should they not, the child answers a launch it
  * has no source for with `need_source` and the host sends it again with the source.
  *
- * Bounded in bytes (UTF-8 size of the sources), least recently launched first out; a
+ * Bounded in bytes (UTF-8 size of the sources and conversions, heldBytes), least recently launched first out; a
  * source larger than the whole budget is not kept. A sandbox process holds one tenant
  * only, so nothing here is shared across tenants.
  */
 
+import type { Conversion } from '../script-form.ts';
+
 /** Bytes of bundle source one sandbox process keeps. */
 export const SOURCE_CACHE_MAX_BYTES = 16 * 1024 * 1024;
+
+/** What a held bundle counts against the budget: its source's UTF-8 size, and its conversion's when one came with it. */
+export function heldBytes(source: string, converted: Conversion | undefined): number {
+  const utf8 = (t: string) => Buffer.byteLength(t, 'utf8');
+  if (converted === undefined) return utf8(source);
+  return utf8(source) + ('refused' in converted ? utf8(converted.refused.message) : utf8(converted.code) + utf8(converted.mappings));
+}
 
 export class SourceCache<V> {
   readonly #maxBytes: number;

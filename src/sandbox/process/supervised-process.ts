@@ -16,11 +16,12 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { IsohostError } from '../../errors.ts';
 import { LOG_OPS } from '../../bindings/log/index.ts';
+import { convert, type Conversion } from '../script-form.ts';
 import type { CallLimits, CallTag, MessageHandler, TierInstance, TierLaunchSpec } from '../tier.ts';
 import { childCommand, enterCgroup, hostCapabilities, removeCgroup, type SandboxPlan } from './protections.ts';
 import { FrameChannel } from './frame-channel.ts';
 import { MAX_CHILD_FRAME_BYTES, parseChildMessage, type ChildMessage, type HostMessage, type WireError } from './protocol.ts';
-import { SourceCache } from './source-cache.ts';
+import { heldBytes, SOURCE_CACHE_MAX_BYTES, SourceCache } from './source-cache.ts';
 import { killSandbox, spawnSandbox, type SpawnedExit } from './spawner.ts';
 
 const ENTRY = fileURLToPath(new URL('./sandbox-main.ts', import.meta.url));
@@ -47,6 +48,39 @@ const MAX_LOG_OPS_INFLIGHT = 4096;
 const LOG_OP_NAMES: ReadonlySet<string> = new Set(LOG_OPS);
 /** Time the spawner has to report a child's exit after its channel closed; then it is ended as `channel_closed`. */
 const EXIT_REPORT_MS = 2000;
+
+/** Bytes of conversions the host keeps for sandbox processes (as much as one process keeps of sources). */
+const CONVERSIONS_MAX_BYTES = SOURCE_CACHE_MAX_BYTES;
+/** Bundles converted for sandbox processes, by sha256 (one esbuild run per bundle per host), and those being converted. */
+const conversions = new SourceCache<Conversion>(CONVERSIONS_MAX_BYTES);
+const converting = new Map<string, Promise<Conversion | undefined>>();
+
+/**
+ * The script conversion of a bundle (script-form.ts convert), or esbuild's refusal of it,
+ * made on the host, so that a sandbox process never starts esbuild's service: a Go
+ * process of ~12 MB RSS and ~30 ms of CPU that every sandbox start (and so every crash
+ * restart) used to pay (measured, stop 24). Synchronous once made. Undefined if esbuild
+ * failed in a way that says nothing of the bundle: the launch then goes without it, and
+ * the child converts the bundle itself.
+ */
+function conversionOf(sha256: string, source: string): Conversion | Promise<Conversion | undefined> {
+  const held = conversions.get(sha256);
+  if (held !== undefined) return held;
+  let pending = converting.get(sha256);
+  if (pending === undefined) {
+    pending = convert(source).then(
+      (c): Conversion => c,
+      (err: unknown): Conversion | undefined => (err instanceof IsohostError ? { refused: { code: err.code, message: err.message } } : undefined),
+    );
+    pending = pending.then((c) => {
+      if (c !== undefined) conversions.put(sha256, c, heldBytes('', c));
+      converting.delete(sha256);
+      return c;
+    });
+    converting.set(sha256, pending);
+  }
+  return pending;
+}
 
 /** Why a child ended: a signal name (lower case), `exit_N`, or what the host killed it for. */
 export type ExitCause = string;
@@ -209,13 +243,24 @@ export class SandboxProcess {
     });
   }
 
-  /** Sends a launch; its source only when the child does not hold it yet (a bundle's source crosses once per process). */
+  /**
+   * Sends a launch; its source, with the host's conversion of it (conversionOf), only when
+   * the child does not hold it yet: a bundle crosses once per process.
+   */
   #sendLaunch(id: number, spec: TierLaunchSpec, withSource: boolean): void {
-    const { source, ...rest } = spec;
+    const { source, converted, ...rest } = spec;
     if (!withSource) return this.#send({ t: 'launch', id, spec: rest });
-    this.#childSources.put(spec.sha256, true, Buffer.byteLength(source, 'utf8'));
+    const ready = converted ?? conversionOf(spec.sha256, source);
+    if (!(ready instanceof Promise)) return this.#sendWithSource(id, rest, source, ready);
+    void ready.then((c) => this.#sendWithSource(id, rest, source, c));
+  }
+
+  #sendWithSource(id: number, rest: Omit<TierLaunchSpec, 'source' | 'converted'>, source: string, converted: Conversion | undefined): void {
+    // Ended meanwhile (the child died, or the host gave up on it): nothing to send.
+    if (!this.#launches.has(id)) return;
+    this.#childSources.put(rest.sha256, true, heldBytes(source, converted));
     this.#sourcesSent++;
-    this.#send({ t: 'launch', id, spec: { ...rest, source } });
+    this.#send({ t: 'launch', id, spec: converted === undefined ? { ...rest, source } : { ...rest, source, converted } });
   }
 
   /** @internal ProcessInstance.call */
