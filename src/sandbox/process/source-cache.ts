@@ -8,9 +8,9 @@
  * channel is ordered, so the two agree; should they not, the child answers a launch it
  * has no source for with `need_source` and the host sends it again with the source.
  *
- * Bounded in bytes (UTF-8 size of the sources and conversions, heldBytes), least recently launched first out; a
- * source larger than the whole budget is not kept. A sandbox process holds one tenant
- * only, so nothing here is shared across tenants.
+ * Bounded in bytes (UTF-8 size of the sources and their conversions, heldBytes), least
+ * recently launched first out; a bundle larger than the whole budget is not kept. A
+ * sandbox process holds one tenant only, so nothing here is shared across tenants.
  */
 
 import type { Conversion } from '../script-form.ts';
