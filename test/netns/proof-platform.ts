@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { childrenOf } from '../helpers/proc.ts';
 import { lineChild, type LineChild } from './line-child.ts';
 import type { ProofNetwork } from './proof-network.ts';
 
@@ -105,23 +106,6 @@ export async function writeConfig(dir: string, config: unknown): Promise<string>
   const path = join(dir, 'isohost.yaml');
   await writeFile(path, stringify(config));
   return path;
-}
-
-/** Pids whose parent is `pid` (read from /proc, which every Linux has). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // The command name is in parentheses and may hold spaces; the ppid follows it.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
 }
 
 /** `pid` and all its descendants, collected before anything is killed (an orphan loses its parent link). */

@@ -8,13 +8,10 @@
  * A real sandbox process with a warm pool of one.
  */
 import { createHash } from 'node:crypto';
-import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IsohostError } from '../../src/errors.ts';
-import { preludeSource } from '../../src/sandbox/prelude-build.ts';
-import { planFor } from '../../src/sandbox/process/protections.ts';
-import { SandboxProcess } from '../../src/sandbox/process/supervised-process.ts';
 import type { TierLaunchSpec } from '../../src/sandbox/tier.ts';
+import { useSandboxProcess } from '../helpers/sandbox-process.ts';
 
 const SOURCE = 'export function echo(a) { return a; }\n';
 const SPEC: TierLaunchSpec = {
@@ -35,25 +32,14 @@ function specOf(source: string, id: string, user: string): TierLaunchSpec {
 const refuse = () => Promise.reject(new IsohostError('invalid_request', 'no platform ops here'));
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let proc: SandboxProcess;
-
-beforeAll(async () => {
-  preludeSource(); // the host builds the prelude the child reads, as openPlatform does
-  proc = new SandboxProcess({ tenantId: 't-pool', plan: planFor(0, { memory_mb: 64, instances: 10 }, 1), memoryMb: 64, warm: 1, logger: pino({ level: 'silent' }), onExit() {} });
-  await proc.ready;
-}, 60_000);
-
-afterAll(async () => {
-  proc?.kill();
-  await proc?.exited();
-});
+const sandbox = useSandboxProcess('t-pool');
 
 describe("a sandbox process's warm pool", () => {
   it('should refill after the launches that emptied it, so a later launch is warm again', async () => {
     // The pool fills in the background after `ready`; wait for a warm launch first.
     const warmLaunch = async (): Promise<void> => {
       for (let i = 0; i < 100; i++) {
-        const inst = await proc.launch(SPEC, refuse);
+        const inst = await sandbox().launch(SPEC, refuse);
         expect(await inst.call('echo', '[1]', { cpuMs: 5000, wallMs: 30_000 })).toBe('[1]');
         inst.dispose();
         if (inst.warm) return;
@@ -75,7 +61,7 @@ describe("a sandbox process's spare instance", () => {
   /** Launches `spec`; returns the instance and when its top-level code ran, relative to when the launch was asked for (ms; < 0: ahead of it). */
   const launchAt = async (spec: TierLaunchSpec) => {
     const asked = Date.now();
-    const inst = await proc.launch(spec, refuse);
+    const inst = await sandbox().launch(spec, refuse);
     return { inst, ahead: asked - (await call(inst, 'at') as number) };
   };
 
@@ -102,7 +88,7 @@ describe("a sandbox process's spare instance", () => {
 
   it('should load anew, and drop the spare, when a launch differs in user or in app', async () => {
     const spec = specOf(SPARE_SOURCE, 'spare2', 'null');
-    for (let i = 0; i < 2; i++) (await proc.launch(spec, refuse)).dispose();
+    for (let i = 0; i < 2; i++) (await sandbox().launch(spec, refuse)).dispose();
     await pause(400);
     const other = await launchAt({ ...spec, metaJson: '{"app":{"id":"spare2","version":"1"},"user":{"sub":"u-2","claims":{}}}' });
     expect(other.ahead).toBeLessThanOrEqual(0);
@@ -120,15 +106,15 @@ describe("a sandbox process's spare instance", () => {
     // The top-level code throws once the clock passes `late`: launches before it load, after it fail.
     const late = Date.now() + 2500;
     const spec = specOf(`if (Date.now() > ${late}) throw new Error("too late");\nexport const at = () => ${late};\n`, 'spare3', 'null');
-    for (let i = 0; i < 2; i++) (await proc.launch(spec, refuse)).dispose();
+    for (let i = 0; i < 2; i++) (await sandbox().launch(spec, refuse)).dispose();
     await pause(Math.max(0, late - Date.now()) + 300);
     // The spare loaded right after the second launch, before `late`: taken, it works.
-    const spare = await proc.launch(spec, refuse);
+    const spare = await sandbox().launch(spec, refuse);
     expect(await spare.call('at', 'null', LIMITS)).toBe(String(late));
     spare.dispose();
     // The next spare loaded after `late` and failed: the launch loads for itself, and fails.
     await pause(300);
-    await expect(proc.launch(spec, refuse)).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringContaining('too late') });
-    await expect(proc.launch(spec, refuse)).rejects.toMatchObject({ code: 'invalid_request' });
+    await expect(sandbox().launch(spec, refuse)).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringContaining('too late') });
+    await expect(sandbox().launch(spec, refuse)).rejects.toMatchObject({ code: 'invalid_request' });
   }, 60_000);
 });

@@ -7,14 +7,12 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IsohostError } from '../../src/errors.ts';
-import { preludeSource } from '../../src/sandbox/prelude-build.ts';
-import { planFor } from '../../src/sandbox/process/protections.ts';
 import { SOURCE_CACHE_MAX_BYTES, SourceCache } from '../../src/sandbox/process/source-cache.ts';
-import { SandboxProcess } from '../../src/sandbox/process/supervised-process.ts';
 import type { TierLaunchSpec } from '../../src/sandbox/tier.ts';
 import { bundleOf } from '../helpers/bundle.ts';
+import { useSandboxProcess } from '../helpers/sandbox-process.ts';
 
 describe('SourceCache', () => {
   it('should keep what fits its byte budget and let the least recently used go first', () => {
@@ -47,7 +45,7 @@ describe('bundle sources sent to a sandbox process', () => {
       },
     }),
   );
-  let proc: SandboxProcess;
+  const sandbox = useSandboxProcess('t-src', logger);
   const refuse = () => Promise.reject(new IsohostError('invalid_request', 'no platform ops here'));
   const limits = { cpuMs: 5000, wallMs: 30_000 };
 
@@ -59,7 +57,7 @@ describe('bundle sources sent to a sandbox process', () => {
   }
 
   async function launchAndCall(spec: TierLaunchSpec): Promise<string> {
-    const inst = await proc.launch(spec, refuse);
+    const inst = await sandbox().launch(spec, refuse);
     try {
       return await inst.call('who', 'null', limits);
     } finally {
@@ -67,40 +65,29 @@ describe('bundle sources sent to a sandbox process', () => {
     }
   }
 
-  beforeAll(async () => {
-    preludeSource(); // the host builds the prelude the child reads, as openPlatform does
-    proc = new SandboxProcess({ tenantId: 't-src', plan: planFor(0, { memory_mb: 64, instances: 10 }, 1), memoryMb: 64, warm: 1, logger, onExit() {} });
-    await proc.ready;
-  }, 60_000);
-
-  afterAll(async () => {
-    proc?.kill();
-    await proc?.exited();
-  });
-
   it('should send a source once, then launch the same bundle from the copy the child keeps', async () => {
     const spec = specOf('small', 100);
     expect(await launchAndCall(spec)).toBe('"small"');
-    const sent = proc.sourcesSent;
+    const sent = sandbox().sourcesSent;
     expect(await launchAndCall(spec)).toBe('"small"');
     expect(await launchAndCall(spec)).toBe('"small"');
-    expect(proc.sourcesSent).toBe(sent);
+    expect(sandbox().sourcesSent).toBe(sent);
   });
 
   it('should send a source again once the bounded cache let it go, the host and the child agreeing on which', async () => {
     const third = Math.floor(SOURCE_CACHE_MAX_BYTES * 0.4);
     const [a, b, c] = [specOf('a', third), specOf('b', third), specOf('c', third)];
-    const before = proc.sourcesSent;
+    const before = sandbox().sourcesSent;
     expect(await launchAndCall(a)).toBe('"a"');
     expect(await launchAndCall(b)).toBe('"b"');
     expect(await launchAndCall(c)).toBe('"c"'); // a leaves the cache on both sides
-    expect(proc.sourcesSent).toBe(before + 3);
+    expect(sandbox().sourcesSent).toBe(before + 3);
     expect(await launchAndCall(a)).toBe('"a"'); // sent again, making room by letting b go
-    expect(proc.sourcesSent).toBe(before + 4);
+    expect(sandbox().sourcesSent).toBe(before + 4);
     expect(await launchAndCall(c)).toBe('"c"'); // still held: not sent
-    expect(proc.sourcesSent).toBe(before + 4);
+    expect(sandbox().sourcesSent).toBe(before + 4);
     // Had the mirror been wrong, the child would have asked for a source (a warning line).
     expect(warnings.join('')).not.toContain('lacked a bundle source');
-    expect(proc.alive).toBe(true);
+    expect(sandbox().alive).toBe(true);
   }, 120_000);
 });
