@@ -78,9 +78,9 @@
  *   log-flood's calls log and log none of them — log-flood without its log path. On the
  *   project's VM, alternated with log-flood: B's p99 2.29–4.05 ms under it (twenty runs)
  *   against 2.08–4.14 ms under log-flood (eleven), so most of what log-flood costs B is
- *   the string work and its garbage on A's core, not the log path (two full runs: ratio
- *   2.09 and 2.91 against 2.93 and 3.12); pure CPU calls at A's rate cost less (a 0.8 ms
- *   loop per call: 1.32–2.94 ms, eleven of thirteen runs under 2.1).
+ *   the string work and its garbage on A's core, not the log path (three full runs:
+ *   ratio 2.09, 2.91 and 3.55 against 2.93, 3.12 and 3.91); pure CPU calls at A's rate
+ *   cost less (a 0.8 ms loop per call: 1.32–2.94 ms, eleven of thirteen runs under 2.1).
  *
  * A's outcomes in `extra`: a_ok, a_timeouts, a_refused (resource_exhausted),
  * a_unavailable (its sandbox crashed or is marked crash-looping), a_other.
