@@ -68,18 +68,22 @@ function conversionOf(sha256: string, source: string): Conversion | Promise<Conv
   if (held !== undefined) return held;
   let pending = converting.get(sha256);
   if (pending === undefined) {
-    pending = convert(source).then(
-      (c): Conversion => c,
-      (err: unknown): Conversion | undefined => (err instanceof IsohostError ? { refused: { code: err.code, message: err.message } } : undefined),
-    );
-    pending = pending.then((c) => {
-      if (c !== undefined) conversions.put(sha256, c, heldBytes('', c));
-      converting.delete(sha256);
-      return c;
-    });
+    pending = convertOnce(sha256, source);
     converting.set(sha256, pending);
   }
   return pending;
+}
+
+async function convertOnce(sha256: string, source: string): Promise<Conversion | undefined> {
+  let c: Conversion | undefined;
+  try {
+    c = await convert(source);
+  } catch (err) {
+    c = err instanceof IsohostError ? { refused: { code: err.code, message: err.message } } : undefined;
+  }
+  if (c !== undefined) conversions.put(sha256, c, heldBytes('', c));
+  converting.delete(sha256);
+  return c;
 }
 
 /** Why a child ended: a signal name (lower case), `exit_N`, or what the host killed it for. */
