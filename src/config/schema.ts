@@ -100,11 +100,18 @@ export const tenantSchema = z.strictObject({
   /**
    * Where the tenant's isolates run (THREATS F, cordons): `shared` in the host process
    * with every other shared tenant; `process` only in supervised sandbox processes
-   * that hold this tenant alone.
+   * that hold this tenant alone. `priority` (process tenants only) is the CPU priority
+   * of those processes: `low` (default) is nice 10; `idle` is the kernel's SCHED_IDLE
+   * policy, which runs them only on CPU time no normal thread wants (process/protections.ts).
    */
   compute: z
     .strictObject({
       isolation: z.enum(['shared', 'process']).default('shared'),
+      priority: z.enum(['low', 'idle']).optional(),
+    })
+    .refine((c) => c.isolation === 'process' || c.priority === undefined, {
+      message: 'priority applies to `isolation: process` only: a shared tenant runs at the host\'s priority',
+      path: ['priority'],
     })
     .prefault({}),
   /**

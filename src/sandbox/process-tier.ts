@@ -34,7 +34,7 @@ import type { Logger } from 'pino';
 import type { TenantLimits } from '../config/schema.ts';
 import { IsohostError } from '../errors.ts';
 import type { MessageHandler, SandboxTier, TierInstance, TierLaunchSpec } from './tier.ts';
-import { hostCapabilities, INSTANCES_PER_PROCESS, planFor, privateDir, type SandboxPlan } from './process/protections.ts';
+import { type ComputePriority, hostCapabilities, INSTANCES_PER_PROCESS, planFor, privateDir, type SandboxPlan } from './process/protections.ts';
 import { SandboxProcess, type ExitCause } from './process/supervised-process.ts';
 
 /**
@@ -75,6 +75,8 @@ export interface ProcessTierOptions {
   limits: Pick<TenantLimits, 'memory_mb' | 'instances' | 'concurrency'>;
   /** Blank isolates each sandbox process keeps warm. */
   warm: number;
+  /** `compute.priority`: the CPU priority of its sandbox processes (default `low`, nice 10). */
+  priority?: ComputePriority;
   /** The platform's data_dir (reported: is it unreadable by the sandbox uid?). */
   dataDir: string;
   logger: Logger;
@@ -97,6 +99,8 @@ export interface ProcessTierStatus {
     memory_limit: SandboxPlan['memoryLimit'];
     memory_limit_mb: number;
     heap_cap_mb: number;
+    /** `low`: nice 10; `idle`: SCHED_IDLE; `host`: the host's priority (no `nice` here). */
+    cpu_priority: ComputePriority | 'host';
     data_dir_private: boolean;
     missing: Record<string, string>;
   };
@@ -128,7 +132,7 @@ export class ProcessTier implements SandboxTier {
   constructor(options: ProcessTierOptions) {
     this.#o = options;
     this.#policy = options.restart ?? DEFAULT_RESTART_POLICY;
-    this.plan = planFor(options.index, options.limits, options.warm);
+    this.plan = planFor(options.index, options.limits, options.warm, options.priority);
   }
 
   /** Starts the first sandbox process (at platform open) and logs, once, which protections are active. */
@@ -164,6 +168,7 @@ export class ProcessTier implements SandboxTier {
     const missing: Record<string, string> = { ...caps.missing };
     const dataDirPrivate = privateDir(this.#o.dataDir);
     if (!dataDirPrivate) missing.data_dir = 'data_dir can be read by other uids (chmod 700 it)';
+    if (this.#o.priority === 'idle' && this.plan.cpuPolicy !== 'idle') missing.cpu_idle = '`chrt --idle` (util-linux) does not run here; priority: idle falls back to nice 10';
     const now = Date.now();
     const recent = this.#crashTimes.filter((t) => t > now - this.#policy.windowMs).length;
     const state = this.#closed
@@ -186,6 +191,7 @@ export class ProcessTier implements SandboxTier {
         memory_limit: this.plan.memoryLimit,
         memory_limit_mb: this.plan.memoryLimitMb,
         heap_cap_mb: this.plan.heapMb,
+        cpu_priority: this.plan.cpuPolicy === 'idle' ? 'idle' : this.plan.nice > 0 ? 'low' : 'host',
         data_dir_private: dataDirPrivate,
         missing,
       },

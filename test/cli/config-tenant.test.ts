@@ -43,6 +43,25 @@ describe('isohost config', () => {
     expect(r.lastError?.error?.code).toBe('config_invalid');
   });
 
+  it('should refuse a compute priority on a shared tenant, and one it does not know', async () => {
+    const file = join(dir.path, 'priority.yaml');
+    await writeFile(
+      file,
+      [
+        'tenants:',
+        '  - { id: a, storage: { namespace: a, isolation: schema }, identity: { provider: iam-internal, realm: a }, compute: { priority: idle } }',
+        '  - { id: b, storage: { namespace: b, isolation: schema }, identity: { provider: iam-internal, realm: b }, compute: { isolation: process, priority: realtime } }',
+        '  - { id: c, storage: { namespace: c, isolation: schema }, identity: { provider: iam-internal, realm: c }, compute: { isolation: process, priority: idle } }',
+      ].join('\n'),
+    );
+    const r = await cli(['config', 'check', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('tenants[0].compute.priority: priority applies to `isolation: process` only');
+    expect(r.stderr).toContain('tenants[1].compute.priority: expected "low" | "idle"');
+    expect(r.stderr).not.toContain('tenants[2]');
+    expect(r.lastError?.error?.code).toBe('config_invalid');
+  });
+
   it('should report duplicate id, namespace and realm with their paths', async () => {
     const file = join(dir.path, 'dup.yaml');
     await writeFile(file, ['tenants:', '  - { id: a, storage: { namespace: x, isolation: schema }, identity: { provider: iam-internal, realm: r } }', '  - { id: a, storage: { namespace: x, isolation: database }, identity: { provider: iam-internal, realm: r } }'].join('\n'));

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { validateConfig } from '../../src/config/load.ts';
+import type { PlatformConfig } from '../../src/config/schema.ts';
 import { startEgress, type Egress } from '../../src/egress/wiring.ts';
 import { buildServer } from '../../src/http/server.ts';
 import { createIdentity, type Identity } from '../../src/identity/registry.ts';
@@ -18,6 +19,8 @@ import { tempDir } from './tmp.ts';
 export interface ProcessTestTenant {
   id: string;
   compute?: 'shared' | 'process';
+  /** `compute.priority` of a process tenant. */
+  priority?: 'low' | 'idle';
   limits?: Record<string, number>;
   allow?: string[];
 }
@@ -43,22 +46,27 @@ export interface ProcessServer {
   close(): Promise<void>;
 }
 
-export async function startProcessServer(tenants: ProcessTestTenant[], deployment: Record<string, unknown> = {}): Promise<ProcessServer> {
-  const dir = await tempDir('isohost-proc-');
-  const config = validateConfig(
+/** The validated config these tests run on; also what a test reloads the platform with (`platform.reconfigure`). */
+export function processConfig(tenants: ProcessTestTenant[], dataDir: string, deployment: Record<string, unknown> = {}): PlatformConfig {
+  return validateConfig(
     {
-      deployment: { data_dir: dir.path, warm_pool: 1, ...deployment },
+      deployment: { data_dir: dataDir, warm_pool: 1, ...deployment },
       tenants: tenants.map((t) => ({
         id: t.id,
         storage: { namespace: t.id, isolation: 'database' },
         identity: { provider: 'iam-internal', realm: t.id },
         network: { default: 'deny', allow: t.allow ?? [] },
         limits: t.limits ?? {},
-        compute: { isolation: t.compute ?? 'shared' },
+        compute: { isolation: t.compute ?? 'shared', ...(t.priority === undefined ? {} : { priority: t.priority }) },
       })),
     },
-    dir.path,
+    dataDir,
   );
+}
+
+export async function startProcessServer(tenants: ProcessTestTenant[], deployment: Record<string, unknown> = {}): Promise<ProcessServer> {
+  const dir = await tempDir('isohost-proc-');
+  const config = processConfig(tenants, dir.path, deployment);
   const logs: Record<string, unknown>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const registry = new Registry();

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import type { PlatformConfig } from '../../config/schema.ts';
+import type { PlatformConfig, TenantConfig } from '../../config/schema.ts';
 import { IsohostError } from '../../errors.ts';
 import type { TenantContext } from '../../tenants/context.ts';
 import { ProcessTier, type ProcessTierStatus } from '../process-tier.ts';
@@ -24,6 +24,12 @@ export interface ProcessTierRegistryOptions {
 export class ProcessTierRegistry {
   readonly #o: ProcessTierRegistryOptions;
   readonly #tiers = new Map<string, ProcessTier>();
+  /** What each tier was made from (planKey): a reload that changes it replaces the tier. */
+  readonly #keys = new Map<string, string>();
+  /** Tiers replaced on a reload, until their in-flight calls are over (#retire). */
+  readonly #retiring = new Map<ProcessTier, NodeJS.Timeout>();
+  /** The wall_ms each tier's calls run under: how long a retired tier may still have calls in flight. */
+  readonly #wallMs = new Map<string, number>();
   /** uid slots: a tenant keeps the slot it got first, so two tenants never share a uid across reloads. */
   readonly #slots = new Map<string, number>();
 
@@ -49,7 +55,11 @@ export class ProcessTierRegistry {
     return this.#tiers.get(tenantId);
   }
 
-  /** After a config reload: tiers for new process tenants, closed tiers for the ones gone or moved to `shared`. */
+  /**
+   * After a config reload: tiers for new process tenants, closed tiers for the ones gone
+   * or moved to `shared`, and a new tier for one whose limits or `compute.priority`
+   * changed (its sandbox processes' caps and priority come from them).
+   */
   async reconfigure(next: PlatformConfig): Promise<void> {
     for (const t of next.tenants) if (!this.#slots.has(t.id)) this.#slots.set(t.id, Math.max(-1, ...this.#slots.values()) + 1);
     await this.#sync(next);
@@ -63,7 +73,9 @@ export class ProcessTierRegistry {
   }
 
   async close(): Promise<void> {
-    const tiers = [...this.#tiers.values()];
+    const tiers = [...this.#tiers.values(), ...this.#retiring.keys()];
+    for (const timer of this.#retiring.values()) clearTimeout(timer);
+    this.#retiring.clear();
     this.#tiers.clear();
     await Promise.all(tiers.map((t) => t.close()));
   }
@@ -92,9 +104,13 @@ export class ProcessTierRegistry {
     const wanted = new Map(config.tenants.filter((t) => t.compute.isolation === 'process').map((t) => [t.id, t]));
     const closing: Promise<void>[] = [];
     for (const [id, tier] of this.#tiers) {
-      if (wanted.has(id)) continue;
+      const t = wanted.get(id);
+      if (t !== undefined && this.#keys.get(id) === planKey(t)) continue;
       this.#tiers.delete(id);
-      closing.push(tier.close());
+      // Changed: the tenant's new context reaches none of the old tier's instances, whose
+      // calls in flight end within the old wall_ms; then the old tier closes.
+      if (t !== undefined) this.#retire(tier, this.#wallMs.get(id) ?? 0);
+      else closing.push(tier.close());
     }
     for (const [id, t] of wanted) {
       if (this.#tiers.has(id)) continue;
@@ -103,13 +119,35 @@ export class ProcessTierRegistry {
         index: this.#slots.get(id)!,
         limits: t.limits,
         warm: this.#o.warm,
+        priority: t.compute.priority ?? 'low',
         dataDir: this.#o.dataDir,
         logger: this.#o.logger.child({ component: 'sandbox' }),
         onTenantCrash: (cause) => this.#o.onTenantCrash?.(id, cause),
       });
       this.#tiers.set(id, tier);
+      this.#keys.set(id, planKey(t));
+      this.#wallMs.set(id, t.limits.wall_ms);
       tier.start();
     }
     return Promise.all(closing).then(() => {});
   }
+
+  /** Closes a replaced tier once every call it may still run is over: its tenant's wall_ms, and a second for the answers. */
+  #retire(tier: ProcessTier, wallMs: number): void {
+    const timer = setTimeout(() => {
+      this.#retiring.delete(tier);
+      void tier.close();
+    }, wallMs + RETIRE_GRACE_MS);
+    timer.unref();
+    this.#retiring.set(tier, timer);
+  }
+}
+
+/** Time past wall_ms for a retired tier's last calls to answer before it closes. */
+const RETIRE_GRACE_MS = 1000;
+
+/** What a tier is made from: a reload that changes any of it gives the tenant a new tier. */
+function planKey(t: TenantConfig): string {
+  const { memory_mb, instances, concurrency } = t.limits;
+  return JSON.stringify([memory_mb, instances, concurrency, t.compute.priority ?? 'low']);
 }
