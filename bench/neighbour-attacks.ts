@@ -122,7 +122,7 @@ export interface Attack {
   app: AppBundle;
   method: string;
   /** The attacker tenant's config beyond bench/neighbour.ts's defaults (limits merged over them). */
-  tenant?: { compute?: { isolation: 'process' }; limits?: Record<string, number> };
+  tenant?: { compute?: { isolation: 'process'; priority?: 'low' | 'idle' }; limits?: Record<string, number> };
   /** Before the attack: why it cannot run on this machine, or undefined. */
   ready?(p: BenchPlatform, caller: OneShotCaller, note: (m: string) => void): Promise<string | undefined>;
   /** Right before and right after B's measured stream: what the platform saw (deltas go in `extra`). */
@@ -175,6 +175,23 @@ export const ATTACKS: Record<string, Attack> = {
   },
   'fast-calls': { name: 'fast-calls', app: FAST_CALLS_APP, method: 'quick' },
   'string-work': { name: 'string-work', app: STRING_WORK_APP, method: 'strings' },
+  // string-work's A in a sandbox process of its own, at the default priority (nice 10) and
+  // at `compute.priority: idle` (SCHED_IDLE): what a process tenant's CPU work costs B, and
+  // what the lowest priority takes off it (process/protections.ts).
+  'string-work-process': {
+    name: 'string-work-process',
+    app: STRING_WORK_APP,
+    method: 'strings',
+    tenant: { compute: { isolation: 'process' } },
+    ready: (p, caller, note) => processReady(p, caller, note, 'string-work-process', STRING_WORK_APP, 'strings'),
+  },
+  'string-work-idle': {
+    name: 'string-work-idle',
+    app: STRING_WORK_APP,
+    method: 'strings',
+    tenant: { compute: { isolation: 'process', priority: 'idle' } },
+    ready: (p, caller, note) => processReady(p, caller, note, 'string-work-idle', STRING_WORK_APP, 'strings'),
+  },
 };
 
 export { attackerId };

@@ -81,6 +81,11 @@
  *   the string work and its garbage on A's core, not the log path (three full runs:
  *   ratio 2.09, 2.91 and 3.55 against 2.93, 3.12 and 3.91); pure CPU calls at A's rate
  *   cost less (a 0.8 ms loop per call: 1.32–2.94 ms, eleven of thirteen runs under 2.1).
+ * - `string-work-process` and `string-work-idle`: string-work's A as a `compute: process`
+ *   tenant, at the default priority (nice 10) and at `priority: idle` (SCHED_IDLE,
+ *   process/protections.ts): what a sandbox's CPU work costs B at each. In five `--only`
+ *   runs on the project's VM B's p99 read 2.54–3.21 ms and 2.52–3.89 ms, against
+ *   2.43–3.63 ms with A in the shared tier.
  *
  * A's outcomes in `extra`: a_ok, a_timeouts, a_refused (resource_exhausted),
  * a_unavailable (its sandbox crashed or is marked crash-looping), a_other.

@@ -165,13 +165,15 @@ export const SANDBOX_NICE = 10;
 
 /**
  * `compute.priority: idle`: the child is started under `chrt --idle 0`, the kernel's
- * SCHED_IDLE policy, which every thread of it inherits. A thread of normal priority that
- * wakes on a core where it runs takes the core at once, where at nice 10 it may wait for
- * the rest of the sandbox's time slice (1.4 ms on the project's kernel); and the sandbox
- * runs only on CPU time that no normal thread wants. Measured on the 2-core bench box (a
- * script running the neighbour bench's B beside string-work's A in a sandbox process,
- * three alternated rounds): B's p99 under A over B's p99 alone 1.05–1.64 at SCHED_IDLE,
- * 1.87–2.14 at nice 10. The price is the tenant's: on a host whose cores are all busy its
+ * SCHED_IDLE policy, which every thread of it inherits. It runs only on CPU time that no
+ * normal thread wants: sharing one core with a busy normal thread, a spinning process got
+ * 1 tick in 400 at SCHED_IDLE against 39–40 at nice 10 (two runs each, the project's
+ * 2-core VM). A normal thread that wakes on its core takes the core at once. What that
+ * does for a neighbour's latency did not show beyond the noise: in a script running the
+ * neighbour bench's B beside string-work's A in a sandbox process (three alternated rounds),
+ * B's p99 under A over B alone was 1.05–1.64 at SCHED_IDLE and 1.87–2.14 at nice 10; in
+ * the bench's own rows (`string-work-idle`, `string-work-process`, five runs) 2.52–3.89
+ * against 2.54–3.21 ms. The price is the tenant's: on a host whose cores are busy its
  * calls wait, and may reach their wall_ms. Code that got out of V8 cannot leave the
  * policy: going back to SCHED_OTHER, like going from nice 10 to 0, needs CAP_SYS_NICE or
  * an RLIMIT_NICE above the default 0.
