@@ -14,6 +14,22 @@ beforeAll(async () => {
 });
 afterAll(() => dir.dispose());
 
+/** `isohost config check` on a YAML file of `lines`. */
+async function checkYaml(name: string, lines: string[]) {
+  const file = join(dir.path, name);
+  await writeFile(file, lines.join('\n'));
+  return cli(['config', 'check', file]);
+}
+
+/** Checks that the file is refused: exit 2, `config_invalid`, and each of `errors` on stderr. */
+async function expectRefused(name: string, lines: string[], errors: string[]) {
+  const r = await checkYaml(name, lines);
+  expect(r.code).toBe(2);
+  for (const e of errors) expect(r.stderr).toContain(e);
+  expect(r.lastError?.error?.code).toBe('config_invalid');
+  return r;
+}
+
 describe('isohost config', () => {
   it('should accept the default config and a valid file', async () => {
     expect((await cli(['config', 'check'])).code).toBe(0);
@@ -25,49 +41,39 @@ describe('isohost config', () => {
   });
 
   it('should exit 2 with one path-named error per problem', async () => {
-    const file = join(dir.path, 'bad.yaml');
-    await writeFile(
-      file,
+    await expectRefused(
+      'bad.yaml',
       [
         'deployment: { mode: cloud, egres: deny-by-default }',
         'tenants:',
         '  - { id: a, storage: { namespace: x, isolation: schema }, identity: { provider: iam-internal, realm: r } }',
         '  - { id: a, storage: { namespace: x, isolation: database }, identity: { provider: iam-internal, realm: r }, limits: { memory_mb: -1 } }',
-      ].join('\n'),
+      ],
+      ['deployment.mode: expected "on-premise" | "private-cloud"', 'deployment: unknown key "egres"', 'tenants[1].limits.memory_mb'],
     );
-    const r = await cli(['config', 'check', file]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('deployment.mode: expected "on-premise" | "private-cloud"');
-    expect(r.stderr).toContain('deployment: unknown key "egres"');
-    expect(r.stderr).toContain('tenants[1].limits.memory_mb');
-    expect(r.lastError?.error?.code).toBe('config_invalid');
   });
 
   it('should refuse a compute priority on a shared tenant, and one it does not know', async () => {
-    const file = join(dir.path, 'priority.yaml');
-    await writeFile(
-      file,
+    const r = await expectRefused(
+      'priority.yaml',
       [
         'tenants:',
         '  - { id: a, storage: { namespace: a, isolation: schema }, identity: { provider: iam-internal, realm: a }, compute: { priority: idle } }',
         '  - { id: b, storage: { namespace: b, isolation: schema }, identity: { provider: iam-internal, realm: b }, compute: { isolation: process, priority: realtime } }',
         '  - { id: c, storage: { namespace: c, isolation: schema }, identity: { provider: iam-internal, realm: c }, compute: { isolation: process, priority: idle } }',
-      ].join('\n'),
+      ],
+      ['tenants[0].compute.priority: priority applies to `isolation: process` only', 'tenants[1].compute.priority: expected "low" | "idle"'],
     );
-    const r = await cli(['config', 'check', file]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('tenants[0].compute.priority: priority applies to `isolation: process` only');
-    expect(r.stderr).toContain('tenants[1].compute.priority: expected "low" | "idle"');
+    // A process tenant's `idle` is valid.
     expect(r.stderr).not.toContain('tenants[2]');
-    expect(r.lastError?.error?.code).toBe('config_invalid');
   });
 
   it('should report duplicate id, namespace and realm with their paths', async () => {
-    const file = join(dir.path, 'dup.yaml');
-    await writeFile(file, ['tenants:', '  - { id: a, storage: { namespace: x, isolation: schema }, identity: { provider: iam-internal, realm: r } }', '  - { id: a, storage: { namespace: x, isolation: database }, identity: { provider: iam-internal, realm: r } }'].join('\n'));
-    const r = await cli(['config', 'check', file]);
-    expect(r.code).toBe(2);
-    for (const p of ['tenants[1].id: duplicate id', 'tenants[1].storage.namespace: duplicate namespace', 'tenants[1].identity.realm: duplicate realm']) expect(r.stderr).toContain(p);
+    await expectRefused(
+      'dup.yaml',
+      ['tenants:', '  - { id: a, storage: { namespace: x, isolation: schema }, identity: { provider: iam-internal, realm: r } }', '  - { id: a, storage: { namespace: x, isolation: database }, identity: { provider: iam-internal, realm: r } }'],
+      ['tenants[1].id: duplicate id', 'tenants[1].storage.namespace: duplicate namespace', 'tenants[1].identity.realm: duplicate realm'],
+    );
   });
 
   it('should print the JSON Schema of the config', async () => {
