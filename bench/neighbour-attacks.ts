@@ -176,8 +176,8 @@ export const ATTACKS: Record<string, Attack> = {
   'fast-calls': { name: 'fast-calls', app: FAST_CALLS_APP, method: 'quick' },
   'string-work': { name: 'string-work', app: STRING_WORK_APP, method: 'strings' },
   // string-work's A in a sandbox process of its own, at the default priority (nice 10) and
-  // at `compute.priority: idle` (SCHED_IDLE): what a process tenant's CPU work costs B, and
-  // what the lowest priority takes off it (process/protections.ts).
+  // at `compute.priority: idle` (SCHED_IDLE, process/protections.ts): what a process
+  // tenant's CPU work costs B at each.
   'string-work-process': {
     name: 'string-work-process',
     app: STRING_WORK_APP,

@@ -108,9 +108,14 @@ export class ProcessTierRegistry {
       if (t !== undefined && this.#keys.get(id) === planKey(t)) continue;
       this.#tiers.delete(id);
       // Changed: the tenant's new context reaches none of the old tier's instances, whose
-      // calls in flight end within the old wall_ms; then the old tier closes.
+      // calls in flight end within the old wall_ms; then the old tier closes (a call still
+      // queued behind others on an old instance by then ends with an error).
       if (t !== undefined) this.#retire(tier, this.#wallMs.get(id) ?? 0);
-      else closing.push(tier.close());
+      else {
+        this.#keys.delete(id);
+        this.#wallMs.delete(id);
+        closing.push(tier.close());
+      }
     }
     for (const [id, t] of wanted) {
       if (this.#tiers.has(id)) continue;
