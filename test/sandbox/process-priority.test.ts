@@ -1,9 +1,9 @@
 /**
  * `compute.priority` of a process tenant (process/protections.ts): `low` (default) runs
  * its sandbox processes at nice 10, `idle` under SCHED_IDLE, every thread of them, read
- * from /proc; /readyz says which; and a config reload that changes the priority gives
- * the tenant a new sandbox process at the new priority, while the old one closes once
- * its calls in flight are over (process/registry.ts).
+ * from /proc; /readyz says which; and a config reload that changes the priority and
+ * memory_mb gives the tenant a new sandbox process at the new priority and caps, while
+ * the old one closes once its calls in flight are over (process/registry.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,13 +89,15 @@ describe('compute.priority', () => {
     }
   });
 
-  it('should move a tenant to its new priority on a config reload, letting the old sandbox finish its call in flight', async () => {
+  it('should move a tenant to its new priority and memory caps on a config reload, letting the old sandbox finish its call in flight', async () => {
     const oldPids = server.tier('busy').pids();
     const inFlight = server.call('busy', 'counter', 'slow', { ms: 1500 });
     // The call is running in the old sandbox before the reload.
     await until(() => server.tier('busy').status().instances > 0, 10_000, 'the slow call to start');
     await new Promise((r) => setTimeout(r, 200));
-    await server.platform.reconfigure(processConfig(TENANTS.map((t) => (t.id === 'busy' ? { ...t, priority: 'idle' } : t)), server.dataDir));
+    const oldHeapMb = server.tier('busy').plan.heapMb;
+    const changed = (t: ProcessTestTenant): ProcessTestTenant => ({ ...t, priority: 'idle', limits: { ...t.limits, memory_mb: 96 } });
+    await server.platform.reconfigure(processConfig(TENANTS.map((t) => (t.id === 'busy' ? changed(t) : t)), server.dataDir));
 
     // The call in flight finishes in the old process.
     const res = await inFlight;
@@ -107,6 +109,10 @@ describe('compute.priority', () => {
     expect((await server.call('busy', 'counter', 'count', { key: 'k' })).body.result).toBe(2);
     expect(tier.pids().some((p) => oldPids.includes(p))).toBe(false);
     for (const t of threadsOf('busy')) expect(t.policy).toBe(canIdle ? SCHED_IDLE : SCHED_OTHER);
+    // Its caps come from the new memory_mb: the heap cap on the new process's command line.
+    expect(tier.plan.heapMb).toBe(2 * 96 + 64);
+    expect(tier.plan.heapMb).not.toBe(oldHeapMb);
+    for (const p of tier.pids()) expect(readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')).toContain(`--max-old-space-size=${tier.plan.heapMb}`);
     // The old processes end once the old wall_ms (3 s) and a second have passed.
     await until(() => oldPids.every((p) => !alive(p)), 10_000, 'the old sandbox processes to exit');
     // The tenant that did not change kept its process.
