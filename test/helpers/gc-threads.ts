@@ -4,6 +4,7 @@
  * a process's CPU ticks on V8's worker pool beside those of all its threads, from /proc.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { statField } from './proc.ts';
 
 /**
  * Guest code: `count` objects of short-lived garbage, young-generation collections all
@@ -26,8 +27,7 @@ export function threadTicks(pid: number | 'self'): { workers: number; all: numbe
   let all = 0;
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(f[11]) + Number(f[12]);
+    const ticks = Number(statField(stat, 14)) + Number(statField(stat, 15));
     all += ticks;
     if (stat.includes('(V8Worker)')) workers += ticks;
   }

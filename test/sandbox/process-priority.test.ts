@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostCapabilities } from '../../src/sandbox/process/protections.ts';
 import { bundleOf } from '../helpers/bundle.ts';
+import { statField } from '../helpers/proc.ts';
 import { processConfig, startProcessServer, until, type ProcessServer, type ProcessTestTenant } from '../helpers/process-server.ts';
 
 declare const fc: any;
@@ -53,8 +54,7 @@ afterAll(async () => {
 /** proc(5) stat of one thread: its nice value (field 19) and scheduling policy (field 41). */
 function sched(pid: number, tid: string): { nice: number; policy: number } {
   const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3
-  return { nice: Number(f[16]), policy: Number(f[38]) };
+  return { nice: Number(statField(stat, 19)), policy: Number(statField(stat, 41)) };
 }
 
 /** Every thread of every live sandbox process of `tenant`. */

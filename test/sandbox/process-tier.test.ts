@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_UID_BASE } from '../../src/sandbox/process/protections.ts';
 import { bundleOf } from '../helpers/bundle.ts';
+import { statField } from '../helpers/proc.ts';
 import { churn, threadTicks } from '../helpers/gc-threads.ts';
 import { startUpstream, type Upstream } from '../helpers/egress-fixtures.ts';
 import { startProcessServer, type ProcessServer } from '../helpers/process-server.ts';
@@ -162,8 +163,8 @@ describe('the sandbox process, read from /proc', () => {
     const plan = server.tier('acme').plan;
     if (plan.nice === 0) return console.warn('process-tier.test: `nice` is not available here; no CPU priority to check');
     expect(plan.nice).toBe(10);
-    // proc(5) stat: field 19 is the nice value; the command name (field 2) is in parentheses.
-    const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    // proc(5) stat: field 19 is the nice value.
+    const niceOf = (stat: string) => Number(statField(stat, 19));
     const p = pid();
     const threads = readdirSync(`/proc/${p}/task`);
     expect(threads.length).toBeGreaterThan(1);
@@ -171,7 +172,7 @@ describe('the sandbox process, read from /proc', () => {
     // Its parent is the spawner (every step of the chain before Node execs in place), which
     // runs at the same priority, every thread of it: the child inherits it from there.
     const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]); // field 4, ppid
+    const parent = Number(statField(stat, 4)); // ppid
     expect(readFileSync(`/proc/${parent}/cmdline`, 'utf8')).toContain('spawner-main.ts');
     const spawnerThreads = readdirSync(`/proc/${parent}/task`);
     expect(spawnerThreads.length).toBeGreaterThan(1);
