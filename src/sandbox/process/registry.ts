@@ -24,12 +24,10 @@ export interface ProcessTierRegistryOptions {
 export class ProcessTierRegistry {
   readonly #o: ProcessTierRegistryOptions;
   readonly #tiers = new Map<string, ProcessTier>();
-  /** What each tier was made from (planKey): a reload that changes it replaces the tier. */
-  readonly #keys = new Map<string, string>();
+  /** The tenant config each tier was made from: a reload that changes its planKey replaces the tier. */
+  readonly #madeFrom = new Map<string, TenantConfig>();
   /** Tiers replaced on a reload, until their in-flight calls are over (#retire). */
   readonly #retiring = new Map<ProcessTier, NodeJS.Timeout>();
-  /** The wall_ms each tier's calls run under: how long a retired tier may still have calls in flight. */
-  readonly #wallMs = new Map<string, number>();
   /** uid slots: a tenant keeps the slot it got first, so two tenants never share a uid across reloads. */
   readonly #slots = new Map<string, number>();
 
@@ -77,6 +75,7 @@ export class ProcessTierRegistry {
     for (const timer of this.#retiring.values()) clearTimeout(timer);
     this.#retiring.clear();
     this.#tiers.clear();
+    this.#madeFrom.clear();
     await Promise.all(tiers.map((t) => t.close()));
   }
 
@@ -105,17 +104,15 @@ export class ProcessTierRegistry {
     const closing: Promise<void>[] = [];
     for (const [id, tier] of this.#tiers) {
       const t = wanted.get(id);
-      if (t !== undefined && this.#keys.get(id) === planKey(t)) continue;
+      const was = this.#madeFrom.get(id)!;
+      if (t !== undefined && planKey(was) === planKey(t)) continue;
       this.#tiers.delete(id);
+      this.#madeFrom.delete(id);
       // Changed: the tenant's new context reaches none of the old tier's instances, whose
       // calls in flight end within the old wall_ms; then the old tier closes (a call still
       // queued behind others on an old instance by then ends with an error).
-      if (t !== undefined) this.#retire(tier, this.#wallMs.get(id) ?? 0);
-      else {
-        this.#keys.delete(id);
-        this.#wallMs.delete(id);
-        closing.push(tier.close());
-      }
+      if (t !== undefined) this.#retire(tier, was.limits.wall_ms);
+      else closing.push(tier.close());
     }
     for (const [id, t] of wanted) {
       if (this.#tiers.has(id)) continue;
@@ -130,8 +127,7 @@ export class ProcessTierRegistry {
         onTenantCrash: (cause) => this.#o.onTenantCrash?.(id, cause),
       });
       this.#tiers.set(id, tier);
-      this.#keys.set(id, planKey(t));
-      this.#wallMs.set(id, t.limits.wall_ms);
+      this.#madeFrom.set(id, t);
       tier.start();
     }
     return Promise.all(closing).then(() => {});
