@@ -7,7 +7,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostCapabilities } from '../../src/sandbox/process/protections.ts';
+import { idleScheduler } from '../../src/sandbox/process/protections.ts';
 import { bundleOf } from '../helpers/bundle.ts';
 import { statField } from '../helpers/proc.ts';
 import { processConfig, startProcessServer, until, type ProcessServer, type ProcessTestTenant } from '../helpers/process-server.ts';
@@ -18,7 +18,7 @@ declare const fc: any;
 const SCHED_OTHER = 0;
 const SCHED_IDLE = 5;
 
-const canIdle = hostCapabilities().chrt !== undefined;
+const canIdle = idleScheduler() !== undefined;
 if (!canIdle) console.warn('process-priority.test: `chrt --idle` does not run here; the SCHED_IDLE assertions check the fallback instead');
 
 const APP = bundleOf({

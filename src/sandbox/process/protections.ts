@@ -51,8 +51,6 @@ export interface HostCapabilities {
   readonly prlimit: string | undefined;
   /** Absolute path of `nice` (coreutils) when it runs here. */
   readonly nice: string | undefined;
-  /** Absolute path of `chrt` (util-linux) when it can start a command under SCHED_IDLE here. */
-  readonly chrt: string | undefined;
   /** The host's own cgroup v2 directory when children of it may get a memory.max. */
   readonly cgroupParent: string | undefined;
   /** Why each missing protection is missing. */
@@ -117,16 +115,28 @@ export function hostCapabilities(): HostCapabilities {
   let nice = which('nice');
   if (nice !== undefined && spawnSync(nice, ['-n', String(SANDBOX_NICE), 'true'], { stdio: 'ignore', timeout: 5000 }).status !== 0) nice = undefined;
   if (nice === undefined) missing.cpu_priority = '`nice` (coreutils) is not available; sandbox processes run at the host\'s CPU priority';
-  // Only `priority: idle` tenants need it; a tier that wants it and lacks it says so (ProcessTier.status).
-  let chrt = which('chrt');
-  if (chrt !== undefined && spawnSync(chrt, ['--idle', '0', 'true'], { stdio: 'ignore', timeout: 5000 }).status !== 0) chrt = undefined;
   const cgroup = cgroupParent();
   if (cgroup === undefined) {
     missing.cgroup = 'no writable cgroup v2 with the memory controller delegated; the memory cap is RLIMIT_AS';
     if (prlimit === undefined) missing.memory_limit = 'neither a delegated cgroup v2 nor prlimit (util-linux) is available';
   }
-  probed = Object.freeze({ root, unshare, prlimit, nice, chrt, cgroupParent: cgroup, missing: Object.freeze(missing) });
+  probed = Object.freeze({ root, unshare, prlimit, nice, cgroupParent: cgroup, missing: Object.freeze(missing) });
   return probed;
+}
+
+let chrtProbed: string | null | undefined;
+
+/**
+ * Absolute path of `chrt` (util-linux) when it can start a command under SCHED_IDLE here,
+ * probed on first use: only `priority: idle` tenants need it (a spawn of ~10 ms that a host
+ * without them does not pay). A tier that wants it and lacks it says so (ProcessTier.status).
+ */
+export function idleScheduler(): string | undefined {
+  if (chrtProbed === undefined) {
+    const chrt = which('chrt');
+    chrtProbed = chrt !== undefined && spawnSync(chrt, ['--idle', '0', 'true'], { stdio: 'ignore', timeout: 5000 }).status === 0 ? chrt : null;
+  }
+  return chrtProbed ?? undefined;
 }
 
 /** How one tenant's sandbox processes are started. Plain data, shown in /readyz. */
@@ -242,7 +252,7 @@ export function planFor(index: number, limits: Pick<TenantLimits, 'memory_mb' | 
     heapMb: heapMb(limits),
     isolatesPerProcess: isolates,
     nice: caps.nice !== undefined ? SANDBOX_NICE : 0,
-    cpuPolicy: priority === 'idle' && caps.chrt !== undefined ? 'idle' : 'normal',
+    cpuPolicy: priority === 'idle' && idleScheduler() !== undefined ? 'idle' : 'normal',
   });
 }
 
@@ -254,7 +264,8 @@ export function planFor(index: number, limits: Pick<TenantLimits, 'memory_mb' | 
  */
 export function childCommand(plan: SandboxPlan, entry: string, memoryMb: number, warm: number, caps = hostCapabilities()): { file: string; args: string[] } {
   const chain: string[] = [];
-  if (plan.cpuPolicy === 'idle' && caps.chrt !== undefined) chain.push(caps.chrt, '--idle', '0');
+  const chrt = plan.cpuPolicy === 'idle' ? idleScheduler() : undefined;
+  if (chrt !== undefined) chain.push(chrt, '--idle', '0');
   if (plan.networkNamespace && caps.unshare !== undefined) chain.push(caps.unshare, '--net', '--');
   if (caps.prlimit !== undefined) {
     const as = plan.memoryLimit === 'rlimit_as' ? [`--as=${plan.memoryLimitMb * 1048576}`] : [];
